@@ -1,0 +1,87 @@
+import path from 'node:path'
+import {UsageError, throwUsageErrors} from './core/errors.js'
+import type {DbTarget} from './core/db/types.js'
+
+/**
+ * The one place configuration resolves: flags > environment > scenario file > defaults.
+ *
+ * Environment: DATABASE_URL (--db), REDIS_URL (--redis), LIVEDROP_CACHE (--cache),
+ * LIVEDROP_DATA_DIR (where the embedded database lives; default ./.livedrop/pgdata).
+ */
+export interface ConfigInput {
+  /** `memory`, `embedded`, a directory for PGlite, or a postgres:// URL. */
+  db?: string
+  /** redis://host:port of the Redis used for gates, pub/sub and (by default) caching. */
+  redis?: string
+  /** Cache nodes: `memory[:N]`, `redis://a,redis://b` (ring), or `redis-cluster://h:7000`. */
+  cache?: string
+}
+
+export interface ResolvedConfig {
+  db: DbTarget
+  /** Where the db choice came from, for status output. */
+  dbSource: 'flag' | 'env' | 'scenario' | 'default'
+  redisUrl: string | null
+  cache: string
+}
+
+export interface Env {
+  [name: string]: string | undefined
+}
+
+export const DEFAULT_DATA_DIR = '.livedrop/pgdata'
+
+export function parseDbTarget(value: string, cwd: string, field = '--db'): DbTarget {
+  if (value === 'memory') return {kind: 'pglite', dataDir: null}
+  if (value === 'embedded') return {kind: 'pglite', dataDir: path.resolve(cwd, DEFAULT_DATA_DIR)}
+  if (/^postgres(ql)?:\/\//.test(value)) {
+    try {
+      new URL(value)
+    } catch {
+      throw new UsageError(field, `not a valid URL`, {hint: 'Use postgres://user:password@host:5432/dbname.'})
+    }
+    return {kind: 'postgres', url: value}
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
+    throw new UsageError(field, `unsupported database URL scheme in ${value.replace(/\/\/.*@/, '//***@')}`, {
+      hint: 'Use postgres://…, `memory`, `embedded`, or a directory for the embedded database.',
+    })
+  }
+  return {kind: 'pglite', dataDir: path.resolve(cwd, value)}
+}
+
+function checkRedisUrl(value: string, field: string): string {
+  if (!/^rediss?:\/\/[^/]/.test(value)) {
+    throw new UsageError(field, `expected redis://host:port, got ${value}`, {hint: 'Example: --redis redis://127.0.0.1:6379'})
+  }
+  return value
+}
+
+export function resolveConfig(flags: ConfigInput, env: Env, cwd: string, scenario: ConfigInput = {}): ResolvedConfig {
+  const errors: UsageError[] = []
+  const attempt = <T>(fn: () => T): T | undefined => {
+    try {
+      return fn()
+    } catch (err) {
+      if (err instanceof UsageError) errors.push(err)
+      else throw err
+      return undefined
+    }
+  }
+
+  const dataDir = env.LIVEDROP_DATA_DIR ? path.resolve(cwd, env.LIVEDROP_DATA_DIR) : path.resolve(cwd, DEFAULT_DATA_DIR)
+  let db: DbTarget | undefined = {kind: 'pglite', dataDir}
+  let dbSource: ResolvedConfig['dbSource'] = 'default'
+  if (flags.db !== undefined) [db, dbSource] = [attempt(() => parseDbTarget(flags.db!, cwd, '--db')), 'flag']
+  else if (env.DATABASE_URL) [db, dbSource] = [attempt(() => parseDbTarget(env.DATABASE_URL!, cwd, 'DATABASE_URL')), 'env']
+  else if (scenario.db !== undefined) [db, dbSource] = [attempt(() => parseDbTarget(scenario.db!, cwd, 'db')), 'scenario']
+
+  const redisRaw = flags.redis ?? env.REDIS_URL ?? scenario.redis
+  const redisField = flags.redis !== undefined ? '--redis' : env.REDIS_URL ? 'REDIS_URL' : 'redis'
+  const redisUrl = redisRaw ? attempt(() => checkRedisUrl(redisRaw, redisField)) ?? null : null
+
+  const cache = flags.cache ?? env.LIVEDROP_CACHE ?? scenario.cache ?? 'memory'
+
+  throwUsageErrors(errors)
+  return {db: db!, dbSource, redisUrl, cache}
+}

@@ -1,0 +1,221 @@
+import {Faker, en} from '@faker-js/faker'
+import {NotEmptyError, UsageError, throwUsageErrors} from '../errors.js'
+import {createRandom, randomInt} from '../random.js'
+import {resetSchema, rowCounts} from '../db/migrate.js'
+import type {CopyColumn, CopyValue, Db} from '../db/types.js'
+
+export interface SeedOptions {
+  /** Users with profiles. Raised when celebrities need more followers than there are users. Default 1,000. */
+  users: number
+  /** Creators, celebrities included; creator k is user k. Default 20. */
+  creators: number
+  /** How many of the creators are celebrities. Default 1. */
+  celebrities: number
+  /** Followers of each celebrity. Default 500. */
+  celebrityFollowers: number
+  /** Products per creator. Default 3. */
+  productsPerCreator: number
+  /** PRNG seed: the same seed gives the same data. Default 42. */
+  seed: number
+  /** Wipe and re-migrate a non-empty database first. Default false. */
+  reset: boolean
+}
+
+export const SEED_DEFAULTS: SeedOptions = {
+  users: 1000,
+  creators: 20,
+  celebrities: 1,
+  celebrityFollowers: 500,
+  productsPerCreator: 3,
+  seed: 42,
+  reset: false,
+}
+
+export interface SeedProgress {
+  table: string
+  done: number
+  total: number
+}
+
+export interface SeedResult {
+  rows: Record<string, number>
+  seconds: number
+  rowsPerSecond: number
+  /** Set when users were raised so the celebrities could have their followers. */
+  usersRaisedTo?: number
+}
+
+const BATCH = 10_000
+
+export function validateSeedOptions(o: SeedOptions): void {
+  const errors: UsageError[] = []
+  const positive = (field: string, v: number, min: number) => {
+    if (!Number.isInteger(v) || v < min) errors.push(new UsageError(field, `must be a whole number ≥ ${min}, got ${v}`))
+  }
+  positive('--users', o.users, 1)
+  positive('--creators', o.creators, 1)
+  positive('--celebrities', o.celebrities, 0)
+  positive('--celebrity-followers', o.celebrityFollowers, 0)
+  positive('--products-per-creator', o.productsPerCreator, 0)
+  positive('--seed', o.seed, 0)
+  if (o.celebrities > o.creators) errors.push(new UsageError('--celebrities', `cannot exceed --creators (${o.creators})`))
+  if (o.creators > o.users) errors.push(new UsageError('--creators', `cannot exceed --users (${o.users}): every creator is a user`))
+  throwUsageErrors(errors)
+}
+
+/** Follower counts of ordinary creators: heavy-tailed, mostly a handful, rarely thousands. */
+function ordinaryFollowerCount(random: () => number, users: number): number {
+  const u = Math.max(random(), 1e-6)
+  return Math.min(users - 1, Math.floor(3 / u ** 0.9))
+}
+
+/**
+ * Builds a realistic dataset: users, creators (the first `celebrities` of them celebrities),
+ * skewed follows, products. Ids are assigned here (1..n) so the same seed gives the same rows.
+ */
+export async function seed(db: Db, options: SeedOptions, onProgress: (p: SeedProgress) => void = () => {}): Promise<SeedResult> {
+  validateSeedOptions(options)
+  const started = performance.now()
+  const counts = await rowCounts(db)
+  if (Object.values(counts).some((n) => n > 0)) {
+    if (!options.reset) {
+      throw new NotEmptyError(`the database already holds data (${db.label})`, {
+        hint: 'Add --reset to wipe it and seed afresh, or pick another database with --db.',
+      })
+    }
+    await resetSchema(db)
+  }
+
+  const users = Math.max(options.users, options.celebrities > 0 ? options.celebrityFollowers + 1 : 0)
+  const faker = new Faker({locale: [en], seed: options.seed})
+  const random = createRandom(options.seed)
+  // name pools drawn once from faker keep a million users fast and still realistic
+  const firstNames = Array.from({length: 500}, () => faker.person.firstName())
+  const lastNames = Array.from({length: 500}, () => faker.person.lastName())
+
+  const rows: Record<string, number> = {}
+  const load = async (table: string, columns: CopyColumn[], total: number, batches: Iterable<CopyValue[][]>) => {
+    let done = 0
+    onProgress({table, done, total})
+    function* tracked() {
+      for (const batch of batches) {
+        yield batch
+        done += batch.length
+        onProgress({table, done, total})
+      }
+    }
+    rows[table] = await db.copyRows(table, columns, tracked())
+  }
+
+  function* userBatches(): Iterable<CopyValue[][]> {
+    for (let start = 1; start <= users; start += BATCH) {
+      const batch: CopyValue[][] = []
+      for (let id = start; id < Math.min(start + BATCH, users + 1); id++) {
+        const first = firstNames[Math.floor(random() * firstNames.length)]
+        const last = lastNames[Math.floor(random() * lastNames.length)]
+        batch.push([id, `${first.toLowerCase()}.${last.toLowerCase()}.${id}`, `${first} ${last}`])
+      }
+      yield batch
+    }
+  }
+  await load('users', [{name: 'id', type: 'bigint'}, {name: 'handle', type: 'text'}, {name: 'display_name', type: 'text'}], users, userBatches())
+
+  // follower sets first, so creators carry their follower_count
+  const followerRanges: Array<{creator: number; start: number; count: number}> = []
+  for (let creator = 1; creator <= options.creators; creator++) {
+    const celebrity = creator <= options.celebrities
+    const count = celebrity ? Math.min(options.celebrityFollowers, users - 1) : ordinaryFollowerCount(random, users)
+    // a contiguous run of user ids (wrapping, skipping the creator) is distinct and cheap to sort
+    followerRanges.push({creator, start: randomInt(random, 1, users), count})
+  }
+
+  const creatorRows: CopyValue[][] = followerRanges.map(({creator, count}) => [
+    creator,
+    creator,
+    faker.company.name(),
+    creator <= options.celebrities,
+    count,
+  ])
+  await load(
+    'creators',
+    [
+      {name: 'id', type: 'bigint'},
+      {name: 'user_id', type: 'bigint'},
+      {name: 'name', type: 'text'},
+      {name: 'is_celebrity', type: 'boolean'},
+      {name: 'follower_count', type: 'bigint'},
+    ],
+    creatorRows.length,
+    [creatorRows],
+  )
+
+  const totalFollows = followerRanges.reduce((n, r) => n + r.count, 0)
+  function* followBatches(): Iterable<CopyValue[][]> {
+    for (const {creator, start, count} of followerRanges) {
+      // the run's user ids, sorted, so each creator's rows arrive in primary-key order
+      const ids: number[] = []
+      let id = start
+      while (ids.length < count) {
+        if (id !== creator) ids.push(id)
+        id = id === users ? 1 : id + 1
+      }
+      ids.sort((a, b) => a - b)
+      for (let i = 0; i < ids.length; i += BATCH) {
+        yield ids.slice(i, i + BATCH).map((user) => [creator, user, random() < 0.01])
+      }
+    }
+  }
+  await load(
+    'follows',
+    [
+      {name: 'creator_id', type: 'bigint'},
+      {name: 'user_id', type: 'bigint'},
+      {name: 'notify', type: 'boolean'},
+    ],
+    totalFollows,
+    followBatches(),
+  )
+
+  const productRows: CopyValue[][] = []
+  for (let creator = 1; creator <= options.creators; creator++) {
+    for (let p = 0; p < options.productsPerCreator; p++) {
+      productRows.push([
+        productRows.length + 1,
+        creator,
+        faker.commerce.productName(),
+        faker.commerce.productDescription(),
+        randomInt(random, 500, 50_000),
+        `https://img.example/${productRows.length + 1}.jpg`,
+      ])
+    }
+  }
+  await load(
+    'products',
+    [
+      {name: 'id', type: 'bigint'},
+      {name: 'creator_id', type: 'bigint'},
+      {name: 'title', type: 'text'},
+      {name: 'description', type: 'text'},
+      {name: 'price_cents', type: 'integer'},
+      {name: 'image_url', type: 'text'},
+    ],
+    productRows.length,
+    [productRows],
+  )
+
+  // explicit ids were inserted: move the identity sequences past them
+  await db.exec(`
+    SELECT setval(pg_get_serial_sequence('users', 'id'), GREATEST((SELECT max(id) FROM users), 1));
+    SELECT setval(pg_get_serial_sequence('creators', 'id'), GREATEST((SELECT max(id) FROM creators), 1));
+    SELECT setval(pg_get_serial_sequence('products', 'id'), GREATEST((SELECT max(id) FROM products), 1));
+    ANALYZE users; ANALYZE creators; ANALYZE follows; ANALYZE products;`)
+
+  const seconds = (performance.now() - started) / 1000
+  const total = Object.values(rows).reduce((a, b) => a + b, 0)
+  return {
+    rows,
+    seconds,
+    rowsPerSecond: Math.round(total / seconds),
+    ...(users > options.users ? {usersRaisedTo: users} : {}),
+  }
+}

@@ -1,0 +1,152 @@
+import pg from 'pg'
+import {from as copyFrom} from 'pg-copy-streams'
+import {pipeline} from 'node:stream/promises'
+import {Readable} from 'node:stream'
+import {ServiceUnreachableError, isConnectionError, redactUrl, sqlState} from '../errors.js'
+import type {CopyColumn, CopyValue, Db, QueryResult, Queryable, Sql} from './types.js'
+
+// int8 as JS number: ids and counts here stay far below 2^53
+pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10))
+// numeric (sum/avg results) as number
+pg.types.setTypeParser(1700, (v) => Number.parseFloat(v))
+
+export interface PostgresOptions {
+  /** Pool size. Default 10. */
+  max?: number
+  /** Fail a connection attempt after this many ms. Default 5000. */
+  connectTimeoutMs?: number
+  /** application_name, shown in pg_stat_activity. Default 'livedrop'. */
+  applicationName?: string
+}
+
+function toConfig(sql: Sql, params?: unknown[]): pg.QueryConfig {
+  return typeof sql === 'string' ? {text: sql, values: params} : {name: sql.name, text: sql.text, values: params}
+}
+
+/** Encodes one value for COPY's text format. */
+function copyField(value: CopyValue): string {
+  if (value === null) return '\\N'
+  if (value instanceof Date) return value.toISOString()
+  if (typeof value !== 'string') return String(value)
+  return value.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'))
+}
+
+export class PostgresDb implements Db {
+  readonly kind = 'postgres' as const
+  readonly label: string
+  readonly pool: pg.Pool
+
+  constructor(readonly url: string, options: PostgresOptions = {}) {
+    this.label = redactUrl(url)
+    this.pool = new pg.Pool({
+      connectionString: url,
+      max: options.max ?? 10,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+      application_name: options.applicationName ?? 'livedrop',
+    })
+    // an idle client losing its server must not crash the process; the next query reports it
+    this.pool.on('error', () => {})
+  }
+
+  /** Translates connection failures into ServiceUnreachableError naming host:port. */
+  private translate(err: unknown): unknown {
+    if (isConnectionError(err) && !sqlState(err)) {
+      const where = (() => {
+        try {
+          const u = new URL(this.url)
+          return `${u.hostname}:${u.port || 5432}`
+        } catch {
+          return this.label
+        }
+      })()
+      return new ServiceUnreachableError(`cannot reach Postgres at ${where} (${this.label}): ${(err as Error).message}`, {
+        hint: 'Start Postgres or point --db / DATABASE_URL at a running server.',
+        cause: err,
+      })
+    }
+    if (sqlState(err) === '3D000') {
+      return new ServiceUnreachableError(`database does not exist: ${this.label}`, {
+        hint: 'Create it (createdb NAME) or point --db at an existing database.',
+        cause: err,
+      })
+    }
+    return err
+  }
+
+  async query<R>(sql: Sql, params?: unknown[]): Promise<QueryResult<R>> {
+    try {
+      const result = await this.pool.query(toConfig(sql, params))
+      return {rows: result.rows as R[], rowCount: result.rowCount ?? 0}
+    } catch (err) {
+      throw this.translate(err)
+    }
+  }
+
+  async exec(script: string): Promise<void> {
+    try {
+      await this.pool.query(script)
+    } catch (err) {
+      throw this.translate(err)
+    }
+  }
+
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient
+    try {
+      client = await this.pool.connect()
+    } catch (err) {
+      throw this.translate(err)
+    }
+    let broken = false
+    const tx: Queryable = {
+      async query<R>(sql: Sql, params?: unknown[]) {
+        const result = await client.query(toConfig(sql, params))
+        return {rows: result.rows as R[], rowCount: result.rowCount ?? 0}
+      },
+      async exec(script: string) {
+        await client.query(script)
+      },
+    }
+    try {
+      await client.query('BEGIN')
+      const value = await fn(tx)
+      await client.query('COMMIT')
+      return value
+    } catch (err) {
+      broken = isConnectionError(err)
+      if (!broken) await client.query('ROLLBACK').catch(() => (broken = true))
+      throw err
+    } finally {
+      // a connection that failed is destroyed, never handed to the next caller
+      client.release(broken ? true : undefined)
+    }
+  }
+
+  async copyRows(table: string, columns: CopyColumn[], batches: Iterable<CopyValue[][]> | AsyncIterable<CopyValue[][]>): Promise<number> {
+    const client = await this.pool.connect().catch((err) => {
+      throw this.translate(err)
+    })
+    let count = 0
+    async function* lines() {
+      for await (const batch of batches) {
+        let chunk = ''
+        for (const row of batch) {
+          chunk += row.map(copyField).join('\t') + '\n'
+          count++
+        }
+        yield chunk
+      }
+    }
+    try {
+      const names = columns.map((c) => `"${c.name}"`).join(', ')
+      await pipeline(Readable.from(lines()), client.query(copyFrom(`COPY ${table} (${names}) FROM STDIN`)))
+      return count
+    } finally {
+      client.release()
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end()
+  }
+}

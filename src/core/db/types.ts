@@ -1,0 +1,42 @@
+/** A statement: plain text, or named so node-postgres prepares it once per connection. */
+export type Sql = string | {name: string; text: string}
+
+export interface QueryResult<R> {
+  rows: R[]
+  rowCount: number
+}
+
+export interface Queryable {
+  query<R = Record<string, unknown>>(sql: Sql, params?: unknown[]): Promise<QueryResult<R>>
+  /** Runs a parameterless multi-statement script (migrations, DDL). */
+  exec(script: string): Promise<void>
+}
+
+/** A column of a bulk load and its Postgres type, used for casts on the PGlite path. */
+export interface CopyColumn {
+  name: string
+  type: 'bigint' | 'integer' | 'text' | 'boolean' | 'timestamptz' | 'date' | 'jsonb'
+}
+
+export type CopyValue = string | number | bigint | boolean | Date | null
+
+/** Where the engine keeps its data. */
+export type DbTarget = {kind: 'postgres'; url: string} | {kind: 'pglite'; dataDir: string | null}
+
+export interface Db extends Queryable {
+  readonly kind: 'postgres' | 'pglite'
+  /** Where it connects, safe to print (password hidden). */
+  readonly label: string
+  /** Runs fn in one transaction on one connection; rolls back if fn throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>
+  /**
+   * Bulk-loads rows: COPY FROM STDIN on Postgres, large multi-row inserts on PGlite.
+   * Rows come in batches so generators need not hold a million rows at once. Returns rows loaded.
+   */
+  copyRows(table: string, columns: CopyColumn[], batches: Iterable<CopyValue[][]> | AsyncIterable<CopyValue[][]>): Promise<number>
+  close(): Promise<void>
+}
+
+export function sqlText(sql: Sql): string {
+  return typeof sql === 'string' ? sql : sql.text
+}

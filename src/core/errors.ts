@@ -1,0 +1,184 @@
+/**
+ * Every failure a user can act on: a class with a stable `code`, an exit code from the table in
+ * DESIGN.md, an HTTP status for the server, and a hint saying how to fix it.
+ */
+export const ExitCode = {
+  ok: 0,
+  internal: 1,
+  usage: 2,
+  serviceUnreachable: 3,
+  invalidScenario: 4,
+  purgeIncomplete: 5,
+  regression: 97,
+  invariantViolated: 98,
+  thresholdFailed: 99,
+  voidRun: 100,
+} as const
+
+export interface ErrorOptions {
+  hint?: string
+  details?: Record<string, unknown>
+  cause?: unknown
+}
+
+export class LivedropError extends Error {
+  readonly code: string = 'INTERNAL'
+  readonly exitCode: number = ExitCode.internal
+  readonly httpStatus: number = 500
+  readonly hint?: string
+  readonly details?: Record<string, unknown>
+
+  constructor(message: string, options: ErrorOptions = {}) {
+    super(message, {cause: options.cause})
+    this.name = new.target.name
+    this.hint = options.hint
+    this.details = options.details
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {code: this.code, message: this.message, hint: this.hint, ...(this.details ? {details: this.details} : {})}
+  }
+}
+
+// ---- usage and configuration (exit 2) ----
+
+/** A flag, option or value is wrong; `field` names it. */
+export class UsageError extends LivedropError {
+  override readonly code: string = 'USAGE'
+  override readonly exitCode: number = ExitCode.usage
+  override readonly httpStatus: number = 400
+  constructor(readonly field: string, message: string, options: ErrorOptions = {}) {
+    super(`${field}: ${message}`, {...options, details: {field, ...options.details}})
+  }
+}
+
+/** Throws all usage errors found at once: one as it is, several combined naming every field. */
+export function throwUsageErrors(errors: UsageError[]): void {
+  if (errors.length === 0) return
+  if (errors.length === 1) throw errors[0]
+  throw new UsageError(errors.map((e) => e.field).join(', '), errors.map((e) => e.message).join('; '), {
+    hint: errors.map((e) => e.hint).filter(Boolean).join(' ') || undefined,
+    details: {errors: errors.map((e) => e.toJSON())},
+  })
+}
+
+export class SchemaTooNewError extends LivedropError {
+  override readonly code = 'SCHEMA_TOO_NEW'
+  override readonly exitCode = ExitCode.usage
+  override readonly httpStatus = 503
+}
+
+export class SchemaNotMigratedError extends LivedropError {
+  override readonly code = 'SCHEMA_NOT_MIGRATED'
+  override readonly exitCode = ExitCode.usage
+  override readonly httpStatus = 503
+}
+
+export class NotEmptyError extends LivedropError {
+  override readonly code = 'DATABASE_NOT_EMPTY'
+  override readonly exitCode = ExitCode.usage
+}
+
+export class ConfirmationRequiredError extends LivedropError {
+  override readonly code = 'CONFIRMATION_REQUIRED'
+  override readonly exitCode = ExitCode.usage
+}
+
+export class NotFoundError extends LivedropError {
+  override readonly code: string = 'NOT_FOUND'
+  override readonly exitCode: number = ExitCode.usage
+  override readonly httpStatus: number = 404
+}
+
+// ---- services (exit 3) ----
+
+export class ServiceUnreachableError extends LivedropError {
+  override readonly code = 'SERVICE_UNREACHABLE'
+  override readonly exitCode = ExitCode.serviceUnreachable
+  override readonly httpStatus = 503
+}
+
+// ---- scenario files (exit 4) ----
+
+export class ScenarioInvalidError extends LivedropError {
+  override readonly code = 'SCENARIO_INVALID'
+  override readonly exitCode = ExitCode.invalidScenario
+}
+
+// ---- run verdicts ----
+
+export class PurgeIncompleteError extends LivedropError {
+  override readonly code = 'PURGE_INCOMPLETE'
+  override readonly exitCode = ExitCode.purgeIncomplete
+}
+
+export class RegressionError extends LivedropError {
+  override readonly code = 'REGRESSION'
+  override readonly exitCode = ExitCode.regression
+}
+
+export class InvariantViolatedError extends LivedropError {
+  override readonly code = 'INVARIANT_VIOLATED'
+  override readonly exitCode = ExitCode.invariantViolated
+}
+
+export class ThresholdFailedError extends LivedropError {
+  override readonly code = 'THRESHOLD_FAILED'
+  override readonly exitCode = ExitCode.thresholdFailed
+}
+
+export class VoidRunError extends LivedropError {
+  override readonly code = 'VOID_RUN'
+  override readonly exitCode = ExitCode.voidRun
+}
+
+// ---- Postgres driver errors, translated at the core boundary by SQLSTATE ----
+
+/** SQLSTATEs after which the whole transaction may be retried as it was. */
+const RETRYABLE_SQLSTATES = new Set(['40001', '40P01'])
+/** The connection was cut: the transaction rolled back unless it had already committed. */
+const CONNECTION_SQLSTATES = new Set(['57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004'])
+const CONNECTION_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EHOSTUNREACH', 'ETIMEDOUT', 'EPIPE'])
+
+export function sqlState(err: unknown): string | undefined {
+  const code = (err as {code?: unknown} | null)?.code
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined
+}
+
+export function isRetryableSqlError(err: unknown): boolean {
+  const state = sqlState(err)
+  return state !== undefined && RETRYABLE_SQLSTATES.has(state)
+}
+
+export function isConnectionError(err: unknown): boolean {
+  const state = sqlState(err)
+  if (state !== undefined) return CONNECTION_SQLSTATES.has(state)
+  const code = (err as {code?: unknown} | null)?.code
+  if (typeof code === 'string' && CONNECTION_NODE_CODES.has(code)) return true
+  const message = err instanceof Error ? err.message : ''
+  // node-postgres reports a socket closed under it without a code
+  return /Connection terminated|connection is closed|Client has encountered a connection error/i.test(message)
+}
+
+export function isUniqueViolation(err: unknown, constraint?: string): boolean {
+  if (sqlState(err) !== '23505') return false
+  return constraint === undefined || (err as {constraint?: string}).constraint === constraint
+}
+
+/** Hides the password of a connection URL: postgres://u:secret@h/db → postgres://u:***@h/db. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password) parsed.password = '***'
+    return parsed.toString()
+  } catch {
+    return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@')
+  }
+}
+
+/** The short, user-facing form of any error: code, message, hint, exit code. */
+export function describeError(err: unknown): {code: string; message: string; hint?: string; exitCode: number} {
+  if (err instanceof LivedropError) return {code: err.code, message: err.message, hint: err.hint, exitCode: err.exitCode}
+  const message = err instanceof Error ? err.message : String(err)
+  return {code: 'INTERNAL', message, hint: 'This is a bug in livedrop; please report it with the command you ran.', exitCode: ExitCode.internal}
+}
