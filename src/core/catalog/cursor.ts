@@ -1,0 +1,46 @@
+import {createHash} from 'node:crypto'
+import {UsageError} from '../errors.js'
+
+/**
+ * Opaque keyset cursors: the last row's sort key, base64url-encoded with a short checksum so an
+ * edited or truncated cursor is rejected (HTTP 400) instead of silently paging from elsewhere.
+ * Example: encodeCursor([1042, 'u7']) → 'WzEwNDIsInU3Il0.3f9a2c1b'.
+ */
+export type CursorKey = Array<string | number>
+
+function checksum(body: string): string {
+  return createHash('sha256').update('livedrop-cursor:' + body).digest('hex').slice(0, 8)
+}
+
+export function encodeCursor(key: CursorKey): string {
+  const body = Buffer.from(JSON.stringify(key)).toString('base64url')
+  return `${body}.${checksum(body)}`
+}
+
+export class InvalidCursorError extends UsageError {
+  override readonly code = 'INVALID_CURSOR'
+}
+
+/** Decodes a cursor whose key has the given element types, e.g. ['number', 'number']. */
+export function decodeCursor(cursor: string, shape: Array<'string' | 'number'>, field = 'cursor'): CursorKey {
+  const invalid = () => new InvalidCursorError(field, 'is not a cursor this API issued', {hint: 'Pass back the nextCursor of the previous page unchanged, or omit it for the first page.'})
+  const [body, sum, extra] = cursor.split('.')
+  if (!body || !sum || extra !== undefined || checksum(body) !== sum) throw invalid()
+  let key: unknown
+  try {
+    key = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'))
+  } catch {
+    throw invalid()
+  }
+  if (!Array.isArray(key) || key.length !== shape.length) throw invalid()
+  key.forEach((v, i) => {
+    if (typeof v !== shape[i] || (typeof v === 'number' && !Number.isSafeInteger(v))) throw invalid()
+  })
+  return key as CursorKey
+}
+
+/** A page of a keyset listing. nextCursor is null on the last page. */
+export interface Page<T> {
+  items: T[]
+  nextCursor: string | null
+}

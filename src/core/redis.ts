@@ -1,0 +1,23 @@
+import {Redis, type RedisOptions} from 'ioredis'
+import {ServiceUnreachableError, redactUrl} from './errors.js'
+
+/**
+ * Opens a Redis connection and waits until it answers, so an unreachable server is reported
+ * at once (exit 3) instead of on the first request.
+ */
+export async function connectRedis(url: string, options: RedisOptions = {}): Promise<Redis> {
+  const redis = new Redis(url, {lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 2, ...options})
+  // errors surface on commands; an unhandled 'error' event would crash the process
+  redis.on('error', () => {})
+  try {
+    await redis.connect()
+    await redis.ping()
+    return redis
+  } catch (err) {
+    redis.disconnect()
+    throw new ServiceUnreachableError(`cannot reach Redis at ${redactUrl(url)}: ${(err as Error).message}`, {
+      hint: 'Start Redis or point --redis / REDIS_URL at a running server.',
+      cause: err,
+    })
+  }
+}
