@@ -28,8 +28,9 @@ export class LatencyHistogram {
     return this.count === 0 ? 0 : this.h.getValueAtPercentile(p) / 1000
   }
 
+  /** The largest value's bucket bound, so a histogram and its decoded copy agree exactly. */
   get maxMs(): number {
-    return this.count === 0 ? 0 : this.h.maxValue / 1000
+    return this.percentileMs(100)
   }
 
   get meanMs(): number {
