@@ -39,6 +39,8 @@ export interface SeedProgress {
 
 export interface SeedResult {
   rows: Record<string, number>
+  /** Seconds each table's load took. */
+  tableSeconds: Record<string, number>
   seconds: number
   rowsPerSecond: number
   /** Set when users were raised so the celebrities could have their followers. */
@@ -94,31 +96,41 @@ export async function seed(db: Db, options: SeedOptions, onProgress: (p: SeedPro
   const lastNames = Array.from({length: 500}, () => faker.person.lastName())
 
   const rows: Record<string, number> = {}
+  const tableSeconds: Record<string, number> = {}
+  const done: Record<string, number> = {}
+  /** Loads batches into a table; several loads of one table add up (parallel COPY streams). */
   const load = async (table: string, columns: CopyColumn[], total: number, batches: Iterable<CopyValue[][]>) => {
-    let done = 0
-    onProgress({table, done, total})
+    done[table] ??= 0
+    onProgress({table, done: done[table], total})
     function* tracked() {
       for (const batch of batches) {
         yield batch
-        done += batch.length
-        onProgress({table, done, total})
+        done[table] += batch.length
+        onProgress({table, done: done[table], total})
       }
     }
-    rows[table] = await db.copyRows(table, columns, tracked())
+    const t0 = performance.now()
+    const n = await db.copyRows(table, columns, tracked())
+    rows[table] = (rows[table] ?? 0) + n
+    tableSeconds[table] = Math.max(tableSeconds[table] ?? 0, (performance.now() - t0) / 1000)
   }
 
-  function* userBatches(): Iterable<CopyValue[][]> {
-    for (let start = 1; start <= users; start += BATCH) {
+  // Each batch and each creator draws from its own PRNG, so the data does not depend on how
+  // many loads run in parallel or in which order they interleave.
+  const streamRandom = (stream: number, k: number) => createRandom((Math.imul(options.seed + 1, 2654435761) ^ Math.imul(stream, 40503) ^ k) >>> 0)
+
+  function* userBatches(firstBatch: number, endBatch: number): Iterable<CopyValue[][]> {
+    for (let b = firstBatch; b < endBatch; b++) {
+      const r = streamRandom(1, b)
       const batch: CopyValue[][] = []
-      for (let id = start; id < Math.min(start + BATCH, users + 1); id++) {
-        const first = firstNames[Math.floor(random() * firstNames.length)]
-        const last = lastNames[Math.floor(random() * lastNames.length)]
+      for (let id = b * BATCH + 1; id <= Math.min((b + 1) * BATCH, users); id++) {
+        const first = firstNames[Math.floor(r() * firstNames.length)]
+        const last = lastNames[Math.floor(r() * lastNames.length)]
         batch.push([id, `${first.toLowerCase()}.${last.toLowerCase()}.${id}`, `${first} ${last}`])
       }
       yield batch
     }
   }
-  await load('users', [{name: 'id', type: 'bigint'}, {name: 'handle', type: 'text'}, {name: 'display_name', type: 'text'}], users, userBatches())
 
   // follower sets first, so creators carry their follower_count
   const followerRanges: Array<{creator: number; start: number; count: number}> = []
@@ -128,7 +140,6 @@ export async function seed(db: Db, options: SeedOptions, onProgress: (p: SeedPro
     // a contiguous run of user ids (wrapping, skipping the creator) is distinct and cheap to sort
     followerRanges.push({creator, start: randomInt(random, 1, users), count})
   }
-
   const creatorRows: CopyValue[][] = followerRanges.map(({creator, count}) => [
     creator,
     creator,
@@ -136,46 +147,6 @@ export async function seed(db: Db, options: SeedOptions, onProgress: (p: SeedPro
     creator <= options.celebrities,
     count,
   ])
-  await load(
-    'creators',
-    [
-      {name: 'id', type: 'bigint'},
-      {name: 'user_id', type: 'bigint'},
-      {name: 'name', type: 'text'},
-      {name: 'is_celebrity', type: 'boolean'},
-      {name: 'follower_count', type: 'bigint'},
-    ],
-    creatorRows.length,
-    [creatorRows],
-  )
-
-  const totalFollows = followerRanges.reduce((n, r) => n + r.count, 0)
-  function* followBatches(): Iterable<CopyValue[][]> {
-    for (const {creator, start, count} of followerRanges) {
-      // the run's user ids, sorted, so each creator's rows arrive in primary-key order
-      const ids: number[] = []
-      let id = start
-      while (ids.length < count) {
-        if (id !== creator) ids.push(id)
-        id = id === users ? 1 : id + 1
-      }
-      ids.sort((a, b) => a - b)
-      for (let i = 0; i < ids.length; i += BATCH) {
-        yield ids.slice(i, i + BATCH).map((user) => [creator, user, random() < 0.01])
-      }
-    }
-  }
-  await load(
-    'follows',
-    [
-      {name: 'creator_id', type: 'bigint'},
-      {name: 'user_id', type: 'bigint'},
-      {name: 'notify', type: 'boolean'},
-    ],
-    totalFollows,
-    followBatches(),
-  )
-
   const productRows: CopyValue[][] = []
   for (let creator = 1; creator <= options.creators; creator++) {
     for (let p = 0; p < options.productsPerCreator; p++) {
@@ -189,19 +160,74 @@ export async function seed(db: Db, options: SeedOptions, onProgress: (p: SeedPro
       ])
     }
   }
-  await load(
-    'products',
-    [
-      {name: 'id', type: 'bigint'},
-      {name: 'creator_id', type: 'bigint'},
-      {name: 'title', type: 'text'},
-      {name: 'description', type: 'text'},
-      {name: 'price_cents', type: 'integer'},
-      {name: 'image_url', type: 'text'},
-    ],
-    productRows.length,
-    [productRows],
-  )
+
+  const totalFollows = followerRanges.reduce((n, r) => n + r.count, 0)
+  function* followBatches(): Iterable<CopyValue[][]> {
+    for (const {creator, start, count} of followerRanges) {
+      const r = streamRandom(2, creator)
+      // the run's user ids, sorted, so each creator's rows arrive in primary-key order
+      const ids: number[] = []
+      let id = start
+      while (ids.length < count) {
+        if (id !== creator) ids.push(id)
+        id = id === users ? 1 : id + 1
+      }
+      ids.sort((a, b) => a - b)
+      for (let i = 0; i < ids.length; i += BATCH) {
+        yield ids.slice(i, i + BATCH).map((user) => [creator, user, r() < 0.01])
+      }
+    }
+  }
+
+  const userColumns: CopyColumn[] = [{name: 'id', type: 'bigint'}, {name: 'handle', type: 'text'}, {name: 'display_name', type: 'text'}]
+  const userBatchCount = Math.ceil(users / BATCH)
+  // Follows carry no foreign keys, so they load first, alone (the largest table at full COPY
+  // speed); then users in two COPY streams on Postgres (two backends, two cores).
+  const userStreams = db.kind === 'postgres' && userBatchCount > 1 ? 2 : 1
+  const splitAt = Math.ceil(userBatchCount / userStreams)
+  const usersCreatorsProducts = async () => {
+    await Promise.all(
+      Array.from({length: userStreams}, (_, i) => load('users', userColumns, users, userBatches(i * splitAt, Math.min(userBatchCount, (i + 1) * splitAt)))),
+    )
+    await load(
+      'creators',
+      [
+        {name: 'id', type: 'bigint'},
+        {name: 'user_id', type: 'bigint'},
+        {name: 'name', type: 'text'},
+        {name: 'is_celebrity', type: 'boolean'},
+        {name: 'follower_count', type: 'bigint'},
+      ],
+      creatorRows.length,
+      [creatorRows],
+    )
+    await load(
+      'products',
+      [
+        {name: 'id', type: 'bigint'},
+        {name: 'creator_id', type: 'bigint'},
+        {name: 'title', type: 'text'},
+        {name: 'description', type: 'text'},
+        {name: 'price_cents', type: 'integer'},
+        {name: 'image_url', type: 'text'},
+      ],
+      productRows.length,
+      [productRows],
+    )
+  }
+  const follows = () =>
+    load(
+      'follows',
+      [
+        {name: 'creator_id', type: 'bigint'},
+        {name: 'user_id', type: 'bigint'},
+        {name: 'notify', type: 'boolean'},
+      ],
+      totalFollows,
+      followBatches(),
+    )
+  await follows()
+  await usersCreatorsProducts()
 
   // explicit ids were inserted: move the identity sequences past them
   await db.exec(`
@@ -214,6 +240,7 @@ export async function seed(db: Db, options: SeedOptions, onProgress: (p: SeedPro
   const total = Object.values(rows).reduce((a, b) => a + b, 0)
   return {
     rows,
+    tableSeconds,
     seconds,
     rowsPerSecond: Math.round(total / seconds),
     ...(users > options.users ? {usersRaisedTo: users} : {}),
