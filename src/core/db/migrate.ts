@@ -31,11 +31,12 @@ export function latestVersion(migrations = loadMigrations()): number {
   return migrations.at(-1)?.version ?? 0
 }
 
-async function currentVersion(q: Queryable): Promise<number> {
+/** Versions recorded as applied, ascending. */
+async function appliedVersions(q: Queryable): Promise<number[]> {
   const {rows} = await q.query<{exists: boolean}>(`SELECT to_regclass('livedrop_schema') IS NOT NULL AS exists`)
-  if (!rows[0].exists) return 0
-  const result = await q.query<{v: number | null}>('SELECT max(version) AS v FROM livedrop_schema')
-  return Number(result.rows[0].v ?? 0)
+  if (!rows[0].exists) return []
+  const result = await q.query<{version: number}>('SELECT version FROM livedrop_schema ORDER BY version')
+  return result.rows.map((r) => Number(r.version))
 }
 
 export interface SchemaState {
@@ -46,9 +47,13 @@ export interface SchemaState {
 
 export async function schemaState(db: Db): Promise<SchemaState> {
   const migrations = loadMigrations()
-  const current = await currentVersion(db)
-  const latest = latestVersion(migrations)
-  return {current, latest, pending: migrations.filter((m) => m.version > current).map((m) => m.version)}
+  const applied = await appliedVersions(db)
+  // pending is by set, not by max: a lower-numbered migration merged later still gets applied
+  return {
+    current: applied.at(-1) ?? 0,
+    latest: latestVersion(migrations),
+    pending: migrations.filter((m) => !applied.includes(m.version)).map((m) => m.version),
+  }
 }
 
 function tooNew(current: number, latest: number): SchemaTooNewError {
@@ -65,10 +70,11 @@ export async function migrate(db: Db, now = new Date()): Promise<number[]> {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK])
     await tx.exec(`CREATE TABLE IF NOT EXISTS livedrop_schema (
       version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`)
-    const current = await currentVersion(tx)
+    const applied = await appliedVersions(tx)
+    const current = applied.at(-1) ?? 0
     if (current > latest) throw tooNew(current, latest)
     const done: number[] = []
-    for (const m of migrations.filter((m) => m.version > current)) {
+    for (const m of migrations.filter((m) => !applied.includes(m.version))) {
       await tx.exec(m.sql)
       await tx.query('INSERT INTO livedrop_schema (version, name) VALUES ($1, $2)', [m.version, m.name])
       done.push(m.version)
@@ -91,10 +97,10 @@ export async function ensureIdempotencyPartitions(db: Queryable, now = new Date(
 
 /** Refuses to work on a database that is not migrated to exactly this build's schema. */
 export async function assertMigrated(db: Db): Promise<void> {
-  const {current, latest} = await schemaState(db)
+  const {current, latest, pending} = await schemaState(db)
   if (current > latest) throw tooNew(current, latest)
-  if (current < latest) {
-    throw new SchemaNotMigratedError(`the database is at schema version ${current}; this livedrop needs ${latest} (${db.label})`, {
+  if (pending.length > 0) {
+    throw new SchemaNotMigratedError(`the database lacks migrations ${pending.join(', ')} (at version ${current}; this livedrop has ${latest}; ${db.label})`, {
       hint: 'Run `livedrop db migrate` first (add --db to pick the database).',
     })
   }
