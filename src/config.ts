@@ -6,7 +6,8 @@ import type {DbTarget} from './core/db/types.js'
  * The one place configuration resolves: flags > environment > scenario file > defaults.
  *
  * Environment: DATABASE_URL (--db), REDIS_URL (--redis), LIVEDROP_CACHE (--cache),
- * LIVEDROP_DATA_DIR (where the embedded database lives; default ./.livedrop/pgdata).
+ * LIVEDROP_SECRET (--secret), LIVEDROP_DATA_DIR (where the embedded database lives; default
+ * ./.livedrop/pgdata).
  */
 export interface ConfigInput {
   /** `memory`, `embedded`, a directory for PGlite, or a postgres:// URL. */
@@ -15,7 +16,12 @@ export interface ConfigInput {
   redis?: string
   /** Cache nodes: `memory[:N]`, `redis://a,redis://b` (ring), or `redis-cluster://h:7000`. */
   cache?: string
+  /** Secret that signs bearer tokens; every serve process behind one balancer needs the same. */
+  secret?: string
 }
+
+/** Used when no secret is configured: fine for local tests and scenario runs, never for production. */
+export const DEV_SECRET = 'livedrop-dev-secret'
 
 export interface ResolvedConfig {
   db: DbTarget
@@ -23,6 +29,9 @@ export interface ResolvedConfig {
   dbSource: 'flag' | 'env' | 'scenario' | 'default'
   redisUrl: string | null
   cache: string
+  secret: string
+  /** True when the secret is the built-in development one. */
+  devSecret: boolean
 }
 
 export interface Env {
@@ -82,6 +91,9 @@ export function resolveConfig(flags: ConfigInput, env: Env, cwd: string, scenari
 
   const cache = flags.cache ?? env.LIVEDROP_CACHE ?? scenario.cache ?? 'memory'
 
+  const secret = flags.secret ?? env.LIVEDROP_SECRET ?? DEV_SECRET
+  if (secret.length < 8) errors.push(new UsageError(flags.secret !== undefined ? '--secret' : 'LIVEDROP_SECRET', 'must be at least 8 characters'))
+
   throwUsageErrors(errors)
-  return {db: db!, dbSource, redisUrl, cache}
+  return {db: db!, dbSource, redisUrl, cache, secret, devSecret: secret === DEV_SECRET}
 }
