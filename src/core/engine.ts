@@ -1,0 +1,81 @@
+import type {Redis} from 'ioredis'
+import {openDb} from './db/index.js'
+import {assertMigrated, migrate} from './db/migrate.js'
+import type {Db, DbTarget} from './db/types.js'
+import {ChangeFeed} from './events.js'
+import {startFanoutWorkers, type FanoutOptions, type FanoutWorkersHandle} from './fanout/index.js'
+import {DEFAULT_REDIS_PREFIX, type EngineDeps} from './orders/deps.js'
+import {connectRedis} from './redis.js'
+
+export interface EngineConfig {
+  /** Where the data lives (see resolveConfig). */
+  db: DbTarget
+  /** Redis for the redis-gate strategy, cache invalidation and SSE across processes. Default none. */
+  redisUrl?: string | null
+  /** Key prefix for everything this engine keeps in Redis. Default 'livedrop:'. */
+  redisPrefix?: string
+  /** Migrate the schema on start (embedded use); otherwise require it migrated. Default false. */
+  migrate?: boolean
+  /** Fan-out workers to run in this process; 0 for none. Default 0. */
+  fanoutWorkers?: number
+  /** Further fan-out settings (page size, pull threshold, lease). */
+  fanout?: Omit<FanoutOptions, 'workers' | 'signal'>
+  /** Postgres pool size. Default 20. */
+  poolSize?: number
+}
+
+/** The wired drop engine: one database, optional Redis, the change feed, and the workers. */
+export interface Engine {
+  readonly db: Db
+  readonly redis: Redis | null
+  readonly changes: ChangeFeed
+  /** What drops, orders and stock functions take. */
+  readonly deps: EngineDeps
+  /** Fan-out workers running in this process, if any. */
+  readonly fanout: FanoutWorkersHandle | null
+  /** Reachability of the database and Redis. */
+  health(): Promise<{ok: boolean; db: boolean; redis: boolean | null}>
+  close(): Promise<void>
+}
+
+export async function createEngine(config: EngineConfig): Promise<Engine> {
+  const db = await openDb(config.db, {max: config.poolSize ?? 20})
+  let redis: Redis | null = null
+  try {
+    if (config.migrate) await migrate(db)
+    else await assertMigrated(db)
+    redis = config.redisUrl ? await connectRedis(config.redisUrl) : null
+  } catch (err) {
+    await db.close()
+    throw err
+  }
+  const changes = new ChangeFeed()
+  const deps: EngineDeps = {db, redis, redisPrefix: config.redisPrefix ?? DEFAULT_REDIS_PREFIX, changes}
+  const fanout = config.fanoutWorkers ? startFanoutWorkers(db, {...config.fanout, workers: config.fanoutWorkers}) : null
+
+  return {
+    db,
+    redis,
+    changes,
+    deps,
+    fanout,
+    async health() {
+      const dbOk = await db.query('SELECT 1').then(
+        () => true,
+        () => false,
+      )
+      const redisOk = redis
+        ? await redis.ping().then(
+            (r) => r === 'PONG',
+            () => false,
+          )
+        : null
+      return {ok: dbOk && redisOk !== false, db: dbOk, redis: redisOk}
+    },
+    async close() {
+      await fanout?.stop()
+      redis?.disconnect()
+      await db.close()
+    },
+  }
+}

@@ -1,0 +1,87 @@
+import type {Redis} from 'ioredis'
+import type {Db} from '../core/db/types.js'
+import type {DeliveryEvent} from '../core/fanout/index.js'
+
+/** What an SSE client receives: one committed notification addressed to it. */
+export interface LiveMessage {
+  eventId: number
+  type: string
+  dropId: number | null
+  creatorId: number | null
+}
+
+type Sender = (message: LiveMessage) => void
+
+const CHANNEL = 'livedrop:live-events'
+
+/**
+ * Routes committed fan-out deliveries to the users connected to this process. Deliveries travel
+ * over Redis pub/sub when Redis is configured, so a worker in one serve process reaches a user
+ * streaming from another; without Redis they stay in-process.
+ */
+export class LiveEvents {
+  private readonly streams = new Map<number, Set<Sender>>()
+  private subscriber: Redis | null = null
+
+  constructor(
+    private readonly db: Db,
+    private readonly publisher: Redis | null,
+  ) {}
+
+  /** Starts listening to other processes' deliveries (when Redis is configured). */
+  async start(): Promise<void> {
+    if (!this.publisher) return
+    this.subscriber = this.publisher.duplicate()
+    this.subscriber.on('error', () => {})
+    await this.subscriber.subscribe(CHANNEL)
+    this.subscriber.on('message', (_channel, raw) => {
+      void this.dispatch(JSON.parse(raw) as DeliveryEvent).catch(() => {})
+    })
+  }
+
+  /** Called for every delivery a local fan-out worker commits. */
+  delivered(d: DeliveryEvent): void {
+    if (this.publisher) void this.publisher.publish(CHANNEL, JSON.stringify(d)).catch(() => {})
+    else void this.dispatch(d).catch(() => {})
+  }
+
+  subscribe(userId: number, send: Sender): () => void {
+    let set = this.streams.get(userId)
+    if (!set) this.streams.set(userId, (set = new Set()))
+    set.add(send)
+    return () => {
+      set.delete(send)
+      if (set.size === 0) this.streams.delete(userId)
+    }
+  }
+
+  get clients(): number {
+    let n = 0
+    for (const set of this.streams.values()) n += set.size
+    return n
+  }
+
+  private async dispatch(d: DeliveryEvent): Promise<void> {
+    if (this.streams.size === 0) return
+    const message: LiveMessage = {eventId: d.eventId, type: d.eventType, dropId: d.dropId, creatorId: d.creatorId}
+    let users: number[]
+    if (d.delivery === 'pull') {
+      // a pull event reaches every follower at once: ask which connected users follow the creator
+      // (only once, when the event is marked pull; later pages push to opted-in users already told)
+      if (d.inserted > 0 || d.creatorId === null) return
+      const {rows} = await this.db.query<{user_id: number}>(
+        {name: 'live.followers_connected', text: 'SELECT user_id FROM follows WHERE creator_id = $1 AND user_id = ANY($2::bigint[])'},
+        [d.creatorId, [...this.streams.keys()]],
+      )
+      users = rows.map((r) => Number(r.user_id))
+    } else {
+      users = d.userIds
+    }
+    for (const user of users) for (const send of this.streams.get(user) ?? []) send(message)
+  }
+
+  async close(): Promise<void> {
+    this.subscriber?.disconnect()
+    this.streams.clear()
+  }
+}

@@ -1,0 +1,55 @@
+import type {FastifyInstance} from 'fastify'
+import {placeOrder} from '../../core/orders/place-order.js'
+import {getOrderForUser, listUserOrders} from '../../core/orders/queries.js'
+import {LivedropError} from '../../core/errors.js'
+import type {AppContext} from '../app.js'
+import {sendError} from '../errors.js'
+import {idParams, int, pageQuery} from './schemas.js'
+
+const orderBody = {
+  type: 'object',
+  required: ['dropId', 'qty'],
+  additionalProperties: false,
+  properties: {
+    dropId: {type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER},
+    qty: {type: 'integer', minimum: 1, maximum: 1000},
+    payload: {type: 'object', maxProperties: 32},
+  },
+} as const
+
+/** IETF Idempotency-Key draft: a non-empty key of printable characters. */
+const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/
+
+export async function orderRoutes(app: FastifyInstance, {engine, metrics, requireUser}: AppContext): Promise<void> {
+  app.post<{Body: {dropId: number; qty: number; payload?: Record<string, unknown>}}>(
+    '/orders',
+    {preHandler: requireUser, schema: {body: orderBody}},
+    async (request, reply) => {
+      const key = request.headers['idempotency-key']
+      if (typeof key !== 'string' || !KEY_PATTERN.test(key)) {
+        metrics.orders.inc({outcome: 'missing_key'})
+        return sendError(reply, 400, 'IDEMPOTENCY_KEY_REQUIRED', 'the Idempotency-Key header is required (1–255 printable characters)', {
+          field: 'headers.idempotency-key',
+          hint: 'Send a unique key per order attempt and reuse it for retries.',
+        })
+      }
+      try {
+        const result = await placeOrder(engine.deps, {userId: request.userId, dropId: request.body.dropId, qty: request.body.qty, idempotencyKey: key, payload: request.body.payload})
+        metrics.orders.inc({outcome: result.replay ? 'replay' : result.outcome})
+        if (result.replay) reply.header('idempotent-replayed', 'true')
+        return reply.code(result.response.status).send(result.response.body)
+      } catch (err) {
+        metrics.orders.inc({outcome: err instanceof LivedropError ? err.code.toLowerCase() : 'error'})
+        throw err
+      }
+    },
+  )
+
+  app.get<{Params: {id: string}}>('/orders/:id', {preHandler: requireUser, schema: {params: idParams}}, async (request) =>
+    getOrderForUser(engine.db, request.userId, int(request.params.id)!),
+  )
+
+  app.get<{Querystring: {cursor?: string; limit?: string}}>('/me/orders', {preHandler: requireUser, schema: {querystring: pageQuery}}, async (request) =>
+    listUserOrders(engine.db, request.userId, {cursor: request.query.cursor, limit: int(request.query.limit)}),
+  )
+}

@@ -1,0 +1,24 @@
+/** JSON schemas shared by the routes. Path and query values arrive as strings (no coercion). */
+export const idString = {type: 'string', pattern: '^[1-9][0-9]{0,14}$'} as const
+
+export const idParams = {
+  type: 'object',
+  required: ['id'],
+  additionalProperties: false,
+  properties: {id: idString},
+} as const
+
+export const pageQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    cursor: {type: 'string', maxLength: 512},
+    limit: {type: 'string', pattern: '^[1-9][0-9]{0,3}$'},
+    access_token: {type: 'string'},
+  },
+} as const
+
+/** Parses a validated id or limit string. */
+export function int(value: string | undefined): number | undefined {
+  return value === undefined ? undefined : Number.parseInt(value, 10)
+}
