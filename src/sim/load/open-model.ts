@@ -1,0 +1,510 @@
+import {monitorEventLoopDelay, performance} from 'node:perf_hooks'
+import {Pool, type Dispatcher} from 'undici'
+import {createRandom} from '../../core/random.js'
+import {LatencyHistogram} from '../metrics/histogram.js'
+import type {PhaseResult, RequestStats, SeriesPoint, SeriesTypePoint} from '../metrics/result.js'
+import {createSchedule, phaseStarts, type Arrival, type LoadPhase} from './arrivals.js'
+
+/** One HTTP request, built per send by a request builder. */
+export interface HttpRequestSpec {
+  /** Default GET. */
+  method?: string
+  /** Path and query, starting with `/` (appended to the target's base path). */
+  path: string
+  headers?: Record<string, string>
+  /** A string is sent as is; anything else as JSON with content-type application/json. */
+  body?: unknown
+  /** Which statuses count as success. Default 200–399; e.g. an order's 409 sold-out is an answer, not an error. */
+  ok?: (status: number) => boolean
+  /** Receives the status and body text; the body is only read when this is set. */
+  onResponse?: (status: number, body: string) => void
+}
+
+/** What a request builder may use: a seeded random source and where in the run it is. */
+export interface RequestContext {
+  type: string
+  /** The phase's name. */
+  phase: string
+  /** 0, 1, 2… over the whole run. */
+  seq: number
+  /** Intended send time, ms from the run's start. */
+  intendedMs: number
+  /** Seeded: the same scenario seed gives the same request sequence. */
+  random: () => number
+}
+
+export type RequestBuilder = (ctx: RequestContext) => HttpRequestSpec
+
+export interface OpenModelOptions {
+  /** http://host:port[/base]: the target. */
+  baseUrl: string
+  phases: LoadPhase[]
+  /** A builder per request type that appears in any phase's rates. */
+  builders: Record<string, RequestBuilder>
+  /** Seeds the arrival process and the builders' random source. Default 1. */
+  seed?: number
+  /** Keep-alive connections, which is also the most requests in flight. Default 256. */
+  connections?: number
+  /** A request the generator sends later than this after its intended time counts as late. Default 10 ms. */
+  slackMs?: number
+  /** Per-request timeout (headers and body). Default 10 s. */
+  timeoutMs?: number
+  /** More late sends than this share voids the run. Default 0.01. */
+  maxLateFraction?: number
+  /** An event-loop stall longer than this voids the run. Default 500 ms. */
+  maxLagMs?: number
+  /** After the last phase, how long in-flight and queued requests may finish. Default timeoutMs + 1 s. */
+  drainMs?: number
+  /**
+   * Before the clock starts, open this many connections with `HEAD /` (answers ignored), so
+   * connection setup and the HTTP parser's first compile are not charged to the first
+   * requests. Default min(connections, 16); 0 turns it off.
+   */
+  warmupConnections?: number
+  /** Stops scheduling; what was recorded so far is returned (aborted: true). */
+  signal?: AbortSignal
+  onProgress?: (p: RunProgress) => void
+  onPhase?: (p: PhaseEvent) => void
+}
+
+export interface RunProgress {
+  elapsedMs: number
+  totalMs: number
+  phase: string
+  /** Target rate of the current phase, req/s. */
+  targetRate: number
+  /** Responses in the last second. */
+  rate: number
+  sent: number
+  completed: number
+  errors: number
+  late: number
+  inFlight: number
+  /** Corrected p99 of everything so far, ms. */
+  p99Ms: number
+}
+
+export interface PhaseEvent {
+  index: number
+  name: string
+  startMs: number
+  durationMs: number
+  targetRate: number
+}
+
+export interface OpenModelResult {
+  phases: PhaseResult[]
+  series: SeriesPoint[]
+  durationMs: number
+  eventLoopLag: {p50: number; p99: number; max: number}
+  lateFraction: number
+  void: {reason: string; detail: Record<string, unknown>} | null
+  aborted: boolean
+}
+
+class Recorder {
+  readonly corrected = new LatencyHistogram()
+  readonly service = new LatencyHistogram()
+  scheduled = 0
+  sent = 0
+  completed = 0
+  ok = 0
+  errors = 0
+  late = 0
+  queued = 0
+  unsent = 0
+  readonly errorsByClass: Record<string, number> = {}
+  readonly statuses: Record<string, number> = {}
+
+  error(cls: string): void {
+    this.errors++
+    this.errorsByClass[cls] = (this.errorsByClass[cls] ?? 0) + 1
+  }
+
+  stats(targetRate: number, durationMs: number): RequestStats {
+    return {
+      targetRate,
+      achievedRate: durationMs > 0 ? this.completed / (durationMs / 1000) : 0,
+      scheduled: this.scheduled,
+      sent: this.sent,
+      completed: this.completed,
+      ok: this.ok,
+      errors: this.errors,
+      late: this.late,
+      queued: this.queued,
+      unsent: this.unsent,
+      errorsByClass: this.errorsByClass,
+      statuses: this.statuses,
+      corrected: this.corrected.summary(),
+      service: this.service.summary(),
+      histograms: {corrected: this.corrected.encode(), service: this.service.encode()},
+    }
+  }
+}
+
+/** One second of one request type, summarised when the second is over. */
+class SecondBucket {
+  sent = 0
+  done = 0
+  errors = 0
+  readonly corrected: number[] = []
+  readonly service: number[] = []
+
+  point(): SeriesTypePoint {
+    const pct = (xs: number[], p: number) => {
+      if (xs.length === 0) return 0
+      xs.sort((a, b) => a - b)
+      return round3(xs[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)])
+    }
+    return {sent: this.sent, done: this.done, errors: this.errors, p50: pct(this.corrected, 50), p99: pct(this.corrected, 99), serviceP99: pct(this.service, 99)}
+  }
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000
+
+function errorClass(err: unknown): string {
+  const code = (err as {code?: string} | null)?.code
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return 'timeout'
+  if (code === 'UND_ERR_DESTROYED' || code === 'UND_ERR_ABORTED') return 'unfinished'
+  return `net_${code ?? (err as Error)?.name ?? 'error'}`
+}
+
+const defaultOk = (s: number) => s >= 200 && s < 400
+
+/**
+ * Drives the target with an open model: every request has an intended send time from the
+ * arrival process and is sent then, whether or not earlier ones have answered. Latency is
+ * recorded from the intended time (corrected) and from the actual send (service). When every
+ * connection is busy a request waits for one (counted as queued; its corrected latency keeps
+ * running); when the generator itself falls behind, requests are counted late, and too many
+ * late sends or an event-loop stall void the run.
+ */
+export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult> {
+  const connections = o.connections ?? 256
+  const slackMs = o.slackMs ?? 10
+  const timeoutMs = o.timeoutMs ?? 10_000
+  const maxLateFraction = o.maxLateFraction ?? 0.01
+  const maxLagMs = o.maxLagMs ?? 500
+  const drainMs = o.drainMs ?? timeoutMs + 1000
+  const seed = o.seed ?? 1
+
+  const base = new URL(o.baseUrl)
+  const prefix = base.pathname.replace(/\/$/, '')
+  const pool = new Pool(base.origin, {connections, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs})
+
+  const starts = phaseStarts(o.phases)
+  const totalMs = o.phases.reduce((s, p) => s + p.durationMs, 0)
+  const targetOf = (p: LoadPhase) => Object.values(p.rates).reduce<number>((s, r) => s + (r ?? 0), 0)
+  const types = [...new Set(o.phases.flatMap((p) => Object.keys(p.rates).filter((k) => (p.rates[k] ?? 0) > 0)))]
+  const recorders = o.phases.map(() => new Map(types.map((t) => [t, new Recorder()])))
+  const allCorrected = new LatencyHistogram()
+  const seconds = new Map<number, Map<string, SecondBucket>>()
+  const series: SeriesPoint[] = []
+  const random = createRandom(seed ^ 0x5bd1e995)
+  const next = createSchedule(o.phases, seed)
+
+  const lag = monitorEventLoopDelay({resolution: 10})
+  lag.enable()
+
+  let t0 = 0
+  let seq = 0
+  let inFlight = 0
+  let sentTotal = 0
+  let lateTotal = 0
+  let completedTotal = 0
+  let errorsTotal = 0
+  let lastCompleted = 0
+  let currentPhase = -1
+  let pending: Arrival | null = next()
+  // requests waiting for a free connection, oldest first
+  const backlog: Arrival[] = []
+  let backlogHead = 0
+  let stopped = false
+  let voided: OpenModelResult['void'] = null
+  let finish!: () => void
+  const finished = new Promise<void>((resolve) => (finish = resolve))
+
+  const bucket = (now: number, type: string) => {
+    const s = Math.floor((now - t0) / 1000)
+    let m = seconds.get(s)
+    if (!m) seconds.set(s, (m = new Map()))
+    let b = m.get(type)
+    if (!b) m.set(type, (b = new SecondBucket()))
+    return b
+  }
+
+  const closeSeconds = (upTo: number) => {
+    for (const s of [...seconds.keys()].sort((a, b) => a - b)) {
+      if (s >= upTo) break
+      const m = seconds.get(s)!
+      seconds.delete(s)
+      const typesPoint: Record<string, SeriesTypePoint> = {}
+      const all = new SecondBucket()
+      for (const [t, b] of m) {
+        typesPoint[t] = b.point()
+        all.sent += b.sent
+        all.done += b.done
+        all.errors += b.errors
+        all.corrected.push(...b.corrected)
+        all.service.push(...b.service)
+      }
+      typesPoint.all = all.point()
+      const pi = phaseAt(s * 1000)
+      series.push({t: s, phase: o.phases[pi].name, target: targetOf(o.phases[pi]), types: typesPoint})
+    }
+  }
+
+  const phaseAt = (ms: number) => {
+    let i = 0
+    while (i + 1 < starts.length && ms >= starts[i + 1]) i++
+    return i
+  }
+
+  const send = (a: Arrival, intendedAbs: number) => {
+    const rec = recorders[a.phase].get(a.type)!
+    const phase = o.phases[a.phase]
+    let spec: HttpRequestSpec
+    try {
+      spec = o.builders[a.type]({type: a.type, phase: phase.name, seq: seq++, intendedMs: a.t, random})
+    } catch (err) {
+      rec.sent++
+      rec.error('builder')
+      errorsTotal++
+      return
+    }
+    inFlight++
+    sentTotal++
+    rec.sent++
+    const sentAt = performance.now()
+    bucket(sentAt, a.type).sent++
+    let body: string | undefined
+    let headers = spec.headers
+    if (spec.body !== undefined) {
+      body = typeof spec.body === 'string' ? spec.body : JSON.stringify(spec.body)
+      if (typeof spec.body !== 'string') headers = {'content-type': 'application/json', ...headers}
+    }
+    let status = 0
+    const chunks: Buffer[] | null = spec.onResponse ? [] : null
+    const done = (err: unknown) => {
+      const end = performance.now()
+      inFlight--
+      const b = bucket(end, a.type)
+      b.done++
+      if (err === null) {
+        rec.completed++
+        completedTotal++
+        rec.statuses[status] = (rec.statuses[status] ?? 0) + 1
+        const corrected = end - intendedAbs
+        const service = end - sentAt
+        rec.corrected.recordMs(corrected)
+        rec.service.recordMs(service)
+        allCorrected.recordMs(corrected)
+        b.corrected.push(corrected)
+        b.service.push(service)
+        if ((spec.ok ?? defaultOk)(status)) rec.ok++
+        else {
+          rec.error(`http_${status}`)
+          b.errors++
+          errorsTotal++
+        }
+        if (chunks) {
+          try {
+            spec.onResponse!(status, Buffer.concat(chunks).toString('utf8'))
+          } catch {
+            // a builder's response hook must not stop the run
+          }
+        }
+      } else {
+        rec.error(errorClass(err))
+        b.errors++
+        errorsTotal++
+      }
+      pump()
+    }
+    // the callback-style handler: Pool.dispatch takes it as is (no per-response header parsing)
+    const handler: Dispatcher.DispatchHandler = {
+      onConnect() {},
+      onHeaders(statusCode) {
+        status = statusCode
+        return true
+      },
+      onData(chunk) {
+        chunks?.push(chunk)
+        return true
+      },
+      onComplete() {
+        done(null)
+      },
+      onError(err) {
+        done(err)
+      },
+    }
+    pool.dispatch({origin: base.origin, method: (spec.method ?? 'GET') as Dispatcher.HttpMethod, path: prefix + spec.path, headers, body}, handler)
+  }
+
+  /** Sends queued requests while connections are free; ends the run when all is done. */
+  const pump = () => {
+    while (!stopped && backlogHead < backlog.length && inFlight < connections) {
+      const a = backlog[backlogHead]
+      backlog[backlogHead++] = undefined as unknown as Arrival
+      send(a, t0 + a.t)
+    }
+    if (backlogHead > 4096 && backlogHead * 2 > backlog.length) {
+      backlog.splice(0, backlogHead)
+      backlogHead = 0
+    }
+    if (inFlight === 0 && (stopped || (pending === null && backlogHead >= backlog.length))) finish()
+  }
+
+  let timer: NodeJS.Timeout | undefined
+  const tick = () => {
+    timer = undefined
+    if (stopped) return pump()
+    const nowAbs = performance.now()
+    const now = nowAbs - t0
+    while (currentPhase + 1 < o.phases.length && now >= starts[currentPhase + 1]) {
+      const p = o.phases[++currentPhase]
+      o.onPhase?.({index: currentPhase, name: p.name, startMs: starts[currentPhase], durationMs: p.durationMs, targetRate: targetOf(p)})
+    }
+    // a bounded batch, so responses get handled even when far behind
+    let n = 0
+    while (pending !== null && pending.t <= now && n++ < 2000) {
+      const a = pending
+      pending = next()
+      const rec = recorders[a.phase].get(a.type)!
+      rec.scheduled++
+      if (now - a.t > slackMs) {
+        rec.late++
+        lateTotal++
+      }
+      if (inFlight < connections && backlogHead >= backlog.length) send(a, t0 + a.t)
+      else {
+        rec.queued++
+        backlog.push(a)
+      }
+    }
+    if (pending === null) return pump()
+    const wait = pending.t - (performance.now() - t0)
+    // timers fire late by up to a millisecond: sleep short of the target, then spin on setImmediate
+    if (wait > 1.5) timer = setTimeout(tick, Math.floor(wait - 1))
+    else setImmediate(tick)
+  }
+
+  // the schedule's end plus time to drain; whatever is still queued then was never sent
+  let endByMs = totalMs + drainMs
+  const stop = (why: 'void' | 'abort') => {
+    if (stopped) return
+    stopped = true
+    endByMs = Math.min(endByMs, performance.now() - t0 + Math.min(drainMs, 2000))
+    if (why === 'abort') aborted = true
+    if (timer) clearTimeout(timer)
+    pump()
+  }
+  let aborted = false
+  const onAbort = () => stop('abort')
+  o.signal?.addEventListener('abort', onAbort, {once: true})
+
+  const health = () => {
+    const maxLag = lag.max / 1e6
+    if (maxLag > maxLagMs) {
+      voided = {reason: `the generator's event loop stalled for ${maxLag.toFixed(0)} ms (budget ${maxLagMs} ms)`, detail: {maxLagMs: maxLag, budgetMs: maxLagMs}}
+      return stop('void')
+    }
+    // judge the late share once there is enough to judge, and at the end
+    const scheduled = sentTotal + (backlog.length - backlogHead)
+    const fraction = scheduled > 0 ? lateTotal / scheduled : 0
+    if (fraction > maxLateFraction && (scheduled >= 2000 || pending === null)) {
+      voided = {
+        reason: `${(fraction * 100).toFixed(2)}% of requests were sent more than ${slackMs} ms late (budget ${(maxLateFraction * 100).toFixed(2)}%)`,
+        detail: {lateFraction: fraction, late: lateTotal, scheduled, slackMs, budget: maxLateFraction},
+      }
+      stop('void')
+    }
+  }
+
+  const progress = setInterval(() => {
+    const now = performance.now()
+    const elapsed = now - t0
+    closeSeconds(Math.floor(elapsed / 1000))
+    if (!stopped) health()
+    const pi = phaseAt(elapsed)
+    o.onProgress?.({
+      elapsedMs: Math.round(elapsed),
+      totalMs,
+      phase: o.phases[pi].name,
+      targetRate: targetOf(o.phases[pi]),
+      rate: completedTotal - lastCompleted,
+      sent: sentTotal,
+      completed: completedTotal,
+      errors: errorsTotal,
+      late: lateTotal,
+      inFlight,
+      p99Ms: allCorrected.percentileMs(99),
+    })
+    lastCompleted = completedTotal
+  }, 1000)
+
+  await warmup(pool, prefix, o.warmupConnections ?? Math.min(connections, 16))
+  t0 = performance.now()
+  lag.reset()
+  tick()
+  const deadline = new Promise<void>((resolve) => {
+    const check = setInterval(() => {
+      if (performance.now() - t0 > endByMs) {
+        clearInterval(check)
+        resolve()
+      }
+    }, 100)
+    void finished.then(() => clearInterval(check))
+  })
+  await Promise.race([finished, deadline])
+  stopped = true
+  if (timer) clearTimeout(timer)
+  clearInterval(progress)
+  o.signal?.removeEventListener('abort', onAbort)
+  const durationMs = performance.now() - t0
+  if (!voided) health()
+  lag.disable()
+
+  // requests never sent: still queued, or never reached because the run stopped early
+  for (let i = backlogHead; i < backlog.length; i++) recorders[backlog[i].phase].get(backlog[i].type)!.unsent++
+  if (aborted || voided) {
+    for (let a = pending; a !== null; a = next()) {
+      const rec = recorders[a.phase].get(a.type)!
+      rec.scheduled++
+      rec.unsent++
+    }
+  }
+  await pool.destroy().catch(() => {})
+  closeSeconds(Number.POSITIVE_INFINITY)
+
+  const phases: PhaseResult[] = o.phases.map((p, i) => ({
+    name: p.name,
+    index: i,
+    startMs: starts[i],
+    durationMs: p.durationMs,
+    arrival: p.arrival,
+    requests: Object.fromEntries([...recorders[i]].filter(([t]) => (p.rates[t] ?? 0) > 0).map(([t, r]) => [t, r.stats(p.rates[t] ?? 0, p.durationMs)])),
+  }))
+  const scheduledTotal = phases.reduce((s, p) => s + Object.values(p.requests).reduce((x, r) => x + r.scheduled, 0), 0)
+  return {
+    phases,
+    series,
+    durationMs,
+    eventLoopLag: {p50: lag.percentile(50) / 1e6, p99: lag.percentile(99) / 1e6, max: lag.max / 1e6},
+    lateFraction: scheduledTotal > 0 ? lateTotal / scheduledTotal : 0,
+    void: voided,
+    aborted,
+  }
+}
+
+function warmup(pool: Pool, prefix: string, n: number): Promise<unknown> {
+  return Promise.all(
+    Array.from({length: n}, () =>
+      pool
+        .request({method: 'HEAD', path: prefix + '/'})
+        .then((r) => r.body.dump())
+        .catch(() => {}),
+    ),
+  )
+}

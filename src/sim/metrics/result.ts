@@ -1,0 +1,262 @@
+import {InvariantViolatedError, ThresholdFailedError, VoidRunError, ExitCode, type LivedropError} from '../../core/errors.js'
+import {LatencyHistogram, type LatencySummary} from './histogram.js'
+import {evaluateThreshold, parseThreshold, type MetricLookup, type ThresholdResult, type ThresholdStat} from './thresholds.js'
+
+/** The serialisable result of a run: what `--out` writes and `livedrop report` reads back. */
+export interface RunResult {
+  kind: 'livedrop-run'
+  version: 1
+  scenario: {
+    name: string
+    file: string | null
+    scale: number
+    seed: number
+    /** Threshold expressions as written, so a saved or merged run can be re-evaluated. */
+    thresholds: {run: string[]; phases: Record<string, string[]>}
+  }
+  /** The target base URL (password hidden). */
+  target: string
+  startedAt: string
+  durationMs: number
+  generator: GeneratorInfo
+  phases: PhaseResult[]
+  /** One point per second of the run, for charts. */
+  series: SeriesPoint[]
+  /** Extra latency metrics other parts add, e.g. `notify` (drop start → event seen by a follower). */
+  metrics: Record<string, ExtraMetric>
+  thresholds: ThresholdResult[]
+  /** Filled by the invariant checks after the run. */
+  invariants: InvariantResult[]
+  /** Engine figures (cache hit ratio, units sold, sold-out answers, replays…) added after the run. */
+  stats: Record<string, unknown>
+  /** Set when the generator could not keep its schedule: the numbers say nothing about the target. */
+  void: {reason: string; detail: Record<string, unknown>} | null
+  /** Stopped early by the caller's AbortSignal. */
+  aborted: boolean
+  verdict: Verdict
+}
+
+export interface GeneratorInfo {
+  hostname: string
+  connections: number
+  slackMs: number
+  timeoutMs: number
+  maxLateFraction: number
+  maxLagMs: number
+  /** Event-loop delay of the generator during the run, ms. */
+  eventLoopLag: {p50: number; p99: number; max: number}
+  /** Share of requests the generator itself sent later than slackMs. */
+  lateFraction: number
+  /** How many generator runs were merged into this one (1 for a plain run). */
+  runs: number
+}
+
+export interface PhaseResult {
+  name: string
+  index: number
+  startMs: number
+  durationMs: number
+  arrival: 'constant' | 'poisson'
+  requests: Record<string, RequestStats>
+}
+
+export interface RequestStats {
+  /** Requests per second the scenario asked for. */
+  targetRate: number
+  /** Completed requests (any status) per second of the phase. */
+  achievedRate: number
+  /** Requests the arrival process produced. */
+  scheduled: number
+  sent: number
+  /** Answered with any HTTP status. */
+  completed: number
+  ok: number
+  /** Non-OK statuses plus network failures. */
+  errors: number
+  /** Sent more than slackMs after the intended time because the generator fell behind. */
+  late: number
+  /** Waited for a free connection (max in flight reached): the target was slow, latency counts from the intended time. */
+  queued: number
+  /** Never sent: the run ended (or was stopped) first. */
+  unsent: number
+  /** e.g. {"http_503": 2, "net_ECONNRESET": 1, "timeout": 1} */
+  errorsByClass: Record<string, number>
+  /** Answers by HTTP status, e.g. {"200": 9000, "409": 120}. */
+  statuses: Record<string, number>
+  /** Latency from the intended send time (coordinated-omission corrected). */
+  corrected: LatencySummary
+  /** Latency from the actual send. */
+  service: LatencySummary
+  /** HDR histograms, compressed base64, for exact merging and re-rendering. */
+  histograms: {corrected: string; service: string}
+}
+
+export interface SeriesTypePoint {
+  sent: number
+  done: number
+  errors: number
+  /** Corrected latency of the responses completed in this second, ms. */
+  p50: number
+  p99: number
+  serviceP99: number
+}
+
+export interface SeriesPoint {
+  /** Second of the run (0-based). */
+  t: number
+  phase: string
+  /** Target rate of the phase at this second, req/s. */
+  target: number
+  /** Per request type, plus `all`. */
+  types: Record<string, SeriesTypePoint>
+}
+
+export interface ExtraMetric {
+  summary: LatencySummary
+  histogram: string
+}
+
+export interface InvariantResult {
+  name: string
+  pass: boolean
+  detail?: string
+  data?: Record<string, unknown>
+}
+
+export interface Verdict {
+  pass: boolean
+  void: boolean
+  thresholdsFailed: number
+  invariantsFailed: number
+  /** 0, 100 (void), 98 (invariant), 99 (threshold). */
+  exitCode: number
+}
+
+/** Request types of a metric name: a group (read, write, all) or a single type. */
+export type Groups = Record<string, readonly string[]>
+
+function typesOf(metric: string, groups: Groups, available: string[]): string[] {
+  if (metric === 'all') return available
+  return (groups[metric] as string[] | undefined) ?? [metric]
+}
+
+/** Counts, shares and rates of a metric for the whole run (phase null) or one phase; latency stats are undefined here. */
+export function countLookup(result: RunResult, phase: string | null, groups: Groups): MetricLookup {
+  const phases = phase === null ? result.phases : result.phases.filter((p) => p.name === phase)
+  const durationS = phases.reduce((s, p) => s + p.durationMs, 0) / 1000
+  const available = [...new Set(phases.flatMap((p) => Object.keys(p.requests)))]
+  const sum = (metric: string, field: 'completed' | 'errors' | 'late' | 'sent' | 'unsent') => {
+    let n = 0
+    for (const p of phases) for (const t of typesOf(metric, groups, available)) n += p.requests[t]?.[field] ?? 0
+    return n
+  }
+  return (metric: string, stat: ThresholdStat) => {
+    if (stat === 'count') return sum(metric, 'completed')
+    if (stat === 'rate') return durationS > 0 ? sum(metric, 'completed') / durationS : undefined
+    if (stat === 'errors') {
+      // unsent requests failed too: they never reached the target
+      const attempts = sum(metric, 'sent') + sum(metric, 'unsent')
+      return attempts === 0 ? undefined : (sum(metric, 'errors') + sum(metric, 'unsent')) / attempts
+    }
+    if (stat === 'late') {
+      const attempts = sum(metric, 'sent') + sum(metric, 'unsent')
+      return attempts === 0 ? undefined : sum(metric, 'late') / attempts
+    }
+    return undefined
+  }
+}
+
+/**
+ * Evaluates every threshold of the run (whole-run and per-phase) from its stored histograms.
+ * Histograms merge exactly, so `read.p95` is the p95 of every read, not an average of p95s.
+ */
+export function evaluateRunThresholds(result: RunResult, groups: Groups): ThresholdResult[] {
+  const out: ThresholdResult[] = []
+  const latencyOrCount = (phase: string | null): MetricLookup => {
+    const counts = countLookup(result, phase, groups)
+    const hists = new Map<string, LatencyHistogram | null>()
+    return (metric, stat, timing) => {
+      if (!/^p|^max$|^mean$/.test(stat)) return counts(metric, stat, timing)
+      const key = `${metric}/${timing}`
+      if (!hists.has(key)) hists.set(key, mergedHistogram(result, phase, metric, timing, groups))
+      const h = hists.get(key)!
+      if (!h || h.count === 0) return undefined
+      if (stat === 'max') return h.maxMs
+      if (stat === 'mean') return h.meanMs
+      return h.percentileMs(Number(stat.slice(1)))
+    }
+  }
+  const run = latencyOrCount(null)
+  for (const e of result.scenario.thresholds.run) out.push(evaluateThreshold(parseThreshold(e), 'run', run))
+  for (const [phase, exprs] of Object.entries(result.scenario.thresholds.phases)) {
+    const lookup = latencyOrCount(phase)
+    for (const e of exprs) out.push(evaluateThreshold(parseThreshold(e), phase, lookup))
+  }
+  return out
+}
+
+/** The exact merge of a metric's histograms over a scope; null when nothing was recorded. */
+export function mergedHistogram(result: RunResult, phase: string | null, metric: string, timing: 'corrected' | 'service', groups: Groups): LatencyHistogram | null {
+  const extra = result.metrics[metric]
+  if (extra) return phase === null ? LatencyHistogram.decode(extra.histogram) : null
+  const phases = phase === null ? result.phases : result.phases.filter((p) => p.name === phase)
+  const available = [...new Set(phases.flatMap((p) => Object.keys(p.requests)))]
+  let h: LatencyHistogram | null = null
+  for (const p of phases)
+    for (const t of typesOf(metric, groups, available)) {
+      const enc = p.requests[t]?.histograms[timing]
+      if (!enc) continue
+      h ??= new LatencyHistogram()
+      h.add(LatencyHistogram.decode(enc))
+    }
+  return h
+}
+
+export function computeVerdict(result: RunResult): Verdict {
+  const thresholdsFailed = result.thresholds.filter((t) => !t.pass).length
+  const invariantsFailed = result.invariants.filter((i) => !i.pass).length
+  const isVoid = result.void !== null
+  const exitCode = isVoid ? ExitCode.voidRun : invariantsFailed ? ExitCode.invariantViolated : thresholdsFailed ? ExitCode.thresholdFailed : ExitCode.ok
+  return {pass: exitCode === ExitCode.ok, void: isVoid, thresholdsFailed, invariantsFailed, exitCode}
+}
+
+/**
+ * Re-evaluates thresholds and the verdict after extras were added (invariants, stats, extra
+ * metrics such as notify). Returns the same object, updated.
+ */
+export function finalizeRun(
+  result: RunResult,
+  groups: Groups,
+  extras: {invariants?: InvariantResult[]; stats?: Record<string, unknown>; metrics?: Record<string, LatencyHistogram>} = {},
+): RunResult {
+  if (extras.invariants) result.invariants = extras.invariants
+  if (extras.stats) result.stats = {...result.stats, ...extras.stats}
+  for (const [name, h] of Object.entries(extras.metrics ?? {})) result.metrics[name] = {summary: h.summary(), histogram: h.encode()}
+  result.thresholds = evaluateRunThresholds(result, groups)
+  result.verdict = computeVerdict(result)
+  return result
+}
+
+/** The error to exit with for a run's verdict (void 100 > invariant 98 > threshold 99), or null. */
+export function verdictError(result: RunResult): LivedropError | null {
+  const v = result.verdict
+  if (v.void) {
+    return new VoidRunError(`the run is void: ${result.void!.reason}`, {
+      hint: 'The load generator fell behind its own schedule, so latency says nothing about the target. Lower the rates or --scale, give the generator a machine of its own, or split the load over several generators (report merge).',
+      details: result.void!.detail,
+    })
+  }
+  if (v.invariantsFailed) {
+    const failed = result.invariants.filter((i) => !i.pass)
+    return new InvariantViolatedError(`${failed.length} invariant(s) violated: ${failed.map((i) => `${i.name}${i.detail ? ` (${i.detail})` : ''}`).join('; ')}`, {
+      hint: 'This is a correctness bug in the engine under test; the run file holds the details.',
+    })
+  }
+  if (v.thresholdsFailed) {
+    const failed = result.thresholds.filter((t) => !t.pass)
+    return new ThresholdFailedError(`${failed.length} threshold(s) failed: ${failed.map((t) => `${t.expression} [${t.scope}]`).join('; ')}`, {
+      hint: 'See the report for the measured values; raise capacity or relax the threshold in the scenario file.',
+    })
+  }
+  return null
+}

@@ -1,0 +1,142 @@
+/**
+ * k6-like thresholds, parsed and evaluated with no I/O:
+ *
+ *   read.p95 < 200ms            corrected latency percentile of a metric (ms, s or us; bare = ms)
+ *   order.service.p99 < 300ms   the same on service time (from the actual send)
+ *   errors.rate < 0.1%          failed requests over all requests (bare = fraction)
+ *   order.errors < 1%           failed share of one metric
+ *   order.late < 1%             share of sends that missed their intended time
+ *   browse_product.rate > 95/s  achieved requests per second
+ *   order.count >= 1000         completed requests
+ */
+export type ThresholdOp = '<' | '<=' | '>' | '>=' | '=='
+export type ThresholdStat = `p${number}` | 'max' | 'mean' | 'rate' | 'count' | 'errors' | 'late'
+export type ThresholdKind = 'latency' | 'fraction' | 'rate' | 'count'
+
+export interface Threshold {
+  /** The text as written. */
+  expression: string
+  /** A request type, a group (read, write, all), an extra metric (notify) or `errors` (= all errors). */
+  metric: string
+  /** Latency measured from the intended send time (corrected, the default) or the actual send. */
+  timing: 'corrected' | 'service'
+  stat: ThresholdStat
+  op: ThresholdOp
+  /** The limit in the stat's base unit: ms for latency, a fraction for shares, req/s for rates. */
+  limit: number
+  kind: ThresholdKind
+}
+
+const RE = /^\s*([A-Za-z_][A-Za-z0-9_]*)(?:\.(service|corrected))?\.(p\d+(?:\.\d+)?|max|mean|avg|rate|count|errors|late)\s*(<=|>=|==|<|>)\s*(-?\d+(?:\.\d+)?)\s*(ms|s|us|%|\/s)?\s*$/
+
+const LATENCY_UNITS: Record<string, number> = {ms: 1, s: 1000, us: 0.001}
+
+/** Parses one threshold; throws an Error whose message says what is wrong and shows the form. */
+export function parseThreshold(expression: string): Threshold {
+  const m = RE.exec(expression)
+  if (!m) throw new Error(`cannot parse threshold "${expression}": expected "<metric>.<stat> <op> <value>", e.g. "read.p95 < 200ms" or "errors.rate < 0.1%"`)
+  let [, metric, timing, stat, op, value, unit] = m
+  if (stat === 'avg') stat = 'mean'
+  if (metric === 'errors') {
+    // errors.rate is k6's spelling of "the failed share of all requests"
+    if (stat !== 'rate') throw new Error(`threshold "${expression}": errors only has .rate (the failed share of all requests)`)
+    metric = 'all'
+    stat = 'errors'
+  }
+  const n = Number(value)
+  const latency = /^p/.test(stat) || stat === 'max' || stat === 'mean'
+  if (/^p/.test(stat)) {
+    const p = Number(stat.slice(1))
+    if (!(p > 0 && p <= 100)) throw new Error(`threshold "${expression}": percentile must be in (0, 100], got ${p}`)
+  }
+  if (timing && !latency) throw new Error(`threshold "${expression}": .${timing} only applies to latency stats (pNN, max, mean)`)
+  let kind: ThresholdKind
+  let limit: number
+  if (latency) {
+    if (unit && !(unit in LATENCY_UNITS)) throw new Error(`threshold "${expression}": latency takes ms, s or us, not ${unit}`)
+    kind = 'latency'
+    limit = n * LATENCY_UNITS[unit ?? 'ms']
+  } else if (stat === 'errors' || stat === 'late') {
+    if (unit && unit !== '%') throw new Error(`threshold "${expression}": a share takes % or a bare fraction, not ${unit}`)
+    kind = 'fraction'
+    limit = unit === '%' ? n / 100 : n
+  } else if (stat === 'rate') {
+    if (unit && unit !== '/s') throw new Error(`threshold "${expression}": a rate takes /s, not ${unit}`)
+    kind = 'rate'
+    limit = n
+  } else {
+    if (unit) throw new Error(`threshold "${expression}": a count takes no unit`)
+    kind = 'count'
+    limit = n
+  }
+  return {expression: expression.trim(), metric, timing: (timing as Threshold['timing']) ?? 'corrected', stat: stat as ThresholdStat, op: op as ThresholdOp, limit, kind}
+}
+
+/**
+ * What a threshold is measured against. Latency stats take the timing; a metric with no
+ * samples returns undefined (the threshold then passes with noData, as in k6).
+ */
+export type MetricLookup = (metric: string, stat: ThresholdStat, timing: Threshold['timing']) => number | undefined
+
+export interface ThresholdResult {
+  expression: string
+  /** `run` for the whole run, else the phase name. */
+  scope: string
+  metric: string
+  stat: string
+  timing: Threshold['timing']
+  op: ThresholdOp
+  limit: number
+  kind: ThresholdKind
+  actual: number | null
+  pass: boolean
+  noData: boolean
+}
+
+export function compare(actual: number, op: ThresholdOp, limit: number): boolean {
+  switch (op) {
+    case '<':
+      return actual < limit
+    case '<=':
+      return actual <= limit
+    case '>':
+      return actual > limit
+    case '>=':
+      return actual >= limit
+    case '==':
+      return actual === limit
+  }
+}
+
+export function evaluateThreshold(t: Threshold, scope: string, lookup: MetricLookup): ThresholdResult {
+  const actual = lookup(t.metric, t.stat, t.timing)
+  const noData = actual === undefined || Number.isNaN(actual)
+  return {
+    expression: t.expression,
+    scope,
+    metric: t.metric,
+    stat: t.stat,
+    timing: t.timing,
+    op: t.op,
+    limit: t.limit,
+    kind: t.kind,
+    actual: noData ? null : actual,
+    pass: noData ? true : compare(actual, t.op, t.limit),
+    noData,
+  }
+}
+
+/** Formats a value in the threshold's unit: 212.4ms, 0.25%, 148.9/s. */
+export function formatThresholdValue(kind: ThresholdKind, v: number | null): string {
+  if (v === null) return 'no data'
+  switch (kind) {
+    case 'latency':
+      return v >= 1000 ? `${(v / 1000).toFixed(2)}s` : `${v.toFixed(v < 10 ? 2 : 1)}ms`
+    case 'fraction':
+      return `${(v * 100).toFixed(v < 0.01 ? 3 : 2)}%`
+    case 'rate':
+      return `${v.toFixed(1)}/s`
+    case 'count':
+      return String(v)
+  }
+}

@@ -1,0 +1,180 @@
+import {z} from 'zod'
+import {parseThreshold} from '../metrics/thresholds.js'
+
+/** The request types a scenario drives; each maps to one HTTP route of `livedrop serve`. */
+export const REQUEST_TYPES = ['browse_product', 'browse_drop', 'list_followers', 'follow', 'unfollow', 'order', 'notifications'] as const
+export type RequestType = (typeof REQUEST_TYPES)[number]
+
+/** Threshold groups: `read.p95 < 200ms` covers every read request type. */
+export const REQUEST_GROUPS: Record<string, readonly RequestType[]> = {
+  read: ['browse_product', 'browse_drop', 'list_followers', 'notifications'],
+  write: ['follow', 'unfollow'],
+  all: REQUEST_TYPES,
+}
+
+/** Metrics other parts add to a run (end-to-end notification latency), usable in thresholds. */
+export const EXTRA_METRICS = ['notify'] as const
+
+export const INVARIANTS = ['no_oversell', 'no_duplicate_orders', 'every_ack_persisted'] as const
+export type InvariantName = (typeof INVARIANTS)[number]
+
+const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/
+const UNIT_MS: Record<string, number> = {ms: 1, s: 1000, m: 60_000, h: 3_600_000}
+
+/** "500ms" | "30s" | "2m" | 1.5 (seconds) → milliseconds. */
+export function durationMs(value: string | number): number {
+  if (typeof value === 'number') return value * 1000
+  const m = DURATION_RE.exec(value)
+  if (!m) throw new Error(`not a duration: ${value}`)
+  return Number(m[1]) * UNIT_MS[m[2]]
+}
+
+const durationMessage = 'expected a duration such as "500ms", "30s", "2m", or a number of seconds'
+/** A duration in the file ("30s", "500ms", "2m", or seconds as a number); milliseconds once parsed. */
+const Duration = z
+  .union([z.number({error: durationMessage}).nonnegative({error: durationMessage}), z.string().regex(DURATION_RE, {error: durationMessage})], {error: durationMessage})
+  .transform(durationMs)
+const PositiveDuration = Duration.refine((ms) => ms > 0, {error: 'must be longer than 0'})
+
+const Arrival = z.enum(['constant', 'poisson']).describe('constant: evenly spaced sends; poisson: exponential gaps (bursty, as independent users are)')
+
+const knownMetrics = new Set<string>([...REQUEST_TYPES, ...Object.keys(REQUEST_GROUPS), ...EXTRA_METRICS, 'errors'])
+const Threshold = z
+  .string()
+  .describe('k6-like: "read.p95 < 200ms", "order.service.p99 < 300ms", "errors.rate < 0.1%", "browse_product.rate > 95/s"')
+  .superRefine((text, ctx) => {
+    try {
+      const t = parseThreshold(text)
+      if (!knownMetrics.has(t.metric)) ctx.addIssue({code: 'custom', message: `unknown metric "${t.metric}" (known: ${[...knownMetrics].join(', ')})`})
+    } catch (err) {
+      ctx.addIssue({code: 'custom', message: (err as Error).message})
+    }
+  })
+
+const rateShape = Object.fromEntries(
+  REQUEST_TYPES.map((t) => [t, z.number().nonnegative().optional().describe(`${t} requests per second (open model)`)]),
+) as Record<RequestType, z.ZodOptional<z.ZodNumber>>
+const Rates = z.strictObject(rateShape).describe('Arrival rate per request type in requests/second; omitted types send nothing')
+
+const Phase = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_-]+$/, {error: 'letters, digits, _ and - only'}),
+  duration: PositiveDuration.describe('how long the phase lasts'),
+  arrival: Arrival.optional().describe('overrides the scenario-wide arrival process'),
+  rates: Rates,
+  thresholds: z.array(Threshold).optional().describe('thresholds evaluated on this phase alone'),
+})
+
+export const ScenarioSchema = z
+  .strictObject({
+    $schema: z.string().optional(),
+    name: z.string().min(1),
+    description: z.string().optional(),
+    dataset: z
+      .strictObject({
+        users: z.number().int().min(1).default(20_000),
+        creators: z.number().int().min(1).default(50),
+        celebrities: z.number().int().min(0).default(1),
+        celebrityFollowers: z.number().int().min(0).default(10_000),
+        productsPerCreator: z.number().int().min(0).default(3),
+        seed: z.number().int().min(0).default(42),
+      })
+      .prefault({})
+      .describe('the data seeded before the run (see `livedrop seed`)'),
+    engine: z
+      .strictObject({
+        strategy: z.enum(['row', 'buckets', 'redis-gate']).default('row'),
+        buckets: z.number().int().min(1).optional().describe('stock buckets for the buckets strategy'),
+        cache: z.string().default('memory:3').describe('cache nodes: memory[:N], redis://a,redis://b, redis-cluster://h:7000'),
+      })
+      .prefault({}),
+    drop: z
+      .strictObject({
+        stock: z.number().int().min(1),
+        startOffset: Duration.prefault('0s').describe('when the drop goes live, from the start of the run'),
+        duration: PositiveDuration.optional().describe('how long the drop stays live (default: to the end of the run)'),
+        lowStock: z.number().int().min(0).optional().describe('low-stock notification threshold (default 10% of stock)'),
+      })
+      .describe('the drop the orders race for'),
+    arrival: Arrival.default('constant'),
+    zipf: z
+      .strictObject({exponent: z.number().positive().default(1.1).describe('Zipf exponent of product/creator popularity; rank 1 is the celebrity')})
+      .prefault({}),
+    order: z
+      .strictObject({
+        retryRate: z.number().min(0).max(1).default(0.05).describe('share of order attempts that repeat an earlier Idempotency-Key'),
+        qty: z
+          .record(z.string().regex(/^[1-9][0-9]*$/, {error: 'quantities are whole numbers ≥ 1'}), z.number().positive())
+          .default({'1': 1})
+          .describe('quantity → relative weight, e.g. {1: 0.9, 2: 0.1}'),
+      })
+      .prefault({}),
+    notify: z
+      .strictObject({sample: z.number().int().min(0).default(20).describe('followers whose drop_started latency is measured end to end')})
+      .prefault({}),
+    phases: z.array(Phase).min(1),
+    thresholds: z.array(Threshold).default([]).describe('thresholds evaluated on the whole run'),
+    invariants: z.array(z.enum(INVARIANTS)).default([...INVARIANTS]),
+    generator: z
+      .strictObject({
+        connections: z.number().int().min(1).default(256).describe('keep-alive connections, also the most requests in flight'),
+        slackMs: z.number().nonnegative().default(10).describe('a request sent later than this after its intended time counts as late'),
+        timeout: PositiveDuration.prefault('10s').describe('per-request timeout'),
+        maxLateFraction: z.number().min(0).max(1).default(0.01).describe('more late sends than this (the generator fell behind) voids the run'),
+        maxLagMs: z.number().positive().default(500).describe('an event-loop stall longer than this voids the run'),
+      })
+      .prefault({}),
+  })
+  .superRefine((s, ctx) => {
+    const seen = new Map<string, number>()
+    s.phases.forEach((p, i) => {
+      if (seen.has(p.name)) ctx.addIssue({code: 'custom', path: ['phases', i, 'name'], message: `duplicate phase name "${p.name}" (also phases[${seen.get(p.name)}])`})
+      seen.set(p.name, i)
+    })
+    if (s.engine.strategy !== 'buckets' && s.engine.buckets !== undefined) {
+      ctx.addIssue({code: 'custom', path: ['engine', 'buckets'], message: 'only used with strategy: buckets'})
+    }
+  })
+
+/** A validated scenario: durations in milliseconds, defaults filled in. */
+export type Scenario = z.output<typeof ScenarioSchema>
+export type ScenarioPhase = Scenario['phases'][number]
+/** A scenario as written in a file (durations as strings, defaults optional). */
+export type ScenarioInput = z.input<typeof ScenarioSchema>
+
+/** The published JSON Schema (scenarios/schema.json) for editors' autocompletion. */
+export function scenarioJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(ScenarioSchema, {io: 'input', unrepresentable: 'any'}),
+    $id: 'https://livedrop.dev/schemas/scenario.json',
+    title: 'livedrop scenario',
+  }
+}
+
+/**
+ * Multiplies rates and sizes (users, creators, celebrity followers, stock) by `factor`;
+ * durations stay, so a scaled run takes as long and pushes `factor`× the traffic.
+ */
+export function scaleScenario(s: Scenario, factor: number): Scenario {
+  if (!(factor > 0)) throw new RangeError(`scale must be > 0, got ${factor}`)
+  if (factor === 1) return s
+  const n = (v: number, min = 1) => Math.max(min, Math.round(v * factor))
+  return {
+    ...s,
+    dataset: {...s.dataset, users: n(s.dataset.users), creators: n(s.dataset.creators), celebrityFollowers: n(s.dataset.celebrityFollowers, 0)},
+    drop: {...s.drop, stock: n(s.drop.stock), lowStock: s.drop.lowStock === undefined ? undefined : n(s.drop.lowStock, 0)},
+    phases: s.phases.map((p) => ({
+      ...p,
+      rates: Object.fromEntries(Object.entries(p.rates).map(([k, v]) => [k, v === undefined ? v : v * factor])) as ScenarioPhase['rates'],
+    })),
+  }
+}
+
+/** The whole-run and per-phase threshold expressions of a scenario, as a run file stores them. */
+export interface ThresholdSpec {
+  run: string[]
+  phases: Record<string, string[]>
+}
+
+export function thresholdSpec(s: Scenario): ThresholdSpec {
+  return {run: s.thresholds, phases: Object.fromEntries(s.phases.filter((p) => p.thresholds?.length).map((p) => [p.name, p.thresholds!]))}
+}

@@ -1,0 +1,173 @@
+import {afterEach, describe, expect, it} from 'vitest'
+import {ServiceUnreachableError, UsageError, VoidRunError} from '../src/core/errors.js'
+import {startTestTarget, type TestTarget} from '../src/sim/load/target.js'
+import {runScenario, verdictError, type RunProgress, type RunResult} from '../src/sim/run.js'
+import {parseScenario} from '../src/sim/scenario/loader.js'
+import {LatencyHistogram} from '../src/sim/metrics/histogram.js'
+
+let target: TestTarget | undefined
+afterEach(async () => {
+  await target?.close()
+  target = undefined
+})
+
+// other test files share the two cores: a lenient health guard unless the guard is under test
+function scenario(yaml: string, generator = 'generator: {slackMs: 50, maxLateFraction: 0.05}') {
+  return parseScenario(`name: t\ndrop: {stock: 10}\n${generator}\n${yaml}`, 't.yaml')
+}
+
+const get = (path: string) => () => ({path})
+
+describe('open-model generator against a scripted target', () => {
+  it('a 1 s server stall at 100 req/s: corrected p99 near 1 s, service p99 low, rate on target', async () => {
+    target = await startTestTarget()
+    const s = scenario(`
+arrival: constant
+phases:
+  - {name: steady, duration: 6s, rates: {browse_product: 100}}
+thresholds: ["browse_product.p99 < 500ms", "browse_product.service.p99 < 500ms"]`, 'generator: {connections: 2, slackMs: 50, maxLateFraction: 0.05}')
+    const handle = runScenario({scenario: s, target: target.url, builders: {browse_product: get('/products/1')}})
+    setTimeout(() => target!.stall(1000), 2000)
+    const progress: RunProgress[] = []
+    handle.on('progress', (p) => progress.push(p))
+    const result = await handle.result
+
+    const r = result.phases[0].requests.browse_product
+    expect(result.void).toBeNull()
+    expect(r.scheduled).toBe(600)
+    expect(r.completed).toBe(600)
+    expect(r.errors).toBe(0)
+    expect(Math.abs(r.achievedRate - 100) / 100).toBeLessThan(0.01)
+    // requests arriving during the stall waited for a connection: counted, not hidden
+    expect(r.queued).toBeGreaterThan(80)
+    expect(r.late).toBeLessThan(12)
+    expect(r.corrected.p99).toBeGreaterThan(850)
+    expect(r.corrected.p99).toBeLessThan(1150)
+    expect(r.corrected.max).toBeGreaterThan(950)
+    expect(r.service.p99).toBeLessThan(50)
+    // the same data through the encoded histogram
+    expect(LatencyHistogram.decode(r.histograms.corrected).percentileMs(99)).toBe(r.corrected.p99)
+    // corrected fails, service passes: the report says which
+    expect(result.thresholds.map((t) => [t.expression, t.pass])).toEqual([
+      ['browse_product.p99 < 500ms', false],
+      ['browse_product.service.p99 < 500ms', true],
+    ])
+    expect(result.verdict.exitCode).toBe(99)
+    expect(verdictError(result)?.exitCode).toBe(99)
+
+    // per-second series: the stall shows in the seconds around t=2..3
+    expect(result.series.length).toBeGreaterThanOrEqual(6)
+    const worst = Math.max(...result.series.map((p) => p.types.browse_product?.p99 ?? 0))
+    expect(worst).toBeGreaterThan(800)
+    expect(result.series.reduce((n, p) => n + (p.types.all?.done ?? 0), 0)).toBe(600)
+    expect(progress.length).toBeGreaterThanOrEqual(5)
+    expect(progress.at(-1)!.completed).toBeGreaterThan(400)
+    expect(JSON.parse(JSON.stringify(result))).toEqual(result)
+  })
+
+  it('holds a constant 2,000 req/s over two types within 1% and attributes requests to phases', async () => {
+    target = await startTestTarget()
+    const s = scenario(
+      `
+arrival: constant
+phases:
+  - {name: one, duration: 1.5s, rates: {browse_product: 1200, browse_drop: 800}}
+  - {name: two, duration: 1s, rates: {order: 500}}`,
+      'generator: {slackMs: 100, maxLateFraction: 0.25}',
+    )
+    const phases: string[] = []
+    const handle = runScenario({
+      scenario: s,
+      target: target.url,
+      builders: {browse_product: get('/products/1'), browse_drop: get('/drops/1'), order: () => ({method: 'POST', path: '/orders', body: {dropId: 1, qty: 1}})},
+    })
+    handle.on('phase', (p) => phases.push(p.name))
+    const result = await handle.result
+    expect(result.void).toBeNull()
+    expect(phases).toEqual(['one', 'two'])
+    expect(result.void).toBeNull()
+    const [one, two] = result.phases
+    expect(one.requests.browse_product.completed).toBe(1800)
+    expect(one.requests.browse_drop.completed).toBe(1200)
+    expect(two.requests.order.completed).toBe(500)
+    for (const r of [one.requests.browse_product, one.requests.browse_drop, two.requests.order]) {
+      expect(Math.abs(r.achievedRate - r.targetRate) / r.targetRate).toBeLessThan(0.01)
+    }
+    expect(target.received.get('/products/1')).toBe(1800)
+    expect(target.received.get('/orders')).toBe(500)
+  })
+
+  it('classifies errors by HTTP status and network failure; ok() makes an expected status an answer', async () => {
+    target = await startTestTarget({status: (req) => (req.url === '/fail' ? 503 : req.url === '/sold-out' ? 409 : 200), reset: (req) => req.url === '/reset'})
+    const s = scenario(`
+phases:
+  - {name: p, duration: 1s, rates: {browse_product: 50, browse_drop: 50, order: 50, list_followers: 10}}
+thresholds: ["errors.rate < 0.1%", "order.errors < 1%"]`)
+    const result = await runScenario({
+      scenario: s,
+      target: target.url,
+      builders: {
+        browse_product: get('/fail'),
+        browse_drop: get('/ok'),
+        list_followers: get('/reset'),
+        order: () => ({method: 'POST', path: '/sold-out', body: '{}', ok: (st) => st === 201 || st === 409}),
+      },
+    }).result
+    const r = result.phases[0].requests
+    expect(r.browse_product.errorsByClass).toEqual({http_503: 50})
+    expect(r.browse_product.statuses).toEqual({'503': 50})
+    expect(r.list_followers.completed).toBe(0)
+    expect(Object.keys(r.list_followers.errorsByClass)).toEqual([expect.stringMatching(/^net_/)])
+    expect(r.list_followers.errors).toBe(10)
+    expect(r.order.errors).toBe(0)
+    expect(r.order.statuses).toEqual({'409': 50})
+    expect(result.thresholds.map((t) => [t.expression, t.actual, t.pass])).toEqual([
+      ['errors.rate < 0.1%', 60 / 160, false],
+      ['order.errors < 1%', 0, true],
+    ])
+  })
+
+  it('refuses an unreachable target (exit 3) and missing request builders (exit 2, all named)', async () => {
+    const s = scenario(`phases: [{name: p, duration: 1s, rates: {order: 1, follow: 1}}]`)
+    await expect(runScenario({scenario: s, target: 'http://127.0.0.1:1', builders: {order: get('/'), follow: get('/')}}).result).rejects.toBeInstanceOf(ServiceUnreachableError)
+    const err = await runScenario({scenario: s, target: 'http://127.0.0.1:1', builders: {}}).result.catch((e) => e)
+    expect(err).toBeInstanceOf(UsageError)
+    expect(err.message).toMatch(/follow.*order|order.*follow/)
+  })
+
+  it('voids the run when the generator event loop stalls', async () => {
+    target = await startTestTarget()
+    const s = scenario(`phases: [{name: p, duration: 3s, rates: {browse_product: 100}}]`, 'generator: {maxLagMs: 300, maxLateFraction: 0.5}')
+    const handle = runScenario({scenario: s, target: target.url, builders: {browse_product: get('/')}})
+    setTimeout(() => busyWait(600), 1000)
+    const result = await handle.result
+    expect(result.void?.reason).toMatch(/event loop stalled/)
+    expect(result.generator.eventLoopLag.max).toBeGreaterThan(500)
+    expect(result.verdict).toMatchObject({void: true, exitCode: 100, pass: false})
+    expect(verdictError(result)).toBeInstanceOf(VoidRunError)
+    // stopped early: the rest of the schedule is counted as unsent, never silently dropped
+    const r = result.phases[0].requests.browse_product
+    expect(r.scheduled).toBe(300)
+    expect(r.unsent).toBeGreaterThan(0)
+    expect(r.completed + r.unsent + r.errors).toBe(300)
+  })
+
+  it('voids the run when too many sends are late, even with a lenient stall budget', async () => {
+    target = await startTestTarget()
+    const s = scenario(`phases: [{name: p, duration: 2s, rates: {browse_product: 200}}]`, 'generator: {maxLagMs: 60000, slackMs: 50, maxLateFraction: 0.02}')
+    const handle = runScenario({scenario: s, target: target.url, builders: {browse_product: get('/')}})
+    setTimeout(() => busyWait(300), 700)
+    const result: RunResult = await handle.result
+    expect(result.void?.reason).toMatch(/late/)
+    expect(result.phases[0].requests.browse_product.late).toBeGreaterThanOrEqual(50)
+    expect(result.generator.lateFraction).toBeGreaterThan(0.02)
+    expect(result.verdict.exitCode).toBe(100)
+  })
+})
+
+function busyWait(ms: number): void {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    // burn the event loop on purpose
+  }
+}
