@@ -69,7 +69,7 @@ export function createSchedule(phases: readonly LoadPhase[], seed: number): () =
   const openPhase = (i: number) => {
     const p = phases[i]
     types = Object.keys(p.rates).filter((k) => (p.rates[k] ?? 0) > 0)
-    streams = types.map((type, j) => createArrivals(p.arrival, p.rates[type]!, starts[i], starts[i] + p.durationMs, hash(seed, i, j, type)))
+    streams = types.map((type) => createArrivals(p.arrival, p.rates[type]!, starts[i], starts[i] + p.durationMs, hash(seed, i, type)))
     heads = streams.map((s) => s())
   }
   return () => {
@@ -87,8 +87,8 @@ export function createSchedule(phases: readonly LoadPhase[], seed: number): () =
   }
 }
 
-function hash(seed: number, phase: number, index: number, type: string): number {
+function hash(seed: number, phase: number, type: string): number {
   let h = (seed ^ 0x9e3779b9 ^ Math.imul(phase + 1, 0x85ebca6b)) >>> 0
   for (const c of type) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0
-  return (h ^ index) >>> 0
+  return h
 }

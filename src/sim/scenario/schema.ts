@@ -124,16 +124,22 @@ export const ScenarioSchema = z
       })
       .prefault({}),
   })
-  .superRefine((s, ctx) => {
-    const seen = new Map<string, number>()
-    s.phases.forEach((p, i) => {
-      if (seen.has(p.name)) ctx.addIssue({code: 'custom', path: ['phases', i, 'name'], message: `duplicate phase name "${p.name}" (also phases[${seen.get(p.name)}])`})
-      seen.set(p.name, i)
-    })
-    if (s.engine.strategy !== 'buckets' && s.engine.buckets !== undefined) {
-      ctx.addIssue({code: 'custom', path: ['engine', 'buckets'], message: 'only used with strategy: buckets'})
-    }
-  })
+  .superRefine(
+    (s, ctx) => {
+      // runs even when other fields failed (when: always), so every problem shows at once
+      const phases = Array.isArray(s?.phases) ? s.phases : []
+      const seen = new Map<string, number>()
+      phases.forEach((p, i) => {
+        if (typeof p?.name !== 'string') return
+        if (seen.has(p.name)) ctx.addIssue({code: 'custom', path: ['phases', i, 'name'], message: `duplicate phase name "${p.name}" (also phases[${seen.get(p.name)}])`})
+        seen.set(p.name, i)
+      })
+      if (s?.engine && s.engine.strategy !== 'buckets' && s.engine.buckets !== undefined) {
+        ctx.addIssue({code: 'custom', path: ['engine', 'buckets'], message: 'only used with strategy: buckets'})
+      }
+    },
+    {when: () => true},
+  )
 
 /** A validated scenario: durations in milliseconds, defaults filled in. */
 export type Scenario = z.output<typeof ScenarioSchema>
