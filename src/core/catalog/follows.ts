@@ -99,8 +99,8 @@ function userNotFound(userId: number): NotFoundError {
 
 async function checkPair(q: Queryable, userId: number, creatorId: number): Promise<void> {
   const creator = await q.query<{user_id: number}>(SQL.creator, [creatorId])
-  if (creator.rowCount === 0) throw creatorNotFound(creatorId)
-  if ((await q.query(SQL.user, [userId])).rowCount === 0) throw userNotFound(userId)
+  if (creator.rows.length === 0) throw creatorNotFound(creatorId)
+  if ((await q.query(SQL.user, [userId])).rows.length === 0) throw userNotFound(userId)
   if (creator.rows[0].user_id === userId) {
     throw new UsageError('creatorId', `user ${userId} is creator ${creatorId}: a user cannot follow themselves`, {hint: 'Follow another creator.'})
   }
@@ -112,7 +112,7 @@ export async function follow(db: Db, userId: number, creatorId: number, options:
     await checkPair(tx, userId, creatorId)
     const notify = options.notify ?? null
     const inserted = await tx.query<{notify: boolean; created_at: Date}>(SQL.insert, [creatorId, userId, notify])
-    if (inserted.rowCount > 0) {
+    if (inserted.rows.length > 0) {
       const row = inserted.rows[0]
       return {userId, creatorId, notify: row.notify, followedAt: new Date(row.created_at), created: true}
     }
@@ -127,14 +127,14 @@ export async function follow(db: Db, userId: number, creatorId: number, options:
 export async function unfollow(db: Db, userId: number, creatorId: number): Promise<{removed: boolean}> {
   return db.transaction(async (tx) => {
     const creator = await tx.query(SQL.creator, [creatorId])
-    if (creator.rowCount === 0) throw creatorNotFound(creatorId)
+    if (creator.rows.length === 0) throw creatorNotFound(creatorId)
     const deleted = await tx.query(SQL.delete, [creatorId, userId])
-    return {removed: deleted.rowCount > 0}
+    return {removed: deleted.rows.length > 0}
   })
 }
 
 export async function doesFollow(db: Queryable, userId: number, creatorId: number): Promise<boolean> {
-  return (await db.query(SQL.does, [userId, creatorId])).rowCount > 0
+  return (await db.query(SQL.does, [userId, creatorId])).rows.length > 0
 }
 
 export function pageLimit(limit: number | undefined, field = 'limit'): number {
@@ -160,7 +160,7 @@ function after(cursor: string | null | undefined, ownerId: number): number {
 export async function listFollowers(db: Queryable, creatorId: number, options: PageOptions = {}): Promise<Page<Follower>> {
   const limit = pageLimit(options.limit)
   const from = after(options.cursor, creatorId)
-  if (!options.cursor && (await db.query(SQL.creator, [creatorId])).rowCount === 0) throw creatorNotFound(creatorId)
+  if (!options.cursor && (await db.query(SQL.creator, [creatorId])).rows.length === 0) throw creatorNotFound(creatorId)
   const {rows} = await db.query<{user_id: number; handle: string; notify: boolean; created_at: Date}>(SQL.followers, [creatorId, from, limit])
   const items = rows.map((r) => ({userId: r.user_id, handle: r.handle, notify: r.notify, followedAt: new Date(r.created_at)}))
   return {items, nextCursor: rows.length === limit ? encodeCursor([creatorId, rows[rows.length - 1].user_id]) : null}
@@ -170,7 +170,7 @@ export async function listFollowers(db: Queryable, creatorId: number, options: P
 export async function listFollowing(db: Queryable, userId: number, options: PageOptions = {}): Promise<Page<Following>> {
   const limit = pageLimit(options.limit)
   const from = after(options.cursor, userId)
-  if (!options.cursor && (await db.query(SQL.user, [userId])).rowCount === 0) throw userNotFound(userId)
+  if (!options.cursor && (await db.query(SQL.user, [userId])).rows.length === 0) throw userNotFound(userId)
   const {rows} = await db.query<{creator_id: number; name: string; notify: boolean; created_at: Date}>(SQL.following, [userId, from, limit])
   const items = rows.map((r) => ({creatorId: r.creator_id, name: r.name, notify: r.notify, followedAt: new Date(r.created_at)}))
   return {items, nextCursor: rows.length === limit ? encodeCursor([userId, rows[rows.length - 1].creator_id]) : null}

@@ -132,9 +132,9 @@ class Worker {
   /** Claims and delivers one follower event or one batch of order confirmations. */
   async step(): Promise<Step> {
     const follower = await this.db.query<{id: number}>(SQL.claimFollowerEvent, [...this.filter, this.owner, this.s.leaseMs])
-    if (follower.rowCount > 0) return {kind: 'follower', scanned: await this.deliverFollowerEvent(follower.rows[0].id)}
+    if (follower.rows.length > 0) return {kind: 'follower', scanned: await this.deliverFollowerEvent(follower.rows[0].id)}
     const orders = await this.db.query<{id: number}>(SQL.claimOrderEvents, [...this.filter, this.owner, this.s.leaseMs, this.s.orderBatch])
-    if (orders.rowCount > 0) return {kind: 'orders', scanned: await this.deliverOrders(orders.rows.map((r) => r.id))}
+    if (orders.rows.length > 0) return {kind: 'orders', scanned: await this.deliverOrders(orders.rows.map((r) => r.id))}
     return {kind: 'idle', scanned: 0}
   }
 
@@ -311,10 +311,10 @@ function ownerPrefix(o: FanoutOptions): string {
 export async function drainOutbox(db: Db, options: FanoutOptions = {}, onProgress?: (p: DrainProgress) => void): Promise<DrainResult> {
   const s = fanoutSettings(options)
   const filter = [options.eventId ?? null, options.dropId ?? null]
-  if (options.eventId !== undefined && (await db.query(SQL.eventExists, [options.eventId])).rowCount === 0) {
+  if (options.eventId !== undefined && (await db.query(SQL.eventExists, [options.eventId])).rows.length === 0) {
     throw new NotFoundError(`outbox event ${options.eventId} not found`, {hint: 'List events with `livedrop fanout status`.'})
   }
-  if (options.dropId !== undefined && (await db.query(SQL.dropExists, [options.dropId])).rowCount === 0) {
+  if (options.dropId !== undefined && (await db.query(SQL.dropExists, [options.dropId])).rows.length === 0) {
     throw new NotFoundError(`drop ${options.dropId} not found`, {hint: 'Check the drop id.'})
   }
   const plan = (await db.query<{events: number; scan: number}>(SQL.plan, filter)).rows[0]
@@ -385,6 +385,8 @@ export function startFanoutWorkers(db: Db, options: FanoutOptions = {}): FanoutW
   const stop = new AbortController()
   options.signal?.addEventListener('abort', () => stop.abort(), {once: true})
   let wakeIdle = new AbortController()
+  // bumped by wake(): a worker whose idle step overlapped a wake looks again instead of sleeping
+  let generation = 0
   const prefix = ownerPrefix(options)
   const emit = (d: DeliveryEvent) => events.emit('delivered', d)
   const wantsUserIds = () => options.collectUserIds === true || events.listenerCount('delivered') > 0
@@ -394,9 +396,10 @@ export function startFanoutWorkers(db: Db, options: FanoutOptions = {}): FanoutW
     let backoff = s.pollMs
     while (!stop.signal.aborted) {
       try {
+        const seen = generation
         const step = await worker.step()
         backoff = s.pollMs
-        if (step.kind !== 'idle') continue
+        if (step.kind !== 'idle' || generation !== seen) continue
         await sleep(s.pollMs, AbortSignal.any([stop.signal, wakeIdle.signal]))
       } catch (err) {
         if (events.listenerCount('error') > 0) events.emit('error', err)
@@ -417,6 +420,7 @@ export function startFanoutWorkers(db: Db, options: FanoutOptions = {}): FanoutW
       return () => events.off('error', listener)
     },
     wake() {
+      generation++
       wakeIdle.abort()
       wakeIdle = new AbortController()
     },
