@@ -182,3 +182,46 @@ export function describeError(err: unknown): {code: string; message: string; hin
   const message = err instanceof Error ? err.message : String(err)
   return {code: 'INTERNAL', message, hint: 'This is a bug in livedrop; please report it with the command you ran.', exitCode: ExitCode.internal}
 }
+
+// ---- drop engine: drops and orders (HTTP status is what the server answers) ----
+
+/** The drop is not live (scheduled or ended): orders are refused, nothing is stored. */
+export class DropNotLiveError extends LivedropError {
+  override readonly code = 'DROP_NOT_LIVE'
+  override readonly exitCode = ExitCode.usage
+  override readonly httpStatus = 409
+}
+
+/** A lifecycle change the drop's status does not allow (status only moves forward). */
+export class DropStateError extends LivedropError {
+  override readonly code = 'DROP_STATE'
+  override readonly exitCode = ExitCode.usage
+  override readonly httpStatus = 409
+}
+
+export class InvalidQuantityError extends LivedropError {
+  override readonly code = 'INVALID_QUANTITY'
+  override readonly exitCode = ExitCode.usage
+  override readonly httpStatus = 400
+}
+
+/** Sold out. placeOrder returns this as a stored outcome (for replay); it does not throw it. */
+export class SoldOutError extends LivedropError {
+  override readonly code = 'SOLD_OUT'
+  override readonly exitCode = ExitCode.usage
+  override readonly httpStatus = 409
+}
+
+/** The Idempotency-Key was first used with a different request (IETF draft: 422). */
+export class KeyReusedWithDifferentRequestError extends LivedropError {
+  override readonly code = 'KEY_REUSED_WITH_DIFFERENT_REQUEST'
+  override readonly exitCode = ExitCode.usage
+  override readonly httpStatus = 422
+}
+
+/** The first request with this key is still being processed; details.retryAfterSeconds says when to retry. */
+export class RequestInFlightError extends LivedropError {
+  override readonly code = 'REQUEST_IN_FLIGHT'
+  override readonly exitCode = ExitCode.usage
+  override readonly httpStatus = 409
+}

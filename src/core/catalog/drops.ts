@@ -1,0 +1,259 @@
+import {DropStateError, NotFoundError, UsageError, throwUsageErrors} from '../errors.js'
+import type {Queryable} from '../db/types.js'
+import type {DropChangeReason, DropStatus} from '../events.js'
+import {DEFAULT_REDIS_PREFIX, type EngineDeps} from '../orders/deps.js'
+import {settleBuckets, splitStock} from '../stock/buckets.js'
+import {closeGate, syncGate} from '../stock/redis-gate.js'
+import {DEFAULT_BUCKETS, STOCK_STRATEGIES, availableStock, type StockStrategy} from '../stock/index.js'
+
+/**
+ * Drops: a product's limited stock on sale between two times. Status only moves forward:
+ * scheduled → live → sold_out | ended (a scheduled drop may also be ended: cancelled).
+ * Start and end write their outbox event in the same transaction; the ChangeFeed hears of every
+ * status or stock-threshold change after the commit.
+ */
+
+export interface CreateDropInput {
+  creatorId: number
+  productId: number
+  /** Units on sale, ≥ 1. */
+  stock: number
+  startsAt: Date
+  endsAt: Date
+  /** stock_low is announced once when available falls to this or below. Default 0. */
+  lowStockThreshold?: number
+  /** Default 'row'. */
+  strategy?: StockStrategy
+  /** Bucket rows for the `buckets` strategy, clamped to the stock. Default 16. */
+  buckets?: number
+}
+
+export interface Drop {
+  id: number
+  creatorId: number
+  productId: number
+  startsAt: string
+  endsAt: string
+  stockTotal: number
+  lowStockThreshold: number
+  status: DropStatus
+  strategy: StockStrategy
+  bucketCount: number
+  createdAt: string
+}
+
+export interface DropStatusReport extends Drop {
+  total: number
+  available: number
+  sold: number
+  orders: number
+}
+
+const DROP_COLUMNS = `id, creator_id, product_id, starts_at, ends_at, stock_total, low_stock_threshold, status, strategy, bucket_count, created_at`
+
+interface DropRow {
+  id: number
+  creator_id: number
+  product_id: number
+  starts_at: Date
+  ends_at: Date
+  stock_total: number
+  low_stock_threshold: number
+  status: DropStatus
+  strategy: StockStrategy
+  bucket_count: number
+  created_at: Date
+}
+
+function toDrop(r: DropRow): Drop {
+  return {
+    id: Number(r.id),
+    creatorId: Number(r.creator_id),
+    productId: Number(r.product_id),
+    startsAt: new Date(r.starts_at).toISOString(),
+    endsAt: new Date(r.ends_at).toISOString(),
+    stockTotal: r.stock_total,
+    lowStockThreshold: r.low_stock_threshold,
+    status: r.status,
+    strategy: r.strategy,
+    bucketCount: r.bucket_count,
+    createdAt: new Date(r.created_at).toISOString(),
+  }
+}
+
+const PRODUCT = {name: 'drops.product', text: `SELECT creator_id FROM products WHERE id = $1 AND deleted_at IS NULL`}
+const INSERT_DROP = {
+  name: 'drops.insert',
+  text: `INSERT INTO drops (product_id, creator_id, starts_at, ends_at, stock_total, available, low_stock_threshold, strategy, bucket_count)
+    VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8) RETURNING ${DROP_COLUMNS}`,
+}
+const INSERT_BUCKETS = {
+  name: 'drops.insert_buckets',
+  text: `INSERT INTO drop_stock_buckets (drop_id, bucket, available)
+    SELECT $1, b - 1, a FROM unnest($2::int[]) WITH ORDINALITY AS t(a, b)`,
+}
+const GET = {name: 'drops.get', text: `SELECT ${DROP_COLUMNS} FROM drops WHERE id = $1`}
+
+function emit(deps: EngineDeps, drop: Drop, reason: DropChangeReason): void {
+  deps.changes?.emit({type: 'drop', dropId: drop.id, productId: drop.productId, creatorId: drop.creatorId, status: drop.status, reason})
+}
+
+function notFound(dropId: number): NotFoundError {
+  return new NotFoundError(`drop ${dropId} does not exist`, {hint: 'Check the drop id (`livedrop drop status ID`).'})
+}
+
+/** Creates a scheduled drop (and its bucket rows for `buckets`). Throws UsageError naming every bad field. */
+export async function createDrop(deps: EngineDeps, input: CreateDropInput): Promise<Drop> {
+  const strategy = input.strategy ?? 'row'
+  const low = input.lowStockThreshold ?? 0
+  const errors: UsageError[] = []
+  if (!Number.isInteger(input.stock) || input.stock < 1) errors.push(new UsageError('--stock', `must be a whole number ≥ 1, got ${input.stock}`))
+  if (!Number.isInteger(low) || low < 0) errors.push(new UsageError('--low-stock', `must be a whole number ≥ 0, got ${low}`))
+  if (!(input.startsAt instanceof Date) || Number.isNaN(input.startsAt.getTime())) errors.push(new UsageError('--starts-at', 'is not a valid time'))
+  if (!(input.endsAt instanceof Date) || Number.isNaN(input.endsAt.getTime())) errors.push(new UsageError('--ends-at', 'is not a valid time'))
+  else if (input.endsAt <= input.startsAt) errors.push(new UsageError('--ends-at', 'must be after --starts-at'))
+  if (!STOCK_STRATEGIES.includes(strategy)) errors.push(new UsageError('--strategy', `must be one of ${STOCK_STRATEGIES.join(', ')}, got ${strategy}`))
+  const buckets = input.buckets ?? DEFAULT_BUCKETS
+  if (!Number.isInteger(buckets) || buckets < 1) errors.push(new UsageError('--buckets', `must be a whole number ≥ 1, got ${buckets}`))
+  if (strategy === 'redis-gate' && !deps.redis) {
+    errors.push(new UsageError('--strategy', 'redis-gate needs Redis, and none is configured', {hint: 'Pass --redis redis://host:6379 or set REDIS_URL.'}))
+  }
+  throwUsageErrors(errors)
+
+  const bucketCount = strategy === 'buckets' ? Math.min(buckets, input.stock) : 1
+  const drop = await deps.db.transaction(async (tx) => {
+    const product = await tx.query<{creator_id: number}>(PRODUCT, [input.productId])
+    if (!product.rows.length) throw new NotFoundError(`product ${input.productId} does not exist`, {hint: 'Check the product id.'})
+    if (Number(product.rows[0].creator_id) !== input.creatorId) {
+      throw new UsageError('--product', `product ${input.productId} belongs to creator ${product.rows[0].creator_id}, not ${input.creatorId}`)
+    }
+    const {rows} = await tx.query<DropRow>(INSERT_DROP, [input.productId, input.creatorId, input.startsAt, input.endsAt, input.stock, low, strategy, bucketCount])
+    const drop = toDrop(rows[0])
+    if (strategy === 'buckets') await tx.query(INSERT_BUCKETS, [drop.id, splitStock(input.stock, bucketCount)])
+    return drop
+  })
+  emit(deps, drop, 'created')
+  return drop
+}
+
+const START = {
+  name: 'drops.start',
+  text: `WITH upd AS (
+      UPDATE drops SET status = 'live', updated_at = now() WHERE id = $1 AND status = 'scheduled'
+      RETURNING ${DROP_COLUMNS}),
+    ev AS (
+      INSERT INTO outbox (event_type, drop_id, creator_id, payload)
+      SELECT 'drop_started', id, creator_id, jsonb_build_object('productId', product_id, 'stock', stock_total, 'endsAt', ends_at) FROM upd
+      RETURNING 1)
+    SELECT * FROM upd`,
+}
+
+export interface DropTransition {
+  drop: Drop
+  /** False when the drop was already in the asked-for state (the call was a no-op). */
+  changed: boolean
+}
+
+/** scheduled → live, writing drop_started; a live drop is left as it is. Syncs the redis gate. */
+export async function startDrop(deps: EngineDeps, dropId: number): Promise<DropTransition> {
+  const {rows} = await deps.db.query<DropRow>(START, [dropId])
+  if (!rows.length) {
+    const drop = await getDrop(deps.db, dropId)
+    if (drop.status === 'live') return {drop, changed: false}
+    throw new DropStateError(`drop ${dropId} is ${drop.status}; only a scheduled drop can start`, {
+      hint: 'Status only moves forward: scheduled → live → sold_out | ended.',
+      details: {dropId, status: drop.status},
+    })
+  }
+  const drop = toDrop(rows[0])
+  if (drop.strategy === 'redis-gate' && deps.redis) {
+    // a failed sync is healed on the first order (the gate is missing, so orders go to Postgres)
+    await syncGate(deps.db, deps.redis, deps.redisPrefix ?? DEFAULT_REDIS_PREFIX, dropId, 'force').catch(() => {})
+  }
+  emit(deps, drop, 'started')
+  return {drop, changed: true}
+}
+
+const END = {
+  name: 'drops.end',
+  text: `WITH upd AS (
+      UPDATE drops SET status = 'ended', updated_at = now() WHERE id = $1 AND status IN ('scheduled', 'live')
+      RETURNING ${DROP_COLUMNS}),
+    ev AS (
+      INSERT INTO outbox (event_type, drop_id, creator_id, payload)
+      SELECT 'drop_ended', id, creator_id, jsonb_build_object('productId', product_id) FROM upd
+      RETURNING 1)
+    SELECT * FROM upd`,
+}
+
+const LOCK_BUCKETS = {name: 'drops.lock_buckets', text: `SELECT bucket FROM drop_stock_buckets WHERE drop_id = $1 ORDER BY bucket FOR UPDATE`}
+
+/**
+ * scheduled | live → ended, writing drop_ended; an ended or sold-out drop is left as it is.
+ * For `buckets` every bucket is locked first, so no order that took stock can commit after the end.
+ */
+export async function endDrop(deps: EngineDeps, dropId: number): Promise<DropTransition> {
+  const rows = await deps.db.transaction(async (tx) => {
+    await tx.query(LOCK_BUCKETS, [dropId])
+    return (await tx.query<DropRow>(END, [dropId])).rows
+  })
+  if (!rows.length) {
+    const drop = await getDrop(deps.db, dropId)
+    return {drop, changed: false}
+  }
+  const drop = toDrop(rows[0])
+  if (drop.strategy === 'redis-gate' && deps.redis) await closeGate(deps.redis, deps.redisPrefix ?? DEFAULT_REDIS_PREFIX, dropId).catch(() => {})
+  emit(deps, drop, 'ended')
+  return {drop, changed: true}
+}
+
+export async function getDrop(q: Queryable, dropId: number): Promise<Drop> {
+  const {rows} = await q.query<DropRow>(GET, [dropId])
+  if (!rows.length) throw notFound(dropId)
+  return toDrop(rows[0])
+}
+
+const SOLD = {
+  name: 'drops.sold',
+  text: `SELECT count(*)::int AS orders, coalesce(sum(qty), 0)::int AS sold FROM orders WHERE drop_id = $1 AND status = 'confirmed'`,
+}
+
+/** total, available (authoritative for the strategy), sold, orders, status, strategy and the rest. */
+export async function getDropStatus(db: Queryable, dropId: number): Promise<DropStatusReport> {
+  const drop = await getDrop(db, dropId)
+  const available = (await availableStock(db, dropId)) ?? 0
+  const {rows} = await db.query<{orders: number; sold: number}>(SOLD, [dropId])
+  return {...drop, total: drop.stockTotal, available, sold: rows[0].sold, orders: rows[0].orders}
+}
+
+export interface ReconcileResult {
+  drop: Drop
+  available: number
+  /** Events a buckets drop was still owed (its settle after an order did not run). */
+  settled: {stockLow: boolean; soldOut: boolean}
+  /** The redis gate as written from Postgres; null when the drop has no gate. */
+  gate: {tokens: number; marked: number} | null
+}
+
+/**
+ * Brings derived state in line with Postgres: a buckets drop's owed stock_low / sold_out, and the
+ * redis gate's tokens and known keys (after Redis lost data, or leaked tokens to crashed buyers).
+ */
+export async function reconcileDrop(deps: EngineDeps, dropId: number): Promise<ReconcileResult> {
+  let drop = await getDrop(deps.db, dropId)
+  let settled = {stockLow: false, soldOut: false}
+  if (drop.strategy === 'buckets') {
+    settled = await settleBuckets(deps.db, dropId)
+    drop = await getDrop(deps.db, dropId)
+    if (settled.stockLow) emit(deps, drop, 'stock_low')
+    if (settled.soldOut) emit(deps, drop, 'sold_out')
+  }
+  let gate: ReconcileResult['gate'] = null
+  if (drop.strategy === 'redis-gate') {
+    if (!deps.redis) throw new UsageError('--redis', 'reconciling a redis-gate drop needs Redis, and none is configured', {hint: 'Pass --redis or set REDIS_URL.'})
+    const synced = await syncGate(deps.db, deps.redis, deps.redisPrefix ?? DEFAULT_REDIS_PREFIX, dropId, 'force')
+    gate = synced ? {tokens: synced.tokens, marked: synced.marked} : null
+  }
+  return {drop, available: (await availableStock(deps.db, dropId)) ?? 0, settled, gate}
+}
+

@@ -1,0 +1,196 @@
+import {createHash} from 'node:crypto'
+import {KeyReusedWithDifferentRequestError, NotFoundError, RequestInFlightError} from '../errors.js'
+import type {Queryable} from '../db/types.js'
+import type {DropStatus} from '../events.js'
+import type {StockStrategy} from '../stock/types.js'
+
+/**
+ * Idempotency keys as Stripe and the IETF Idempotency-Key draft describe them: the first request
+ * with a key claims it (state in_flight, locked_at = the claim's token); its answer is stored with
+ * the order in one transaction (state completed); a retry with the same request replays the stored
+ * answer, one with another request is refused, one while the first is in flight is told to retry,
+ * and a claim older than the in-flight timeout may be taken over (the order transaction is atomic,
+ * so a takeover never doubles an order; orders' UNIQUE (user_id, idempotency_key) backs it up).
+ */
+
+/** The HTTP-style answer stored with a key and replayed verbatim. */
+export interface StoredResponse {
+  status: number
+  body: Record<string, unknown>
+}
+
+/** Serialises with sorted object keys so {a, b} and {b, a} fingerprint alike. */
+function canonical(value: unknown): string {
+  if (value === undefined) return 'null'
+  if (value === null || typeof value !== 'object') return JSON.stringify(value)
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`
+}
+
+/** What makes two requests "the same": drop, quantity and payload. Example: 'sha256:1f0c…'. */
+export function requestFingerprint(request: {dropId: number; qty: number; payload?: unknown}): string {
+  const text = canonical({dropId: request.dropId, qty: request.qty, payload: request.payload ?? null})
+  return 'sha256:' + createHash('sha256').update(text).digest('hex')
+}
+
+/** The drop facts the order path needs, read in the same round trip as the claim. */
+export interface DropFacts {
+  id: number
+  strategy: StockStrategy
+  status: DropStatus
+  creatorId: number
+  productId: number
+  bucketCount: number
+  lowStockThreshold: number
+  lowStockNotified: boolean
+}
+
+/** A key this request owns: its partition day and the lock token that fences the completion. */
+export interface OwnedKey {
+  userId: number
+  key: string
+  day: string
+  token: Date
+}
+
+export type Claim = {kind: 'owned'; owned: OwnedKey; drop: DropFacts} | {kind: 'replay'; response: StoredResponse}
+
+const CLAIM = {
+  name: 'idempotency.claim',
+  text: `WITH d AS (
+    SELECT id, strategy, status, creator_id, product_id, bucket_count, low_stock_threshold, low_stock_notified
+    FROM drops WHERE id = $3),
+  prior AS (
+    SELECT created_day::text AS day, fingerprint, state, response_status, response_body, locked_at
+    FROM idempotency_keys WHERE user_id = $1 AND key = $2 ORDER BY created_at LIMIT 1),
+  ins AS (
+    INSERT INTO idempotency_keys (user_id, key, created_day, fingerprint, state, locked_at, created_at)
+    SELECT $1, $2, $4::date, $5, 'in_flight', $6, $6
+    WHERE NOT EXISTS (SELECT 1 FROM prior) AND EXISTS (SELECT 1 FROM d)
+    ON CONFLICT DO NOTHING
+    RETURNING created_day::text AS day)
+  SELECT d.id, d.strategy, d.status, d.creator_id, d.product_id, d.bucket_count, d.low_stock_threshold, d.low_stock_notified,
+    ins.day AS ins_day, prior.day AS prior_day, prior.fingerprint, prior.state, prior.response_status,
+    prior.response_body, prior.locked_at
+  FROM (SELECT 1) one LEFT JOIN d ON true LEFT JOIN ins ON true LEFT JOIN prior ON true`,
+}
+
+const TAKEOVER = {
+  name: 'idempotency.takeover',
+  text: `UPDATE idempotency_keys SET locked_at = $5
+    WHERE user_id = $1 AND key = $2 AND created_day = $3::date AND state = 'in_flight' AND locked_at = $4
+    RETURNING 1`,
+}
+
+const RELEASE = {
+  name: 'idempotency.release',
+  text: `DELETE FROM idempotency_keys
+    WHERE user_id = $1 AND key = $2 AND created_day = $3::date AND state = 'in_flight' AND locked_at = $4`,
+}
+
+const COMPLETE = {
+  name: 'idempotency.complete',
+  text: `UPDATE idempotency_keys SET state = 'completed', response_status = $5, response_body = $6, completed_at = now(), locked_at = NULL
+    WHERE user_id = $1 AND key = $2 AND created_day = $3::date AND state = 'in_flight' AND locked_at = $4
+    RETURNING 1`,
+}
+
+interface ClaimRow {
+  id: number | null
+  strategy: StockStrategy
+  status: DropStatus
+  creator_id: number
+  product_id: number
+  bucket_count: number
+  low_stock_threshold: number
+  low_stock_notified: boolean
+  ins_day: string | null
+  prior_day: string | null
+  fingerprint: string | null
+  state: 'in_flight' | 'completed' | null
+  response_status: number | null
+  response_body: Record<string, unknown> | null
+  locked_at: Date | null
+}
+
+/** The UTC calendar day of a time: the key's partition. */
+export function utcDay(time: Date): string {
+  return time.toISOString().slice(0, 10)
+}
+
+/**
+ * Claims (userId, key) for a request, or answers from what an earlier request with the key left.
+ * Throws KeyReusedWithDifferentRequestError, RequestInFlightError, or NotFoundError for an unknown drop.
+ */
+export async function claimKey(
+  db: Queryable,
+  request: {userId: number; key: string; dropId: number; fingerprint: string},
+  now: Date,
+  inFlightTimeoutMs: number,
+): Promise<Claim> {
+  // a few rounds at most: a concurrent claim of the same key commits between our statements
+  for (let round = 0; round < 10; round++) {
+    const {rows} = await db.query<ClaimRow>(CLAIM, [request.userId, request.key, request.dropId, utcDay(now), request.fingerprint, now])
+    const r = rows[0]
+    if (r.prior_day !== null) {
+      if (r.fingerprint !== request.fingerprint) {
+        throw new KeyReusedWithDifferentRequestError(`idempotency key ${JSON.stringify(request.key)} was first used with a different request`, {
+          hint: 'Use a new Idempotency-Key for a new request; retry only with exactly the same request.',
+        })
+      }
+      if (r.state === 'completed') return {kind: 'replay', response: {status: r.response_status!, body: r.response_body!}}
+      const lockedAt = r.locked_at ? new Date(r.locked_at) : new Date(0)
+      const age = now.getTime() - lockedAt.getTime()
+      if (age < inFlightTimeoutMs) {
+        const retryAfterSeconds = Math.max(1, Math.ceil((inFlightTimeoutMs - age) / 1000))
+        throw new RequestInFlightError(`the first request with idempotency key ${JSON.stringify(request.key)} is still in flight`, {
+          hint: `Retry the same request after ${retryAfterSeconds} s.`,
+          details: {retryAfterSeconds},
+        })
+      }
+      if (r.id === null) throw dropNotFound(request.dropId)
+      // the first request's claim is stale: take it over (fenced by its token)
+      const taken = await db.query(TAKEOVER, [request.userId, request.key, r.prior_day, lockedAt, now])
+      if (taken.rowCount === 1) return {kind: 'owned', owned: {userId: request.userId, key: request.key, day: r.prior_day, token: now}, drop: facts(r)}
+      continue
+    }
+    if (r.id === null) throw dropNotFound(request.dropId)
+    if (r.ins_day !== null) return {kind: 'owned', owned: {userId: request.userId, key: request.key, day: r.ins_day, token: now}, drop: facts(r)}
+    // our insert met a row committed after our snapshot: read it next round
+  }
+  throw new RequestInFlightError(`could not claim idempotency key ${JSON.stringify(request.key)}: it keeps changing`, {
+    hint: 'Retry the same request in a second.',
+    details: {retryAfterSeconds: 1},
+  })
+}
+
+function facts(r: ClaimRow): DropFacts {
+  return {
+    id: Number(r.id),
+    strategy: r.strategy,
+    status: r.status,
+    creatorId: Number(r.creator_id),
+    productId: Number(r.product_id),
+    bucketCount: Number(r.bucket_count),
+    lowStockThreshold: Number(r.low_stock_threshold),
+    lowStockNotified: r.low_stock_notified,
+  }
+}
+
+export function dropNotFound(dropId: number): NotFoundError {
+  return new NotFoundError(`drop ${dropId} does not exist`, {hint: 'Check the drop id (`livedrop drop status ID`).'})
+}
+
+/** Gives the key up after a request failed without an answer worth storing, so a retry runs afresh. */
+export async function releaseKey(db: Queryable, owned: OwnedKey): Promise<void> {
+  await db.query(RELEASE, [owned.userId, owned.key, owned.day, owned.token])
+}
+
+/** Stores the answer; false when another request took the key over meanwhile. */
+export async function completeKey(db: Queryable, owned: OwnedKey, response: StoredResponse): Promise<boolean> {
+  const {rowCount} = await db.query(COMPLETE, [owned.userId, owned.key, owned.day, owned.token, response.status, JSON.stringify(response.body)])
+  return rowCount === 1
+}

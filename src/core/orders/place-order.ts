@@ -1,0 +1,331 @@
+import {DropNotLiveError, InvalidQuantityError, KeyReusedWithDifferentRequestError, RequestInFlightError, UsageError, isUniqueViolation} from '../errors.js'
+import type {Db, Queryable} from '../db/types.js'
+import type {DropStatus} from '../events.js'
+import {settleBuckets, startBucket, takeFromBuckets} from '../stock/buckets.js'
+import {gateAdmit, gateEmpty, gateMark, gateRefund, syncGate, type GateAnswer} from '../stock/redis-gate.js'
+import {takeFromRow} from '../stock/row.js'
+import {DEFAULT_IN_FLIGHT_TIMEOUT_MS, DEFAULT_REDIS_PREFIX, clock, type EngineDeps} from './deps.js'
+import {claimKey, completeKey, releaseKey, requestFingerprint, type DropFacts, type OwnedKey, type StoredResponse} from './idempotency.js'
+import {withRetry} from './retry.js'
+
+/** The most units one order may ask for. */
+export const MAX_ORDER_QTY = 100
+/** Longest accepted Idempotency-Key. */
+export const MAX_KEY_LENGTH = 255
+
+export interface PlaceOrderInput {
+  userId: number
+  dropId: number
+  qty: number
+  /** The client's Idempotency-Key: retries of one request carry the same key. */
+  idempotencyKey: string
+  /** Anything else the request carried (shipping, notes); part of the request fingerprint. */
+  payload?: unknown
+}
+
+export interface Order {
+  id: number
+  dropId: number
+  userId: number
+  qty: number
+  status: 'confirmed'
+  /** ISO 8601, UTC. */
+  createdAt: string
+}
+
+export interface PlaceOrderResult {
+  outcome: 'confirmed' | 'sold_out'
+  order?: Order
+  /** True when this answer is the stored answer of an earlier request with the same key. */
+  replay: boolean
+  /** The HTTP-style answer (201 with the order, 409 SOLD_OUT) a replay returns verbatim. */
+  response: StoredResponse
+}
+
+/** The stored answer for a sold-out request: a function of the request alone, so every replay path agrees. */
+export function soldOutResponse(dropId: number, qty: number): StoredResponse {
+  const message = qty === 1 ? `drop ${dropId} is sold out` : `drop ${dropId} has fewer than ${qty} units left`
+  return {status: 409, body: {code: 'SOLD_OUT', message, dropId, requested: qty}}
+}
+
+function toResult(response: StoredResponse, replay: boolean): PlaceOrderResult {
+  if (response.status === 201) return {outcome: 'confirmed', order: response.body as unknown as Order, replay, response}
+  return {outcome: 'sold_out', replay, response}
+}
+
+const FINISH = {
+  name: 'orders.finish',
+  text: `WITH d AS (SELECT id, creator_id FROM drops WHERE id = $2::bigint AND status = 'live'),
+    o AS (
+      INSERT INTO orders (user_id, drop_id, qty, idempotency_key)
+      SELECT $1::bigint, d.id, $3::int, $4::text FROM d
+      RETURNING id, created_at),
+    body AS (
+      SELECT jsonb_build_object('id', o.id, 'dropId', $2::bigint, 'userId', $1::bigint, 'qty', $3::int, 'status', 'confirmed',
+        'createdAt', to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) AS b
+      FROM o),
+    k AS (
+      UPDATE idempotency_keys SET state = 'completed', response_status = 201, response_body = body.b, completed_at = now(), locked_at = NULL
+      FROM body
+      WHERE user_id = $1::bigint AND key = $4::text AND created_day = $5::date AND state = 'in_flight' AND locked_at = $6::timestamptz
+      RETURNING 1),
+    ev AS (
+      INSERT INTO outbox (event_type, drop_id, creator_id, user_id, payload)
+      SELECT 'order_confirmed', d.id, d.creator_id, $1::bigint, jsonb_build_object('orderId', o.id, 'qty', $3::int) FROM d, o
+      RETURNING 1)
+    SELECT body.b AS body, (SELECT count(*) FROM k)::int AS keyed FROM body`,
+}
+
+const EXISTING_ORDER = {
+  name: 'orders.by_key',
+  text: `SELECT drop_id, qty, jsonb_build_object('id', id, 'dropId', drop_id, 'userId', user_id, 'qty', qty, 'status', status,
+      'createdAt', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) AS body
+    FROM orders WHERE user_id = $1 AND idempotency_key = $2`,
+}
+
+const DROP_STATE = {
+  name: 'orders.drop_state',
+  text: `SELECT status, available FROM drops WHERE id = $1`,
+}
+
+/** Internal signals that end a transaction with a rollback. */
+class NotTaken extends Error {}
+class Fenced extends Error {}
+
+function fencedError(key: string): RequestInFlightError {
+  return new RequestInFlightError(`another request took over idempotency key ${JSON.stringify(key)}`, {
+    hint: 'Retry the same request in a second; it will replay the stored answer.',
+    details: {retryAfterSeconds: 1},
+  })
+}
+
+function notLive(dropId: number, status: string): DropNotLiveError {
+  return new DropNotLiveError(`drop ${dropId} is ${status}, not live: orders are not accepted`, {
+    hint: status === 'scheduled' ? 'Start it first (`livedrop drop start ID`).' : 'The drop has ended.',
+    details: {dropId, status},
+  })
+}
+
+/** Inserts the order, its order_confirmed event and the key's stored answer in one statement. */
+async function finishOrder(tx: Queryable, owned: OwnedKey, input: PlaceOrderInput): Promise<Record<string, unknown> | null> {
+  const {rows} = await tx.query<{body: Record<string, unknown>; keyed: number}>(FINISH, [
+    input.userId,
+    input.dropId,
+    input.qty,
+    input.idempotencyKey,
+    owned.day,
+    owned.token,
+  ])
+  if (!rows.length) return null
+  if (rows[0].keyed !== 1) throw new Fenced()
+  return rows[0].body
+}
+
+type Placed = {response: StoredResponse; replay: boolean; drop: DropFacts | null; pgSoldOut: boolean}
+
+function emit(deps: EngineDeps, drop: DropFacts, status: DropStatus, reason: 'stock_low' | 'sold_out'): void {
+  deps.changes?.emit({type: 'drop', dropId: drop.id, productId: drop.productId, creatorId: drop.creatorId, status, reason})
+}
+
+async function storeSoldOut(q: Queryable, owned: OwnedKey, input: PlaceOrderInput): Promise<StoredResponse> {
+  const response = soldOutResponse(input.dropId, input.qty)
+  if (!(await completeKey(q, owned, response))) throw new Fenced()
+  return response
+}
+
+/** `row` and `redis-gate`: the order rows first, the hot-row UPDATE last, then COMMIT. */
+async function orderRow(deps: EngineDeps, owned: OwnedKey, drop: DropFacts, input: PlaceOrderInput): Promise<Placed> {
+  try {
+    const {body, take} = await withRetry(() =>
+      deps.db.transaction(async (tx) => {
+        const body = await finishOrder(tx, owned, input)
+        if (!body) throw new NotTaken()
+        const take = await takeFromRow(tx, input.dropId, input.qty)
+        if (!take) throw new NotTaken()
+        return {body, take}
+      }),
+    )
+    if (take.stockLow) emit(deps, drop, take.status, 'stock_low')
+    if (take.soldOut) emit(deps, drop, 'sold_out', 'sold_out')
+    return {response: {status: 201, body}, replay: false, drop, pgSoldOut: take.soldOut}
+  } catch (err) {
+    if (!(err instanceof NotTaken)) throw err
+  }
+  // not live any more, or fewer units than asked: read why
+  const {rows} = await deps.db.query<{status: DropStatus; available: number}>(DROP_STATE, [input.dropId])
+  const state = rows[0]
+  if (state.status === 'sold_out' || (state.status === 'live' && state.available < input.qty)) {
+    return {response: await storeSoldOut(deps.db, owned, input), replay: false, drop, pgSoldOut: state.status === 'sold_out'}
+  }
+  throw notLive(input.dropId, state.status)
+}
+
+/** `buckets`: a bucket row locked first (one of many), then the order rows, then COMMIT. */
+async function orderBuckets(deps: EngineDeps, owned: OwnedKey, drop: DropFacts, input: PlaceOrderInput): Promise<Placed> {
+  const start = startBucket(input.userId, input.idempotencyKey, drop.bucketCount)
+  type Out =
+    | {kind: 'confirmed'; body: Record<string, unknown>; settle: boolean}
+    | {kind: 'sold_out'; response: StoredResponse; stockLow: boolean; soldOut: boolean; status: DropStatus}
+  let out: Out
+  try {
+    out = await withRetry(() =>
+      deps.db.transaction(async (tx): Promise<Out> => {
+        const take = await takeFromBuckets(tx, input.dropId, input.qty, start, drop.bucketCount)
+        if (!take.taken) {
+          // every bucket is locked by us: the total is exact; at zero the drop is sold out now
+          const settled = take.total === 0 ? await settleBuckets(tx, input.dropId) : {stockLow: false, soldOut: false}
+          const {rows} = await tx.query<{status: DropStatus}>(DROP_STATE, [input.dropId])
+          if (rows[0].status !== 'live' && rows[0].status !== 'sold_out') throw new NotTaken()
+          return {kind: 'sold_out', response: await storeSoldOut(tx, owned, input), ...settled, status: rows[0].status}
+        }
+        // a new statement after the bucket lock sees an end that committed before it
+        const body = await finishOrder(tx, owned, input)
+        if (!body) throw new NotTaken()
+        const settle = take.bucketEmptied || (!drop.lowStockNotified && take.totalAfter <= drop.lowStockThreshold)
+        return {kind: 'confirmed', body, settle}
+      }),
+    )
+  } catch (err) {
+    if (!(err instanceof NotTaken)) throw err
+    const {rows} = await deps.db.query<{status: DropStatus}>(DROP_STATE, [input.dropId])
+    throw notLive(input.dropId, rows[0].status)
+  }
+  if (out.kind === 'sold_out') {
+    if (out.stockLow) emit(deps, drop, out.status, 'stock_low')
+    if (out.soldOut) emit(deps, drop, 'sold_out', 'sold_out')
+    return {response: out.response, replay: false, drop, pgSoldOut: out.status === 'sold_out'}
+  }
+  if (out.settle) {
+    // stock_low / sold_out need committed totals (see settleBuckets); a failure here is healed
+    // by the next order attempt or `drop status`, so it must not fail this confirmed order
+    const settled = await settleBuckets(deps.db, input.dropId).catch(() => ({stockLow: false, soldOut: false}))
+    if (settled.stockLow) emit(deps, drop, settled.soldOut ? 'sold_out' : 'live', 'stock_low')
+    if (settled.soldOut) emit(deps, drop, 'sold_out', 'sold_out')
+  }
+  return {response: {status: 201, body: out.body}, replay: false, drop, pgSoldOut: false}
+}
+
+/** Postgres's part: claim the key, take stock and write the order atomically, store the answer. */
+async function placeInPostgres(deps: EngineDeps, input: PlaceOrderInput, fingerprint: string): Promise<Placed> {
+  const db: Db = deps.db
+  const claim = await claimKey(
+    db,
+    {userId: input.userId, key: input.idempotencyKey, dropId: input.dropId, fingerprint},
+    clock(deps),
+    deps.inFlightTimeoutMs ?? DEFAULT_IN_FLIGHT_TIMEOUT_MS,
+  )
+  if (claim.kind === 'replay') return {response: claim.response, replay: true, drop: null, pgSoldOut: false}
+  const {owned, drop} = claim
+  if (drop.strategy === 'redis-gate') gateDrops(db).add(drop.id)
+  try {
+    if (drop.status === 'sold_out') return {response: await storeSoldOut(db, owned, input), replay: false, drop, pgSoldOut: true}
+    if (drop.status !== 'live') throw notLive(drop.id, drop.status)
+    return drop.strategy === 'buckets' ? await orderBuckets(deps, owned, drop, input) : await orderRow(deps, owned, drop, input)
+  } catch (err) {
+    if (err instanceof Fenced) throw fencedError(input.idempotencyKey)
+    if (isUniqueViolation(err, 'orders_user_id_idempotency_key_key')) return adoptExistingOrder(db, owned, drop, input)
+    // nothing worth storing happened: free the key so a retry runs afresh (a no-op if the
+    // transaction did commit before the connection broke: the key is completed then)
+    await releaseKey(db, owned).catch(() => {})
+    throw err
+  }
+}
+
+/**
+ * orders' UNIQUE (user_id, idempotency_key) caught a second order for a key whose first answer is
+ * not in the key table (a retry across midnight, or after its key was purged): answer with that order.
+ */
+async function adoptExistingOrder(db: Db, owned: OwnedKey, drop: DropFacts, input: PlaceOrderInput): Promise<Placed> {
+  const {rows} = await db.query<{drop_id: number; qty: number; body: Record<string, unknown>}>(EXISTING_ORDER, [input.userId, input.idempotencyKey])
+  const existing = rows[0]
+  if (!existing || Number(existing.drop_id) !== input.dropId || existing.qty !== input.qty) {
+    await releaseKey(db, owned).catch(() => {})
+    throw new KeyReusedWithDifferentRequestError(`idempotency key ${JSON.stringify(input.idempotencyKey)} already has an order for another request`, {
+      hint: 'Use a new Idempotency-Key for a new request.',
+    })
+  }
+  const response: StoredResponse = {status: 201, body: existing.body}
+  if (!(await completeKey(db, owned, response))) throw fencedError(input.idempotencyKey)
+  return {response, replay: true, drop, pgSoldOut: false}
+}
+
+/** Drop ids known to use the redis-gate strategy, per database, so the gate is asked before Postgres. */
+const GATE_DROPS = new WeakMap<Db, Set<number>>()
+function gateDrops(db: Db): Set<number> {
+  let set = GATE_DROPS.get(db)
+  if (!set) GATE_DROPS.set(db, (set = new Set()))
+  if (set.size > 100_000) set.clear()
+  return set
+}
+
+/** Re-syncs a flushed gate once per drop at a time, not once per request. */
+const RESYNCS = new Map<string, Promise<unknown>>()
+
+function validate(input: PlaceOrderInput): void {
+  if (!Number.isInteger(input.qty) || input.qty < 1 || input.qty > MAX_ORDER_QTY) {
+    throw new InvalidQuantityError(`qty must be a whole number from 1 to ${MAX_ORDER_QTY}, got ${input.qty}`, {
+      hint: `Order between 1 and ${MAX_ORDER_QTY} units.`,
+      details: {qty: input.qty},
+    })
+  }
+  if (typeof input.idempotencyKey !== 'string' || input.idempotencyKey.length === 0 || input.idempotencyKey.length > MAX_KEY_LENGTH) {
+    throw new UsageError('idempotencyKey', `must be 1 to ${MAX_KEY_LENGTH} characters`, {hint: 'Send a unique Idempotency-Key (a UUID) with each new request.'})
+  }
+  if (!Number.isSafeInteger(input.userId) || input.userId < 1) throw new UsageError('userId', `must be a positive integer, got ${input.userId}`)
+  if (!Number.isSafeInteger(input.dropId) || input.dropId < 1) throw new UsageError('dropId', `must be a positive integer, got ${input.dropId}`)
+}
+
+/**
+ * Places an order during a live drop: never oversells, idempotent per (userId, idempotencyKey).
+ * Sold out is an outcome (stored and replayed), not an error. Throws InvalidQuantityError,
+ * DropNotLiveError, NotFoundError, KeyReusedWithDifferentRequestError, RequestInFlightError.
+ */
+export async function placeOrder(deps: EngineDeps, input: PlaceOrderInput): Promise<PlaceOrderResult> {
+  validate(input)
+  const fingerprint = requestFingerprint(input)
+  const redis = deps.redis ?? null
+  const prefix = deps.redisPrefix ?? DEFAULT_REDIS_PREFIX
+  const field = `${input.userId}:${input.idempotencyKey}`
+
+  let gate: GateAnswer | null = null
+  if (redis && gateDrops(deps.db).has(input.dropId)) {
+    gate = await gateAdmit(redis, prefix, input.dropId, field, input.qty, fingerprint)
+    if (gate.kind === 'sold_out') return toResult(soldOutResponse(input.dropId, input.qty), false)
+    if (gate.kind === 'replay_sold_out') {
+      if (gate.fingerprint !== fingerprint) {
+        throw new KeyReusedWithDifferentRequestError(`idempotency key ${JSON.stringify(input.idempotencyKey)} was first used with a different request`, {
+          hint: 'Use a new Idempotency-Key for a new request; retry only with exactly the same request.',
+        })
+      }
+      return toResult(soldOutResponse(input.dropId, input.qty), true)
+    }
+  }
+
+  let placed: Placed
+  try {
+    placed = await placeInPostgres(deps, input, fingerprint)
+  } catch (err) {
+    if (redis && gate?.kind === 'admit') await gateRefund(redis, prefix, input.dropId, input.qty)
+    throw err
+  }
+
+  if (redis && (placed.drop?.strategy === 'redis-gate' || gate)) {
+    const fresh = !placed.replay && placed.response.status === 201
+    if (placed.pgSoldOut) await gateEmpty(redis, prefix, input.dropId)
+    else if (gate?.kind === 'admit' && !fresh) await gateRefund(redis, prefix, input.dropId, input.qty)
+    if (gate?.kind !== 'admit') {
+      await gateMark(redis, prefix, input.dropId, field)
+      if (!gate || gate.reason === 'missing') {
+        const id = `${prefix}${input.dropId}`
+        if (!RESYNCS.has(id)) {
+          const done = syncGate(deps.db, redis, prefix, input.dropId, 'if-missing')
+            .catch(() => {})
+            .finally(() => RESYNCS.delete(id))
+          RESYNCS.set(id, done)
+        }
+        await RESYNCS.get(id)
+      }
+    }
+  }
+  return toResult(placed.response, placed.replay)
+}

@@ -1,0 +1,223 @@
+import {randomBytes} from 'node:crypto'
+import {isDeepStrictEqual} from 'node:util'
+import {createDrop, startDrop} from '../../core/catalog/drops.js'
+import type {Queryable} from '../../core/db/types.js'
+import {LivedropError, UsageError, throwUsageErrors} from '../../core/errors.js'
+import type {EngineDeps} from '../../core/orders/deps.js'
+import {placeOrder, type PlaceOrderResult} from '../../core/orders/place-order.js'
+import {createRandom, randomInt} from '../../core/random.js'
+import {DEFAULT_BUCKETS, type StockStrategy} from '../../core/stock/index.js'
+import {LatencyHistogram, type LatencySummary} from '../metrics/histogram.js'
+import {checkDropInvariants, type AcknowledgedOrder, type InvariantResult} from './index.js'
+
+/**
+ * `livedrop drop run`: a drop raced in-process. Creates what it needs (creator, product, buyers)
+ * on any migrated database, races buyers against placeOrder directly with bounded concurrency,
+ * some of them retrying with the same key (at the same time and after the answer), then checks
+ * the invariants against the database.
+ */
+export interface DropRunOptions {
+  /** Units on sale. Default 500. */
+  stock: number
+  /** Distinct buyers, one first request each. Default 20,000. */
+  buyers: number
+  /** Requests in flight at once. Default 64. */
+  concurrency: number
+  strategy: StockStrategy
+  /** Fraction of buyers that also retry with the same key (one duplicate while in flight, one after). Default 0.2. */
+  retryRate: number
+  /** Quantity per order, uniform in [qtyMin, qtyMax]. Default 1-1. */
+  qtyMin: number
+  qtyMax: number
+  /** Buckets for the buckets strategy. Default 16. */
+  buckets?: number
+  /** Low-stock threshold of the drop. Default 10% of the stock. */
+  lowStock?: number
+  /** PRNG seed for quantities and retries. Default 1. */
+  seed?: number
+}
+
+export const DROP_RUN_DEFAULTS: DropRunOptions = {
+  stock: 500,
+  buyers: 20_000,
+  concurrency: 64,
+  strategy: 'row',
+  retryRate: 0.2,
+  qtyMin: 1,
+  qtyMax: 1,
+  buckets: DEFAULT_BUCKETS,
+  seed: 1,
+}
+
+export interface DropRunProgress {
+  done: number
+  total: number
+}
+
+export interface DropRunResult {
+  dropId: number
+  strategy: StockStrategy
+  stock: number
+  buyers: number
+  concurrency: number
+  /** Requests sent, retries included. */
+  attempts: number
+  /** Distinct confirmed orders. */
+  orders: number
+  unitsSold: number
+  soldOutAnswers: number
+  replays: number
+  /** Replays whose answer differed from the first answer for their key (must be 0). */
+  replayMismatches: number
+  /** Errors by code (REQUEST_IN_FLIGHT is expected from duplicates sent while the first is in flight). */
+  errors: Record<string, number>
+  seconds: number
+  ordersPerSecond: number
+  attemptsPerSecond: number
+  latency: LatencySummary
+  invariants: InvariantResult[]
+  ok: boolean
+}
+
+export function validateDropRunOptions(o: DropRunOptions): void {
+  const errors: UsageError[] = []
+  const whole = (field: string, v: number, min: number) => {
+    if (!Number.isInteger(v) || v < min) errors.push(new UsageError(field, `must be a whole number ≥ ${min}, got ${v}`))
+  }
+  whole('--stock', o.stock, 1)
+  whole('--buyers', o.buyers, 1)
+  whole('--concurrency', o.concurrency, 1)
+  whole('--qty', o.qtyMin, 1)
+  whole('--qty', o.qtyMax, o.qtyMin)
+  if (!(o.retryRate >= 0 && o.retryRate <= 1)) errors.push(new UsageError('--retry-rate', `must be between 0 and 1, got ${o.retryRate}`))
+  throwUsageErrors(errors)
+}
+
+/** Parses `--qty 1-2` or `--qty 3`. */
+export function parseQtyRange(text: string): {qtyMin: number; qtyMax: number} {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(text.trim())
+  if (!m) throw new UsageError('--qty', `expected N or MIN-MAX, got ${text}`, {hint: 'Example: --qty 1-2'})
+  const qtyMin = Number(m[1])
+  const qtyMax = m[2] === undefined ? qtyMin : Number(m[2])
+  if (qtyMin < 1 || qtyMax < qtyMin) throw new UsageError('--qty', `expected 1 ≤ MIN ≤ MAX, got ${text}`)
+  return {qtyMin, qtyMax}
+}
+
+export interface DropFixture {
+  creatorId: number
+  productId: number
+  /** Buyer user ids, in order. */
+  buyerIds: number[]
+}
+
+/** Creates a creator, a product and `buyers` users with handles unique to this run. */
+export async function createDropFixture(db: Queryable, buyers: number, tag = randomBytes(4).toString('hex')): Promise<DropFixture> {
+  const owner = await db.query<{id: number}>(`INSERT INTO users (handle, display_name) VALUES ($1, 'Drop run creator') RETURNING id`, [`run-${tag}-creator`])
+  const creator = await db.query<{id: number}>(`INSERT INTO creators (user_id, name) VALUES ($1, $2) RETURNING id`, [owner.rows[0].id, `Run ${tag}`])
+  const creatorId = Number(creator.rows[0].id)
+  const product = await db.query<{id: number}>(
+    `INSERT INTO products (creator_id, title, price_cents) VALUES ($1, $2, 4900) RETURNING id`,
+    [creatorId, `Limited item ${tag}`],
+  )
+  const users = await db.query<{id: number}>(
+    `INSERT INTO users (handle, display_name) SELECT $1 || g, 'Buyer ' || g FROM generate_series(1, $2::int) g RETURNING id`,
+    [`run-${tag}-buyer-`, buyers],
+  )
+  return {creatorId, productId: Number(product.rows[0].id), buyerIds: users.rows.map((r) => Number(r.id)).sort((a, b) => a - b)}
+}
+
+/** Runs a drop race and checks it. The drop is created, started and left as it ends (sold out or live). */
+export async function runDrop(deps: EngineDeps, options: DropRunOptions, onProgress: (p: DropRunProgress) => void = () => {}): Promise<DropRunResult> {
+  const o = {...DROP_RUN_DEFAULTS, ...options}
+  validateDropRunOptions(o)
+  const tag = randomBytes(4).toString('hex')
+  const fixture = await createDropFixture(deps.db, o.buyers, tag)
+  const now = Date.now()
+  const drop = await createDrop(deps, {
+    creatorId: fixture.creatorId,
+    productId: fixture.productId,
+    stock: o.stock,
+    startsAt: new Date(now),
+    endsAt: new Date(now + 3_600_000),
+    lowStockThreshold: o.lowStock ?? Math.floor(o.stock / 10),
+    strategy: o.strategy,
+    buckets: o.buckets,
+  })
+  await startDrop(deps, drop.id)
+
+  const random = createRandom(o.seed ?? 1)
+  const plan = fixture.buyerIds.map((userId, i) => ({userId, key: `run-${tag}-${i}`, qty: randomInt(random, o.qtyMin, o.qtyMax), retry: random() < o.retryRate}))
+  const latency = new LatencyHistogram()
+  const errors: Record<string, number> = {}
+  const first = new Map<string, PlaceOrderResult['response']>()
+  const acked = new Map<string, AcknowledgedOrder>()
+  let attempts = 0
+  let soldOutAnswers = 0
+  let replays = 0
+  let replayMismatches = 0
+  let minSoldOutQty = Infinity
+
+  const attempt = async (p: (typeof plan)[number]): Promise<void> => {
+    attempts++
+    const started = performance.now()
+    try {
+      const result = await placeOrder(deps, {userId: p.userId, dropId: drop.id, qty: p.qty, idempotencyKey: p.key})
+      latency.recordMs(performance.now() - started)
+      const seen = first.get(p.key)
+      if (seen === undefined) first.set(p.key, result.response)
+      else if (!isDeepStrictEqual(seen, result.response)) replayMismatches++
+      if (result.replay) replays++
+      if (result.outcome === 'confirmed') acked.set(p.key, {orderId: result.order!.id, userId: p.userId, key: p.key})
+      else if (!result.replay) {
+        soldOutAnswers++
+        minSoldOutQty = Math.min(minSoldOutQty, p.qty)
+      }
+    } catch (err) {
+      latency.recordMs(performance.now() - started)
+      const code = err instanceof LivedropError ? err.code : 'INTERNAL'
+      errors[code] = (errors[code] ?? 0) + 1
+    }
+  }
+
+  const started = performance.now()
+  let next = 0
+  let done = 0
+  const worker = async () => {
+    while (next < plan.length) {
+      const p = plan[next++]
+      // a retrying buyer sends a duplicate while the first is in flight, then once more after
+      await (p.retry ? Promise.all([attempt(p), attempt(p)]) : attempt(p))
+      if (p.retry) await attempt(p)
+      done++
+      if (done % 500 === 0 || done === plan.length) onProgress({done, total: plan.length})
+    }
+  }
+  await Promise.all(Array.from({length: Math.min(o.concurrency, plan.length)}, worker))
+  const seconds = (performance.now() - started) / 1000
+
+  const acknowledged = [...acked.values()]
+  const invariants = await checkDropInvariants(deps.db, drop.id, acknowledged, {minSoldOutQty: Number.isFinite(minSoldOutQty) ? minSoldOutQty : undefined})
+  invariants.push({name: 'replays_identical', ok: replayMismatches === 0, details: {mismatches: replayMismatches}})
+  const qtyOf = new Map(plan.map((p) => [p.key, p.qty]))
+  const unitsSold = [...acked.keys()].reduce((sum, key) => sum + qtyOf.get(key)!, 0)
+  return {
+    dropId: drop.id,
+    strategy: o.strategy,
+    stock: o.stock,
+    buyers: o.buyers,
+    concurrency: o.concurrency,
+    attempts,
+    orders: acknowledged.length,
+    unitsSold,
+    soldOutAnswers,
+    replays,
+    replayMismatches,
+    errors,
+    seconds,
+    ordersPerSecond: acknowledged.length / seconds,
+    attemptsPerSecond: attempts / seconds,
+    latency: latency.summary(),
+    invariants,
+    ok: invariants.every((i) => i.ok),
+  }
+}
