@@ -1,0 +1,182 @@
+import {UsageError} from '../../core/errors.js'
+import {LatencyHistogram} from '../metrics/histogram.js'
+import {computeVerdict, evaluateRunThresholds, type Groups, type InvariantResult, type PhaseResult, type RequestStats, type RunResult, type SeriesPoint, type SeriesTypePoint} from '../metrics/result.js'
+
+const addCounts = (a: Record<string, number>, b: Record<string, number>) => {
+  const out = {...a}
+  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v
+  return out
+}
+
+function mergeHistograms(encoded: string[]): LatencyHistogram {
+  const h = new LatencyHistogram()
+  for (const e of encoded) h.add(LatencyHistogram.decode(e))
+  return h
+}
+
+function mergeStats(all: RequestStats[], durationMs: number): RequestStats {
+  const sum = (f: 'targetRate' | 'scheduled' | 'sent' | 'completed' | 'ok' | 'errors' | 'late' | 'queued' | 'unsent') => all.reduce((s, r) => s + r[f], 0)
+  const corrected = mergeHistograms(all.map((r) => r.histograms.corrected))
+  const service = mergeHistograms(all.map((r) => r.histograms.service))
+  const completed = sum('completed')
+  return {
+    targetRate: sum('targetRate'),
+    achievedRate: durationMs > 0 ? completed / (durationMs / 1000) : 0,
+    scheduled: sum('scheduled'),
+    sent: sum('sent'),
+    completed,
+    ok: sum('ok'),
+    errors: sum('errors'),
+    late: sum('late'),
+    queued: sum('queued'),
+    unsent: sum('unsent'),
+    errorsByClass: all.reduce<Record<string, number>>((acc, r) => addCounts(acc, r.errorsByClass), {}),
+    statuses: all.reduce<Record<string, number>>((acc, r) => addCounts(acc, r.statuses), {}),
+    corrected: corrected.summary(),
+    service: service.summary(),
+    histograms: {corrected: corrected.encode(), service: service.encode()},
+  }
+}
+
+/** Per-second points of several generators: counts add; per-second percentiles take the largest (an upper bound). */
+function mergeSeries(runs: RunResult[]): SeriesPoint[] {
+  const bySecond = new Map<number, SeriesPoint>()
+  for (const run of runs)
+    for (const pt of run.series) {
+      const m = bySecond.get(pt.t)
+      if (!m) {
+        bySecond.set(pt.t, {t: pt.t, phase: pt.phase, target: pt.target, types: Object.fromEntries(Object.entries(pt.types).map(([k, v]) => [k, {...v}]))})
+        continue
+      }
+      m.target += pt.target
+      for (const [type, v] of Object.entries(pt.types)) {
+        const into: SeriesTypePoint | undefined = m.types[type]
+        if (!into) m.types[type] = {...v}
+        else {
+          into.sent += v.sent
+          into.done += v.done
+          into.errors += v.errors
+          into.p50 = Math.max(into.p50, v.p50)
+          into.p99 = Math.max(into.p99, v.p99)
+          into.serviceP99 = Math.max(into.serviceP99, v.serviceP99)
+        }
+      }
+    }
+  return [...bySecond.values()].sort((a, b) => a.t - b.t)
+}
+
+/** Invariants by name: a violation on any generator is a violation of the merged run. */
+function mergeInvariants(runs: RunResult[]): InvariantResult[] {
+  const byName = new Map<string, InvariantResult>()
+  for (const run of runs)
+    for (const inv of run.invariants) {
+      const m = byName.get(inv.name)
+      if (!m) byName.set(inv.name, {...inv})
+      else {
+        m.pass &&= inv.pass
+        if (inv.detail && inv.detail !== m.detail) m.detail = [m.detail, inv.detail].filter(Boolean).join('; ')
+      }
+    }
+  return [...byName.values()]
+}
+
+/** Engine stats: a value every run agrees on is kept; differing values become the list of per-run values. */
+function mergeEngineStats(runs: RunResult[]): Record<string, unknown> {
+  const keys = [...new Set(runs.flatMap((r) => Object.keys(r.stats)))]
+  const out: Record<string, unknown> = {}
+  for (const k of keys) {
+    const values = runs.map((r) => r.stats[k])
+    const first = JSON.stringify(values[0])
+    out[k] = values.every((v) => JSON.stringify(v) === first) ? values[0] : values
+  }
+  return out
+}
+
+/**
+ * Merges the run files of several generator machines that drove the same scenario at the same
+ * time into one run, exactly: HDR histograms add (so the merged p99 is the p99 of every request,
+ * not an average of p99s), counts and rates sum, per-second series align by second; thresholds
+ * are evaluated again on the merged data and the verdict recomputed.
+ *
+ * Phases must match by name and order, and the runs must carry the same thresholds.
+ * `groups` maps group names (read, write, all) to request types (REQUEST_GROUPS).
+ */
+export function mergeRuns(runs: RunResult[], groups: Groups): RunResult {
+  if (runs.length === 0) throw new UsageError('FILES', 'nothing to merge: give at least one run file')
+  const [first] = runs
+  const phaseNames = first.phases.map((p) => p.name).join(',')
+  const thresholds = JSON.stringify(first.scenario.thresholds)
+  runs.forEach((r, i) => {
+    if (r.phases.map((p) => p.name).join(',') !== phaseNames) {
+      throw new UsageError(`FILES[${i}]`, `its phases (${r.phases.map((p) => p.name).join(', ')}) differ from the first run's (${first.phases.map((p) => p.name).join(', ')})`, {
+        hint: 'Merge only runs of the same scenario started together on different generator machines.',
+      })
+    }
+    if (JSON.stringify(r.scenario.thresholds) !== thresholds) {
+      throw new UsageError(`FILES[${i}]`, 'its thresholds differ from the first run\'s', {hint: 'Every generator must run the same scenario file.'})
+    }
+  })
+
+  const phases: PhaseResult[] = first.phases.map((p, i) => {
+    const durationMs = Math.max(...runs.map((r) => r.phases[i].durationMs))
+    const types = [...new Set(runs.flatMap((r) => Object.keys(r.phases[i].requests)))]
+    return {
+      name: p.name,
+      index: i,
+      startMs: p.startMs,
+      durationMs,
+      arrival: p.arrival,
+      requests: Object.fromEntries(types.map((t) => [t, mergeStats(runs.flatMap((r) => r.phases[i].requests[t] ?? []), durationMs)])),
+    }
+  })
+
+  const metricNames = [...new Set(runs.flatMap((r) => Object.keys(r.metrics)))]
+  const metrics = Object.fromEntries(
+    metricNames.map((name) => {
+      const h = mergeHistograms(runs.flatMap((r) => r.metrics[name]?.histogram ?? []))
+      return [name, {summary: h.summary(), histogram: h.encode()}]
+    }),
+  )
+
+  const scheduled = (r: RunResult) => r.phases.reduce((s, p) => s + Object.values(p.requests).reduce((x, q) => x + q.scheduled, 0), 0)
+  const totalScheduled = runs.reduce((s, r) => s + scheduled(r), 0)
+  const voids = runs.filter((r) => r.void)
+  const merged: RunResult = {
+    kind: 'livedrop-run',
+    version: 1,
+    scenario: {...first.scenario, scale: runs.reduce((s, r) => s + r.scenario.scale, 0)},
+    target: [...new Set(runs.map((r) => r.target))].join(', '),
+    startedAt: runs.map((r) => r.startedAt).sort()[0],
+    durationMs: Math.max(...runs.map((r) => r.durationMs)),
+    generator: {
+      hostname: runs.map((r) => r.generator.hostname).join(','),
+      connections: runs.reduce((s, r) => s + r.generator.connections, 0),
+      slackMs: first.generator.slackMs,
+      timeoutMs: first.generator.timeoutMs,
+      maxLateFraction: first.generator.maxLateFraction,
+      maxLagMs: first.generator.maxLagMs,
+      eventLoopLag: {
+        p50: Math.max(...runs.map((r) => r.generator.eventLoopLag.p50)),
+        p99: Math.max(...runs.map((r) => r.generator.eventLoopLag.p99)),
+        max: Math.max(...runs.map((r) => r.generator.eventLoopLag.max)),
+      },
+      lateFraction: totalScheduled > 0 ? runs.reduce((s, r) => s + r.generator.lateFraction * scheduled(r), 0) / totalScheduled : 0,
+      runs: runs.reduce((s, r) => s + r.generator.runs, 0),
+    },
+    phases,
+    series: mergeSeries(runs),
+    metrics,
+    thresholds: [],
+    invariants: mergeInvariants(runs),
+    stats: mergeEngineStats(runs),
+    // one generator that could not keep its schedule voids the whole merged run
+    void: voids.length
+      ? {reason: voids.map((r) => `${r.generator.hostname}: ${r.void!.reason}`).join('; '), detail: {generators: voids.map((r) => ({hostname: r.generator.hostname, ...r.void!.detail}))}}
+      : null,
+    aborted: runs.some((r) => r.aborted),
+    verdict: first.verdict,
+  }
+  merged.thresholds = evaluateRunThresholds(merged, groups)
+  merged.verdict = computeVerdict(merged)
+  return merged
+}

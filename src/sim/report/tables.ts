@@ -1,0 +1,92 @@
+import Table from 'cli-table3'
+import {formatThresholdValue} from '../metrics/thresholds.js'
+import type {RequestStats, RunResult} from '../metrics/result.js'
+
+export interface RenderOptions {
+  /** Colour headers and borders (a terminal). Default false: plain for logs and pipes. */
+  color?: boolean
+}
+
+const ms = (v: number) => (v >= 1000 ? `${(v / 1000).toFixed(2)}s` : v >= 100 ? `${v.toFixed(0)}ms` : `${v.toFixed(v >= 10 ? 1 : 2)}ms`)
+const rate = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1))
+
+function table(head: string[], options: RenderOptions, colAligns?: Array<'left' | 'right'>): Table.Table {
+  return new Table({head, colAligns, style: options.color ? {} : {head: [], border: []}})
+}
+
+/** "3 (http_503 2, timeout 1)" */
+export function formatErrors(r: Pick<RequestStats, 'errors' | 'errorsByClass'>): string {
+  if (r.errors === 0) return '0'
+  const classes = Object.entries(r.errorsByClass)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${k} ${n}`)
+  return `${r.errors} (${classes.join(', ')})`
+}
+
+/** "late 3 · queued 98": sends that missed their time; empty when all went out on time. */
+function formatSchedule(r: RequestStats): string {
+  const parts = [r.late && `late ${r.late}`, r.queued && `queued ${r.queued}`, r.unsent && `unsent ${r.unsent}`].filter(Boolean)
+  return parts.length ? parts.join(' · ') : 'on time'
+}
+
+/** One table per phase: request type × target vs achieved, corrected latency, service p99, errors. */
+export function renderPhaseTables(result: RunResult, options: RenderOptions = {}): string {
+  const out: string[] = []
+  for (const p of result.phases) {
+    const t = table(['request', 'target/s', 'achieved/s', 'p50', 'p90', 'p95', 'p99', 'max', 'service p99', 'errors', 'schedule'], options, [
+      'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'left', 'left',
+    ])
+    for (const [type, r] of Object.entries(p.requests)) {
+      t.push([type, rate(r.targetRate), rate(r.achievedRate), ms(r.corrected.p50), ms(r.corrected.p90), ms(r.corrected.p95), ms(r.corrected.p99), ms(r.corrected.max), ms(r.service.p99), formatErrors(r), formatSchedule(r)])
+    }
+    out.push(`Phase ${p.name} (${(p.durationMs / 1000).toFixed(p.durationMs % 1000 ? 1 : 0)} s, ${p.arrival}) — latency from the intended send time`)
+    out.push(t.toString())
+  }
+  return out.join('\n')
+}
+
+/** Thresholds and invariants with PASS/FAIL. */
+export function renderVerdictTables(result: RunResult, options: RenderOptions = {}): string {
+  const out: string[] = []
+  if (result.thresholds.length) {
+    const t = table(['threshold', 'scope', 'actual', 'verdict'], options, ['left', 'left', 'right', 'left'])
+    for (const th of result.thresholds) t.push([th.expression, th.scope, formatThresholdValue(th.kind, th.actual), th.noData ? 'PASS (no data)' : th.pass ? 'PASS' : 'FAIL'])
+    out.push(t.toString())
+  }
+  if (result.invariants.length) {
+    const t = table(['invariant', 'verdict', 'detail'], options, ['left', 'left', 'left'])
+    for (const inv of result.invariants) t.push([inv.name, inv.pass ? 'PASS' : 'FAIL', inv.detail ?? ''])
+    out.push(t.toString())
+  }
+  if (Object.keys(result.metrics).length) {
+    const t = table(['metric', 'count', 'p50', 'p95', 'p99', 'max'], options, ['left', 'right', 'right', 'right', 'right', 'right'])
+    for (const [name, m] of Object.entries(result.metrics)) t.push([name, String(m.summary.count), ms(m.summary.p50), ms(m.summary.p95), ms(m.summary.p99), ms(m.summary.max)])
+    out.push(t.toString())
+  }
+  if (Object.keys(result.stats).length) {
+    const t = table(['engine', 'value'], options, ['left', 'right'])
+    for (const [k, v] of Object.entries(result.stats)) t.push([k, typeof v === 'number' ? v.toLocaleString('en-US') : JSON.stringify(v)])
+    out.push(t.toString())
+  }
+  return out.join('\n')
+}
+
+/** The one-line verdict, e.g. "FAIL: 1 threshold failed (exit 99)". */
+export function verdictLine(result: RunResult): string {
+  const v = result.verdict
+  if (v.void) return `VOID: ${result.void!.reason} (exit ${v.exitCode})`
+  const parts = [v.invariantsFailed && `${v.invariantsFailed} invariant(s) violated`, v.thresholdsFailed && `${v.thresholdsFailed} threshold(s) failed`].filter(Boolean)
+  return v.pass ? `PASS${result.aborted ? ' (stopped early)' : ''}` : `FAIL: ${parts.join(', ')} (exit ${v.exitCode})`
+}
+
+/** The whole report as the run prints it and `livedrop report run.json` re-renders it. */
+export function renderReport(result: RunResult, options: RenderOptions = {}): string {
+  const head = `${result.scenario.name}${result.scenario.scale !== 1 ? ` ×${result.scenario.scale}` : ''} against ${result.target}: ${(result.durationMs / 1000).toFixed(1)} s, ${result.generator.connections} connections, generator lag p99 ${ms(result.generator.eventLoopLag.p99)}`
+  const parts = [head]
+  if (result.void) parts.push(`VOID RUN: ${result.void.reason}. The figures below describe the generator, not the target.`)
+  parts.push(renderPhaseTables(result, options))
+  const verdicts = renderVerdictTables(result, options)
+  if (verdicts) parts.push(verdicts)
+  parts.push(verdictLine(result))
+  return parts.join('\n')
+}
