@@ -1,3 +1,4 @@
+import {monitorEventLoopDelay} from 'node:perf_hooks'
 import client from 'prom-client'
 
 /** Per-server Prometheus metrics (a registry per instance, so tests can run several servers). */
@@ -43,6 +44,14 @@ export class ServerMetrics {
   }
 
   constructor() {
-    client.collectDefaultMetrics({register: this.registry, prefix: 'livedrop_'})
+    // prom-client's default Node metrics name gauges *_total, which promtool rejects; these two
+    // carry what an operator looks at: memory and event-loop lag
+    const lag = monitorEventLoopDelay({resolution: 10})
+    lag.enable()
+    this.gauge('livedrop_process_resident_memory_bytes', 'Resident memory of this serve process', [], (set) => set({}, process.memoryUsage.rss()))
+    this.gauge('livedrop_event_loop_lag_p99_seconds', 'p99 event-loop delay since the last scrape', [], (set) => {
+      set({}, lag.percentile(99) / 1e9)
+      lag.reset()
+    })
   }
 }

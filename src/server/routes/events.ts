@@ -12,7 +12,7 @@ export async function eventRoutes(app: FastifyInstance, {metrics, requireUser}: 
     for (const end of open) end()
   })
 
-  app.get('/events', {preHandler: requireUser}, (request, reply) => {
+  app.get('/events', {onRequest: requireUser}, (request, reply) => {
     reply.hijack()
     const res = reply.raw
     res.writeHead(200, {'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no'})

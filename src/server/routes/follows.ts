@@ -9,7 +9,7 @@ export async function followRoutes(app: FastifyInstance, {engine, requireUser}: 
   app.post<{Params: {id: string}; Body: {notify?: boolean} | undefined}>(
     '/creators/:id/follow',
     {
-      preHandler: requireUser,
+      onRequest: requireUser,
       schema: {params: idParams, body: {type: ['object', 'null'], additionalProperties: false, properties: {notify: {type: 'boolean'}}}},
     },
     async (request, reply) => {
@@ -18,7 +18,7 @@ export async function followRoutes(app: FastifyInstance, {engine, requireUser}: 
     },
   )
 
-  app.delete<{Params: {id: string}}>('/creators/:id/follow', {preHandler: requireUser, schema: {params: idParams}}, async (request) =>
+  app.delete<{Params: {id: string}}>('/creators/:id/follow', {onRequest: requireUser, schema: {params: idParams}}, async (request) =>
     unfollow(db, request.userId, int(request.params.id)!),
   )
 
@@ -28,13 +28,13 @@ export async function followRoutes(app: FastifyInstance, {engine, requireUser}: 
     async (request) => listFollowers(db, int(request.params.id)!, {cursor: request.query.cursor, limit: int(request.query.limit)}),
   )
 
-  app.get<{Querystring: {cursor?: string; limit?: string}}>('/me/following', {preHandler: requireUser, schema: {querystring: pageQuery}}, async (request) =>
+  app.get<{Querystring: {cursor?: string; limit?: string}}>('/me/following', {onRequest: requireUser, schema: {querystring: pageQuery}}, async (request) =>
     listFollowing(db, request.userId, {cursor: request.query.cursor, limit: int(request.query.limit)}),
   )
 
   app.get<{Params: {creatorId: string}}>(
     '/me/follows/:creatorId',
-    {preHandler: requireUser, schema: {params: {type: 'object', required: ['creatorId'], additionalProperties: false, properties: {creatorId: idString}}}},
+    {onRequest: requireUser, schema: {params: {type: 'object', required: ['creatorId'], additionalProperties: false, properties: {creatorId: idString}}}},
     async (request) => {
       const creatorId = int(request.params.creatorId)!
       return {creatorId, follows: await doesFollow(db, request.userId, creatorId)}

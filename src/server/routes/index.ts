@@ -1,4 +1,5 @@
 import type {FastifyInstance} from 'fastify'
+import {fanoutBacklog} from '../../core/fanout/index.js'
 import type {AppContext} from '../app.js'
 import {LiveEvents} from '../live-events.js'
 import {eventRoutes} from './events.js'
@@ -14,6 +15,18 @@ export async function registerRoutes(app: FastifyInstance, ctx: AppContext): Pro
   app.addHook('onClose', async () => {
     stopListening?.()
     await live.close()
+  })
+
+  const {engine, metrics} = ctx
+  metrics.gauge('livedrop_lock_waits', 'Backends waiting for a row or table lock right now (stock contention)', [], async (set) => {
+    const {rows} = await engine.db.query<{n: number}>({name: 'metrics.lock_waits', text: 'SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted'})
+    set({}, Number(rows[0].n))
+  })
+  metrics.gauge('livedrop_fanout_backlog_events', 'Outbox events not yet fully delivered', [], async (set) => {
+    set({}, (await fanoutBacklog(engine.db)).pendingEvents)
+  })
+  metrics.gauge('livedrop_fanout_oldest_pending_seconds', 'Age of the oldest undelivered outbox event', [], async (set) => {
+    set({}, (await fanoutBacklog(engine.db)).oldestPendingMs / 1000)
   })
 
   await operatorRoutes(app, ctx)

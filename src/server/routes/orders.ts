@@ -23,7 +23,7 @@ const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/
 export async function orderRoutes(app: FastifyInstance, {engine, metrics, requireUser}: AppContext): Promise<void> {
   app.post<{Body: {dropId: number; qty: number; payload?: Record<string, unknown>}}>(
     '/orders',
-    {preHandler: requireUser, schema: {body: orderBody}},
+    {onRequest: requireUser, schema: {body: orderBody}},
     async (request, reply) => {
       const key = request.headers['idempotency-key']
       if (typeof key !== 'string' || !KEY_PATTERN.test(key)) {
@@ -45,11 +45,11 @@ export async function orderRoutes(app: FastifyInstance, {engine, metrics, requir
     },
   )
 
-  app.get<{Params: {id: string}}>('/orders/:id', {preHandler: requireUser, schema: {params: idParams}}, async (request) =>
+  app.get<{Params: {id: string}}>('/orders/:id', {onRequest: requireUser, schema: {params: idParams}}, async (request) =>
     getOrderForUser(engine.db, request.userId, int(request.params.id)!),
   )
 
-  app.get<{Querystring: {cursor?: string; limit?: string}}>('/me/orders', {preHandler: requireUser, schema: {querystring: pageQuery}}, async (request) =>
+  app.get<{Querystring: {cursor?: string; limit?: string}}>('/me/orders', {onRequest: requireUser, schema: {querystring: pageQuery}}, async (request) =>
     listUserOrders(engine.db, request.userId, {cursor: request.query.cursor, limit: int(request.query.limit)}),
   )
 }
