@@ -1,7 +1,7 @@
 import {EventEmitter} from 'node:events'
-import {connect} from 'node:net'
 import {hostname} from 'node:os'
-import {ServiceUnreachableError, UsageError, redactUrl, throwUsageErrors} from '../core/errors.js'
+import {UsageError, redactUrl, throwUsageErrors} from '../core/errors.js'
+import {reachable} from './load/reachable.js'
 import {computeVerdict, evaluateRunThresholds, type RunResult} from './metrics/result.js'
 import {runOpenModel, type PhaseEvent, type RequestBuilder, type RunProgress} from './load/open-model.js'
 import {REQUEST_GROUPS, thresholdSpec, type RequestType, type Scenario} from './scenario/schema.js'
@@ -117,29 +117,6 @@ async function execute(opts: RunScenarioOptions, emitter: EventEmitter, signal: 
   result.thresholds = evaluateRunThresholds(result, REQUEST_GROUPS)
   result.verdict = computeVerdict(result)
   return result
-}
-
-/** A TCP connect to the target first, so a wrong URL is exit 3 rather than a run of errors. */
-function reachable(url: URL): Promise<void> {
-  const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80))
-  return new Promise((resolve, reject) => {
-    const socket = connect({host: url.hostname, port, timeout: 3000})
-    const fail = (err?: Error) => {
-      socket.destroy()
-      reject(
-        new ServiceUnreachableError(`the target ${redactUrl(url.toString())} is unreachable${err ? ` (${(err as NodeJS.ErrnoException).code ?? err.message})` : ' (timed out)'}`, {
-          hint: 'Start the server (livedrop serve) or check --target.',
-          cause: err,
-        }),
-      )
-    }
-    socket.once('connect', () => {
-      socket.end()
-      resolve()
-    })
-    socket.once('timeout', () => fail())
-    socket.once('error', fail)
-  })
 }
 
 export {finalizeRun, verdictError, computeVerdict, evaluateRunThresholds} from './metrics/result.js'

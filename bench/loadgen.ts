@@ -1,0 +1,127 @@
+/**
+ * npm run bench:loadgen [-- --json] [-- --seconds 3] [-- --connections 64]
+ *
+ * The open-model generator against a bare node:http server (its own process, 127.0.0.1):
+ * does it hold 1,500 and 10,000 req/s within ±1%, and what is the highest rate it holds? Beside
+ * it, wrk (closed model, same connections) against the same server: the reference for what the
+ * server and this machine can do, so the generator's own overhead shows as a ratio.
+ */
+import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
+import Table from 'cli-table3'
+import {runOpenModel, type OpenModelResult} from '../src/sim/load/open-model.js'
+
+const args = process.argv.slice(2)
+const json = args.includes('--json')
+const flag = (name: string, def: number) => {
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 ? Number(args[i + 1]) : def
+}
+const seconds = flag('seconds', 3)
+const connections = flag('connections', 64)
+
+// the same bare server the HTTP bench uses as its baseline: small JSON, keep-alive
+const SERVER = `
+const http = require('node:http')
+const body = JSON.stringify({id: 1, title: 'Product 1', priceCents: 1999, creatorId: 1})
+const s = http.createServer((req, res) => { res.writeHead(200, {'content-type': 'application/json', 'content-length': Buffer.byteLength(body)}); res.end(body) })
+s.keepAliveTimeout = 60000
+s.listen(0, '127.0.0.1', () => process.stdout.write(String(s.address().port) + '\\n'))
+`
+
+async function startServer(): Promise<{url: string; child: ChildProcess}> {
+  const child = spawn(process.execPath, ['-e', SERVER], {stdio: ['ignore', 'pipe', 'inherit']})
+  const port = await new Promise<string>((resolve, reject) => {
+    child.stdout!.once('data', (d) => resolve(String(d).trim()))
+    child.once('exit', (code) => reject(new Error(`server exited ${code}`)))
+  })
+  return {url: `http://127.0.0.1:${port}`, child}
+}
+
+interface Step {
+  target: number
+  achieved: number
+  withinOnePercent: boolean
+  void: string | null
+  late: number
+  queued: number
+  p50: number
+  p99: number
+  serviceP99: number
+}
+
+async function openModel(url: string, rate: number): Promise<Step> {
+  const r: OpenModelResult = await runOpenModel({
+    baseUrl: url,
+    phases: [{name: 'bench', durationMs: seconds * 1000, arrival: 'constant', rates: {get: rate}}],
+    builders: {get: () => ({path: '/products/1'})},
+    connections,
+    // the guard as shipped: 10 ms slack, 1% late sends, 500 ms stall
+  })
+  const s = r.phases[0].requests.get
+  const errorsOrUnsent = s.errors + s.unsent
+  const ok = r.void === null && errorsOrUnsent === 0 && Math.abs(s.achievedRate - rate) / rate <= 0.01
+  return {
+    target: rate,
+    achieved: Math.round(s.achievedRate),
+    withinOnePercent: ok,
+    void: r.void?.reason ?? null,
+    late: s.late,
+    queued: s.queued,
+    p50: s.corrected.p50,
+    p99: s.corrected.p99,
+    serviceP99: s.service.p99,
+  }
+}
+
+function wrk(url: string): {rate: number; p99: number | null} | null {
+  if (spawnSync('wrk', ['--version']).error) return null
+  const out = spawnSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', `${url}/products/1`], {encoding: 'utf8'}).stdout
+  const rate = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1])
+  const p99m = /99%\s+([\d.]+)(us|ms|s)/.exec(out)
+  const p99 = p99m ? Number(p99m[1]) * ({us: 0.001, ms: 1, s: 1000} as Record<string, number>)[p99m[2]] : null
+  return Number.isFinite(rate) ? {rate, p99} : null
+}
+
+async function main() {
+  const server = await startServer()
+  try {
+    const steps: Step[] = []
+    for (const rate of [1500, 10_000]) steps.push(await openModel(server.url, rate))
+    // the highest rate held: climb until a step fails (late sends, errors or more than 1% off)
+    let best = steps.filter((s) => s.withinOnePercent).reduce((m, s) => Math.max(m, s.target), 0)
+    for (const rate of [15_000, 20_000, 25_000, 30_000, 35_000, 40_000]) {
+      const s = await openModel(server.url, rate)
+      steps.push(s)
+      if (!s.withinOnePercent) break
+      best = rate
+    }
+    const ref = wrk(server.url)
+    const result = {
+      connections,
+      secondsPerStep: seconds,
+      steps,
+      maxHeldRate: best,
+      wrk: ref,
+      ratioToWrk: ref ? Math.round((best / ref.rate) * 100) / 100 : null,
+    }
+    if (json) {
+      process.stdout.write(JSON.stringify(result, null, 2) + '\n')
+      return
+    }
+    const t = new Table({head: ['generator', 'target/s', 'achieved/s', '±1%', 'late', 'queued', 'p50', 'p99', 'service p99', 'note']})
+    for (const s of steps) {
+      t.push(['livedrop open model', s.target, s.achieved, s.withinOnePercent ? 'yes' : 'no', s.late, s.queued, `${s.p50.toFixed(2)}ms`, `${s.p99.toFixed(2)}ms`, `${s.serviceP99.toFixed(2)}ms`, s.void ?? ''])
+    }
+    if (ref) t.push(['wrk (closed model, max)', '-', Math.round(ref.rate), '-', '-', '-', '-', ref.p99 === null ? '-' : `${ref.p99.toFixed(2)}ms`, '-', 'service time only'])
+    process.stdout.write(t.toString() + '\n')
+    process.stdout.write(
+      `Highest rate held within ±1% with no late sends beyond the budget: ${best.toLocaleString('en-US')} req/s` +
+        (ref ? `; wrk's closed-model max: ${Math.round(ref.rate).toLocaleString('en-US')} req/s (ratio ${result.ratioToWrk})` : '; wrk not installed (apt-get install -y wrk)') +
+        ` — ${connections} connections, ${seconds} s per step.\n`,
+    )
+  } finally {
+    server.child.kill()
+  }
+}
+
+await main()
