@@ -1,0 +1,285 @@
+import {parseThreshold, type Threshold} from '../metrics/thresholds.js'
+import {REQUEST_GROUPS, type RequestType, type Scenario} from '../scenario/schema.js'
+
+/**
+ * Generates a TypeScript k6 script (typed with @types/k6) that drives the same traffic as a
+ * scenario against `livedrop serve`, for k6 or k6-operator across machines:
+ *
+ * - one k6 scenario per request type; its arrival rate follows the phases (constant-arrival-rate
+ *   when the rate never changes, else ramping-arrival-rate with instant steps at phase starts);
+ * - the scenario's thresholds translated to k6 metrics (http_req_duration, http_req_failed,
+ *   http_reqs) filtered by the tags every request carries (req_type, req_group, phase);
+ * - bearer tokens minted exactly as src/server/auth.ts does (HMAC-SHA256 with k6/crypto);
+ * - orders with an Idempotency-Key each, a retryRate share of attempts repeating an earlier
+ *   key with the same body, quantities drawn from the file's weights;
+ * - Zipf popularity toward the celebrity (rank 1) for products and creators.
+ *
+ * k6 has no Poisson arrivals and measures latency from the actual send (no coordinated-omission
+ * correction: late iterations are dropped and counted in dropped_iterations instead). Thresholds
+ * k6 cannot measure (notify, late) are listed in the script as not translated.
+ */
+export interface K6ExportOptions {
+  /** Recorded in the header comment. Default none. */
+  file?: string
+  /** Default base URL of the target (the script reads TARGET first). Default http://127.0.0.1:8080. */
+  target?: string
+}
+
+/** Which tag a threshold metric filters on: a request type, a group, or everything. */
+function filterFor(metric: string): Record<string, string> | null {
+  if (metric === 'all') return {}
+  if (metric in REQUEST_GROUPS) return {req_group: metric}
+  if ((REQUEST_GROUPS.all as readonly string[]).includes(metric)) return {req_type: metric}
+  return null
+}
+
+const num = (n: number) => String(Number(n.toPrecision(12)))
+const K6_OP: Record<Threshold['op'], string> = {'<': '<', '<=': '<=', '>': '>', '>=': '>=', '==': '=='}
+
+/** One livedrop threshold as a k6 threshold: `{key: 'http_req_duration{req_group:read}', condition: 'p(95)<200'}`, or why not. */
+export function translateThreshold(expression: string, phase: string | null): {key: string; condition: string} | {skipped: string} {
+  const t = parseThreshold(expression)
+  const filter = filterFor(t.metric)
+  if (!filter) return {skipped: `${t.metric} is measured by livedrop itself (not an HTTP request k6 sends)`}
+  if (t.stat === 'late') return {skipped: 'k6 drops late iterations (dropped_iterations) instead of sending them late; no share to compare'}
+  const tags = {...filter, ...(phase ? {phase} : {})}
+  const tagText = Object.entries(tags)
+    .map(([k, v]) => `${k}:${v}`)
+    .join(',')
+  const metricKey = (m: string) => (tagText ? `${m}{${tagText}}` : m)
+  const op = K6_OP[t.op]
+  if (t.kind === 'latency') {
+    const stat = t.stat === 'max' ? 'max' : t.stat === 'mean' ? 'avg' : `p(${t.stat.slice(1)})`
+    return {key: metricKey('http_req_duration'), condition: `${stat}${op}${num(t.limit)}`}
+  }
+  if (t.stat === 'errors') return {key: metricKey('http_req_failed'), condition: `rate${op}${num(t.limit)}`}
+  if (t.stat === 'rate') return {key: metricKey('http_reqs'), condition: `rate${op}${num(t.limit)}`}
+  return {key: metricKey('http_reqs'), condition: `count${op}${num(t.limit)}`}
+}
+
+/** JSON as a script literal: short values on one line, long ones broken up with indentation. */
+function pretty(v: unknown, indent = ''): string {
+  const flat = JSON.stringify(v)
+  if (v === null || typeof v !== 'object' || flat.length + indent.length <= 100) return flat
+  const next = indent + '  '
+  if (Array.isArray(v)) return `[\n${v.map((x) => next + pretty(x, next)).join(',\n')},\n${indent}]`
+  const key = (k: string) => (/^[A-Za-z_$][\w$]*$/.test(k) ? k : JSON.stringify(k))
+  return `{\n${Object.entries(v).map(([k, x]) => `${next}${key(k)}: ${pretty(x, next)}`).join(',\n')},\n${indent}}`
+}
+
+/** The smallest k6 timeUnit (1s, 10s, 100s, 1000s) in which every rate is a whole number of iterations. */
+function timeUnitFor(rates: number[]): number {
+  for (const unit of [1, 10, 100, 1000]) if (rates.every((r) => Math.abs(r * unit - Math.round(r * unit)) < 1e-9)) return unit
+  return 1000
+}
+
+const HANDLERS: Record<RequestType, string> = {
+  browse_product: `  const id = zipf(PRODUCT_CDF)
+  http.get(\`\${BASE}/products/\${id}\`, params('browse_product', null))`,
+  browse_drop: `  // the drop page, and the stock figure a page polls (authoritative after sold out)
+  http.get(Math.random() < 0.5 ? \`\${BASE}/drops/\${DROP_ID}\` : \`\${BASE}/drops/\${DROP_ID}/stock\`, params('browse_drop', null))`,
+  list_followers: `  http.get(\`\${BASE}/creators/\${zipf(CREATOR_CDF)}/followers?limit=50\`, params('list_followers', null))`,
+  follow: `  const creator = zipf(CREATOR_CDF)
+  http.post(\`\${BASE}/creators/\${creator}/follow\`, JSON.stringify({notify: Math.random() < 0.5}), params('follow', userOtherThan(creator)))`,
+  unfollow: `  const creator = zipf(CREATOR_CDF)
+  http.del(\`\${BASE}/creators/\${creator}/follow\`, null, params('unfollow', userOtherThan(creator)))`,
+  order: `  // a retryRate share of attempts repeats an earlier attempt: same user, body and Idempotency-Key
+  let attempt: OrderAttempt
+  if (pastOrders.length > 0 && Math.random() < SCENARIO.retryRate) attempt = pastOrders[Math.floor(Math.random() * pastOrders.length)]
+  else {
+    attempt = {user: randomUser(), qty: pickQty(), key: \`k6-\${data.runId}-\${exec.vu.idInTest}-\${exec.vu.iterationInInstance}\`}
+    pastOrders.push(attempt)
+    if (pastOrders.length > 64) pastOrders.shift()
+  }
+  const p = params('order', attempt.user)
+  p.headers!['Idempotency-Key'] = attempt.key
+  http.post(\`\${BASE}/orders\`, JSON.stringify({dropId: DROP_ID, qty: attempt.qty}), p)`,
+  notifications: `  http.get(\`\${BASE}/me/notifications?limit=20\`, params('notifications', randomUser()))`,
+}
+
+/** The helper functions the exported request types use (unused ones would fail noUnusedLocals). */
+function helpers(types: RequestType[]): string {
+  const has = (...ts: RequestType[]) => ts.some((t) => types.includes(t))
+  const parts: string[] = []
+  if (has('browse_product', 'list_followers', 'follow', 'unfollow')) {
+    parts.push(`/** Cumulative Zipf weights over ranks 1..n; rank 1 (the celebrity) is the most popular. */
+function zipfCdf(n: number): number[] {
+  const cdf: number[] = []
+  let sum = 0
+  for (let k = 1; k <= n; k++) cdf.push((sum += 1 / Math.pow(k, SCENARIO.zipfExponent)))
+  return cdf.map((c) => c / sum)
+}
+
+function zipf(cdf: number[]): number {
+  const u = Math.random()
+  let lo = 0
+  let hi = cdf.length - 1
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (cdf[mid] < u) lo = mid + 1
+    else hi = mid
+  }
+  return lo + 1
+}
+`)
+  }
+  if (has('browse_product')) parts.push('const PRODUCT_CDF = zipfCdf(Math.max(1, SCENARIO.products))\n')
+  if (has('list_followers', 'follow', 'unfollow')) parts.push('const CREATOR_CDF = zipfCdf(SCENARIO.creators)\n')
+  if (has('order', 'notifications', 'follow', 'unfollow')) {
+    parts.push(`function randomUser(): number {
+  return 1 + Math.floor(Math.random() * SCENARIO.users)
+}
+`)
+  }
+  if (has('follow', 'unfollow')) {
+    parts.push(`/** Creator k is user k: a creator does not follow themselves. */
+function userOtherThan(creator: number): number {
+  const u = randomUser()
+  return u === creator ? (u % SCENARIO.users) + 1 : u
+}
+`)
+  }
+  if (has('order')) {
+    parts.push(`const QTY_TOTAL = SCENARIO.qty.reduce((s, [, w]) => s + w, 0)
+
+function pickQty(): number {
+  let u = Math.random() * QTY_TOTAL
+  for (const [q, w] of SCENARIO.qty) if ((u -= w) < 0) return q
+  return SCENARIO.qty[SCENARIO.qty.length - 1][0]
+}
+
+interface OrderAttempt {
+  user: number
+  qty: number
+  key: string
+}
+/** Earlier order attempts of this VU, for retries. */
+const pastOrders: OrderAttempt[] = []
+`)
+  }
+  return parts.join('\n')
+}
+
+/** The k6 script for a validated (already scaled) scenario. */
+export function exportK6(s: Scenario, options: K6ExportOptions = {}): string {
+  const types = (REQUEST_GROUPS.all as readonly RequestType[]).filter((t) => s.phases.some((p) => (p.rates[t] ?? 0) > 0))
+  const totalMs = s.phases.reduce((n, p) => n + p.duration, 0)
+
+  // one k6 scenario per request type, its rate stepping at phase boundaries
+  const scenarios: Record<string, Record<string, unknown>> = {}
+  for (const type of types) {
+    const rates = s.phases.map((p) => p.rates[type] ?? 0)
+    const unit = timeUnitFor(rates)
+    const peak = Math.max(...rates)
+    const vus = {preAllocatedVUs: Math.max(2, Math.min(s.generator.connections, Math.ceil(peak * 0.1))), maxVUs: s.generator.connections}
+    scenarios[type] = rates.every((r) => r === rates[0])
+      ? {executor: 'constant-arrival-rate', exec: type, rate: Math.round(rates[0] * unit), timeUnit: `${unit}s`, duration: `${totalMs}ms`, ...vus}
+      : {
+          executor: 'ramping-arrival-rate',
+          exec: type,
+          startRate: Math.round(rates[0] * unit),
+          timeUnit: `${unit}s`,
+          stages: s.phases.flatMap((p, i) => [
+            {target: Math.round(rates[i] * unit), duration: '0s'},
+            {target: Math.round(rates[i] * unit), duration: `${p.duration}ms`},
+          ]),
+          ...vus,
+        }
+  }
+
+  const thresholds: Record<string, string[]> = {}
+  const skipped: string[] = []
+  const add = (expr: string, phase: string | null) => {
+    const t = translateThreshold(expr, phase)
+    if ('skipped' in t) skipped.push(`${expr}${phase ? ` [${phase}]` : ''}: ${t.skipped}`)
+    else (thresholds[t.key] ??= []).push(t.condition)
+  }
+  for (const e of s.thresholds) add(e, null)
+  for (const p of s.phases) for (const e of p.thresholds ?? []) add(e, p.name)
+
+  const d = s.dataset
+  const config = {
+    name: s.name,
+    users: d.users,
+    creators: d.creators,
+    celebrities: d.celebrities,
+    products: d.creators * d.productsPerCreator,
+    zipfExponent: s.zipf.exponent,
+    retryRate: s.order.retryRate,
+    qty: Object.entries(s.order.qty).map(([q, w]) => [Number(q), w]),
+    phases: s.phases.reduce<Array<{name: string; startMs: number; endMs: number}>>((acc, p) => {
+      const startMs = acc.length ? acc[acc.length - 1].endMs : 0
+      return [...acc, {name: p.name, startMs, endMs: startMs + p.duration}]
+    }, []),
+    groups: Object.fromEntries(types.map((t) => [t, Object.entries(REQUEST_GROUPS).find(([g, members]) => g !== 'all' && members.includes(t))?.[0] ?? ''])),
+  }
+
+  return `// Generated by \`livedrop scenario export${options.file ? ` ${options.file}` : ''} --format k6\` from scenario "${s.name}".
+// Runs the same traffic as \`livedrop scenario run\` against \`livedrop serve\`, on k6 or k6-operator:
+//   k6 run -e TARGET=http://host:8080 -e DROP_ID=1 -e LIVEDROP_SECRET=… drop.k6.ts
+// Seed the target with the scenario's dataset first (users ${d.users}, creators ${d.creators}, products per creator ${d.productsPerCreator}, seed ${d.seed}).
+// Differences from livedrop's own generator: k6 spaces arrivals evenly (no Poisson), measures latency
+// from the actual send (no coordinated-omission correction; late iterations become dropped_iterations),
+// and does not watch notification streams.
+${s.arrival === 'poisson' || s.phases.some((p) => p.arrival === 'poisson') ? '// This scenario asks for Poisson arrivals; k6 sends at a constant rate instead.\n' : ''}${skipped.map((x) => `// Threshold not translated: ${x}\n`).join('')}
+import http from 'k6/http'
+import crypto from 'k6/crypto'
+import encoding from 'k6/encoding'
+import exec from 'k6/execution'
+import type {Options} from 'k6/options'
+import type {RefinedParams, ResponseType} from 'k6/http'
+
+const BASE: string = (__ENV.TARGET || ${JSON.stringify(options.target ?? 'http://127.0.0.1:8080')}).replace(/\\/$/, '')
+const DROP_ID: number = Number(__ENV.DROP_ID || 1)
+/** The secret \`livedrop serve\` signs tokens with (LIVEDROP_SECRET there too). */
+const SECRET: string = __ENV.LIVEDROP_SECRET || 'livedrop-dev-secret'
+
+const SCENARIO = ${pretty(config)} as const
+
+export const options: Options = {
+  scenarios: ${pretty(scenarios, '  ')},
+  thresholds: ${pretty(thresholds, '  ')},
+}
+
+export function setup(): {runId: string} {
+  // makes Idempotency-Keys unique to this run
+  return {runId: Date.now().toString(36)}
+}
+
+${helpers(types)}
+const tokens = new Map<number, string>()
+const ISSUED_AT = Math.floor(Date.now() / 1000)
+
+/** base64url({"sub":user,"iat":seconds}) + "." + base64url(HMAC-SHA256(body, secret)), as src/server/auth.ts mints. */
+export function mintToken(userId: number, secret: string, issuedAt: number): string {
+  const body = encoding.b64encode(JSON.stringify({sub: userId, iat: issuedAt}), 'rawurl')
+  return \`\${body}.\${crypto.hmac('sha256', secret, body, 'base64rawurl')}\`
+}
+
+function token(userId: number): string {
+  let t = tokens.get(userId)
+  if (t === undefined) tokens.set(userId, (t = mintToken(userId, SECRET, ISSUED_AT)))
+  return t
+}
+
+/** The phase running now, from the scenario's start (every scenario starts at 0s). */
+function phaseNow(): string {
+  const elapsed = Date.now() - exec.scenario.startTime
+  for (const p of SCENARIO.phases) if (elapsed < p.endMs) return p.name
+  return SCENARIO.phases[SCENARIO.phases.length - 1].name
+}
+
+// a sold-out or not-live order answer (409) is an answer, not a failure, as in livedrop's generator
+const OK = http.expectedStatuses({min: 200, max: 399})
+const ORDER_OK = http.expectedStatuses({min: 200, max: 399}, 409)
+
+function params(type: keyof typeof SCENARIO.groups, user: number | null): RefinedParams<ResponseType | undefined> {
+  const headers: Record<string, string> = {'Content-Type': 'application/json'}
+  if (user !== null) headers.Authorization = \`Bearer \${token(user)}\`
+  const tags: Record<string, string> = {req_type: type, phase: phaseNow()}
+  if (SCENARIO.groups[type]) tags.req_group = SCENARIO.groups[type]
+  return {headers, tags, responseCallback: (type as string) === 'order' ? ORDER_OK : OK}
+}
+
+${types.map((t) => `\nexport function ${t}(data: {runId: string}): void {\n${t === 'order' ? '' : '  void data\n'}${HANDLERS[t]}\n}\n`).join('')}`
+}
