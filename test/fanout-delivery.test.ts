@@ -66,6 +66,18 @@ for (const backend of BACKENDS) {
       expect((await fanoutStatus(t.db)).pendingEvents).toBe(0)
     })
 
+    it('rows that already exist (an event reset by hand) are skipped, never doubled', async () => {
+      const c = await createCreator(t.db)
+      await addFollowers(t.db, c.creatorId, 1, 900)
+      const eventId = await addEvent(t.db, 'drop_started', c.dropId, {creatorId: c.creatorId})
+      // rows for followers 301..330 exist although the event's progress says nothing was delivered
+      await t.db.query(`INSERT INTO notifications (user_id, event_id, event_type, drop_id) SELECT g, $1, 'drop_started', $2 FROM generate_series(301, 330) g`, [eventId, c.dropId])
+      const result = await drainOutbox(t.db, {eventId, pageSize: 200})
+      expect(result.notifications).toBe(870)
+      expect(await eventRow(t.db, eventId)).toMatchObject({delivered: 870, cursor_user_id: 900})
+      expect(await deliveredTo(t.db, eventId, c.creatorId)).toEqual({n: 900, users: 900, strangers: 0})
+    })
+
     it('celebrity: pull event is in every follower feed at commit; opted-in followers get one pushed row', async () => {
       const celeb = await createCreator(t.db)
       await addFollowers(t.db, celeb.creatorId, 1, 3000, 10)

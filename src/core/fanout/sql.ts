@@ -9,6 +9,25 @@ const leaseUntil = (param: string) => `clock_timestamp() + ${param}::double prec
 /** Filters shared by the claims: $1 event id or null, $2 drop id or null. */
 const MATCH = `($1::bigint IS NULL OR id = $1::bigint) AND ($2::bigint IS NULL OR drop_id = $2::bigint)`
 
+/**
+ * One page → one set-based INSERT … SELECT over the follows key range ($2, $3]: followers since
+ * before the event ($7) get a row (all of them on push, $8 = true; only "notify me" ones on pull).
+ *
+ * The plain form is the fast path: a page commits atomically with the cursor that moves past it,
+ * so a page being (re)done has no rows yet, and the primary key turns any surprise into an error
+ * instead of a duplicate. On that error the event switches to the ON CONFLICT DO NOTHING form
+ * (about half as fast: speculative insertion) and the page is redone.
+ */
+function pushPage(onConflict: boolean, users: boolean) {
+  return {
+    name: `fanout.push-page${onConflict ? '-on-conflict' : ''}${users ? '-users' : ''}`,
+    text: `INSERT INTO notifications (user_id, event_id, event_type, drop_id)
+           SELECT user_id, $4, $5, $6 FROM follows
+            WHERE creator_id = $1 AND user_id > $2 AND user_id <= $3 AND created_at < $7 AND ($8::boolean OR notify)
+           ${onConflict ? 'ON CONFLICT DO NOTHING' : ''} ${users ? 'RETURNING user_id' : ''}`,
+  }
+}
+
 export const FANOUT_SQL = {
   /** One follower event (drop_started, stock_low, sold_out, drop_ended) whose lease is free or expired. */
   claimFollowerEvent: {
@@ -72,40 +91,16 @@ export const FANOUT_SQL = {
     name: 'fanout.set-delivery',
     text: `UPDATE outbox SET delivery = $2, creator_id = $3 WHERE id = $1`,
   },
-  /**
-   * One keyset page of followers → one set-based insert. The page is the next $3 follows in
-   * (creator_id, user_id) order; of those, followers since before the event ($7) get a row
-   * (all of them on push, $8 = true; only "notify me" ones on pull).
-   */
-  pushPage: {
-    name: 'fanout.push-page',
-    text: `WITH page AS (
-             SELECT user_id, notify, created_at FROM follows
-              WHERE creator_id = $1 AND user_id > $2
-              ORDER BY user_id LIMIT $3),
-           ins AS (
-             INSERT INTO notifications (user_id, event_id, event_type, drop_id)
-             SELECT user_id, $4, $5, $6 FROM page WHERE created_at < $7 AND ($8::boolean OR notify)
-             ON CONFLICT DO NOTHING
-             RETURNING user_id)
-           SELECT (SELECT count(*) FROM page)::int AS scanned, (SELECT max(user_id) FROM page) AS last_user_id,
-                  (SELECT count(*) FROM ins)::int AS inserted`,
+  /** The next keyset page of followers: how many (≤ $3) and the last user id. */
+  pageBounds: {
+    name: 'fanout.page-bounds',
+    text: `SELECT count(*)::int AS scanned, max(user_id) AS last_user_id
+             FROM (SELECT user_id FROM follows WHERE creator_id = $1 AND user_id > $2 ORDER BY user_id LIMIT $3) page`,
   },
-  /** The same page, also returning who was notified (for live listeners such as SSE). */
-  pushPageWithUsers: {
-    name: 'fanout.push-page-users',
-    text: `WITH page AS (
-             SELECT user_id, notify, created_at FROM follows
-              WHERE creator_id = $1 AND user_id > $2
-              ORDER BY user_id LIMIT $3),
-           ins AS (
-             INSERT INTO notifications (user_id, event_id, event_type, drop_id)
-             SELECT user_id, $4, $5, $6 FROM page WHERE created_at < $7 AND ($8::boolean OR notify)
-             ON CONFLICT DO NOTHING
-             RETURNING user_id)
-           SELECT (SELECT count(*) FROM page)::int AS scanned, (SELECT max(user_id) FROM page) AS last_user_id,
-                  (SELECT count(*) FROM ins)::int AS inserted, (SELECT array_agg(user_id) FROM ins) AS user_ids`,
-  },
+  pushPage: pushPage(false, false),
+  pushPageUsers: pushPage(false, true),
+  pushPageOnConflict: pushPage(true, false),
+  pushPageOnConflictUsers: pushPage(true, true),
   /** Progress in the page's transaction; the last page closes the event and frees the lease. */
   recordProgress: {
     name: 'fanout.record-progress',

@@ -1,6 +1,6 @@
 import {EventEmitter} from 'node:events'
 import {randomUUID} from 'node:crypto'
-import {NotFoundError, UsageError, throwUsageErrors} from '../errors.js'
+import {NotFoundError, UsageError, isUniqueViolation, throwUsageErrors} from '../errors.js'
 import type {Db, Queryable} from '../db/types.js'
 import {LatencyHistogram, type LatencySummary} from '../../sim/metrics/histogram.js'
 import {FANOUT_SQL as SQL} from './sql.js'
@@ -116,6 +116,9 @@ interface Step {
 }
 
 class Worker {
+  /** Events whose pages use ON CONFLICT DO NOTHING after meeting an existing row. */
+  private readonly conflictSafe = new Set<number>()
+
   constructor(
     private readonly db: Db,
     readonly owner: string,
@@ -168,7 +171,15 @@ class Worker {
         await this.db.query(SQL.releaseLease, [eventId, this.owner])
         return scannedTotal
       }
-      const page = await this.db.transaction((tx) => this.page(tx, eventId))
+      let page
+      try {
+        page = await this.db.transaction((tx) => this.page(tx, eventId))
+      } catch (err) {
+        if (!isUniqueViolation(err) || this.conflictSafe.has(eventId)) throw err
+        // rows this page should not have met (a reset event, a hand-written row): redo it tolerantly
+        this.conflictSafe.add(eventId)
+        continue
+      }
       scannedTotal += page.scanned
       if (page.delivery) this.emit(page.delivery)
       if (page.finished) return scannedTotal
@@ -199,16 +210,21 @@ class Worker {
 
     const withUsers = this.wantsUserIds()
     const cursor = ev.cursor_user_id ?? 0
-    const result = await tx.query<{scanned: number; last_user_id: number | null; inserted: number; user_ids?: number[] | null}>(
-      withUsers ? SQL.pushPageWithUsers : SQL.pushPage,
-      [ev.creator_id, cursor, this.s.pageSize, ev.id, ev.event_type, ev.drop_id, ev.created_at, delivery === 'push'],
-    )
-    const {scanned, last_user_id: last, inserted} = result.rows[0]
+    const bounds = await tx.query<{scanned: number; last_user_id: number | null}>(SQL.pageBounds, [ev.creator_id, cursor, this.s.pageSize])
+    const {scanned, last_user_id: last} = bounds.rows[0]
+    let inserted = 0
+    let userIds: number[] = []
+    if (last !== null) {
+      const safe = this.conflictSafe.has(ev.id)
+      const sql = safe ? (withUsers ? SQL.pushPageOnConflictUsers : SQL.pushPageOnConflict) : withUsers ? SQL.pushPageUsers : SQL.pushPage
+      const result = await tx.query<{user_id: number}>(sql, [ev.creator_id, cursor, last, ev.id, ev.event_type, ev.drop_id, ev.created_at, delivery === 'push'])
+      inserted = result.rowCount
+      if (withUsers) userIds = result.rows.map((r) => Number(r.user_id))
+    }
     await this.o.hooks?.inPage?.({eventId: ev.id, cursorUserId: cursor, inserted, owner: this.owner})
     const finished = scanned < this.s.pageSize
     const progress = await tx.query<{latency_ms: number}>(SQL.recordProgress, [ev.id, last, inserted, finished, this.s.leaseMs])
     const latencyMs = Number(progress.rows[0].latency_ms)
-    const userIds = (result.rows[0].user_ids ?? []).map(Number)
     // a pull event is visible in every follower's feed from here on; tell listeners once
     const report = inserted > 0 || finished || announcePull
     return {finished, scanned, delivery: report ? {...base, delivery, inserted, userIds, done: finished, latencyMs} : undefined}
