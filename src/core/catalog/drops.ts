@@ -257,3 +257,22 @@ export async function reconcileDrop(deps: EngineDeps, dropId: number): Promise<R
   return {drop, available: (await availableStock(deps.db, dropId)) ?? 0, settled, gate}
 }
 
+
+/**
+ * Parses a drop time: ISO 8601, `now`, or `now` plus an offset like `+30m`, `+2h`, `+1d`, `-10s`.
+ * Example: parseWhen('+2h', new Date('2030-01-01T00:00:00Z')) → 2030-01-01T02:00:00Z.
+ */
+export function parseWhen(text: string, now: Date, field: string): Date {
+  const t = text.trim()
+  if (t === 'now') return new Date(now)
+  const rel = /^([+-])(\d+)(s|m|h|d)$/.exec(t)
+  if (rel) {
+    const unit = {s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000}[rel[3] as 's' | 'm' | 'h' | 'd']
+    return new Date(now.getTime() + (rel[1] === '-' ? -1 : 1) * Number(rel[2]) * unit)
+  }
+  const at = /^\d{4}-\d{2}-\d{2}/.test(t) ? new Date(t) : new Date(Number.NaN)
+  if (Number.isNaN(at.getTime())) {
+    throw new UsageError(field, `expected an ISO 8601 time, \`now\` or an offset like +2h, got ${text}`, {hint: 'Example: --starts-at now --ends-at +2h'})
+  }
+  return at
+}

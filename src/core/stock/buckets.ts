@@ -23,6 +23,12 @@ export function startBucket(userId: number, key: string, n: number): number {
     h ^= text.charCodeAt(i)
     h = Math.imul(h, 0x01000193)
   }
+  // murmur3's finalizer: FNV's low bits alone are weak (a key with every digit twice has a fixed parity)
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  h ^= h >>> 16
   return (h >>> 0) % n
 }
 
