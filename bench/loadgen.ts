@@ -47,9 +47,12 @@ interface Step {
   p50: number
   p99: number
   serviceP99: number
+  /** Generator CPU (user + system) per request, µs: its cost, independent of how busy the machine is. */
+  cpuUsPerRequest: number
 }
 
 async function openModel(url: string, rate: number): Promise<Step> {
+  const cpu = process.cpuUsage()
   const r: OpenModelResult = await runOpenModel({
     baseUrl: url,
     phases: [{name: 'bench', durationMs: seconds * 1000, arrival: 'constant', rates: {get: rate}}],
@@ -57,6 +60,7 @@ async function openModel(url: string, rate: number): Promise<Step> {
     connections,
     // the guard as shipped: 10 ms slack, 1% late sends, 500 ms stall
   })
+  const used = process.cpuUsage(cpu)
   const s = r.phases[0].requests.get
   const errorsOrUnsent = s.errors + s.unsent
   const ok = r.void === null && errorsOrUnsent === 0 && Math.abs(s.achievedRate - rate) / rate <= 0.01
@@ -70,6 +74,7 @@ async function openModel(url: string, rate: number): Promise<Step> {
     p50: s.corrected.p50,
     p99: s.corrected.p99,
     serviceP99: s.service.p99,
+    cpuUsPerRequest: s.completed ? Math.round(((used.user + used.system) / s.completed) * 10) / 10 : 0,
   }
 }
 
@@ -108,11 +113,11 @@ async function main() {
       process.stdout.write(JSON.stringify(result, null, 2) + '\n')
       return
     }
-    const t = new Table({head: ['generator', 'target/s', 'achieved/s', '±1%', 'late', 'queued', 'p50', 'p99', 'service p99', 'note']})
+    const t = new Table({head: ['generator', 'target/s', 'achieved/s', '±1%', 'late', 'queued', 'p50', 'p99', 'service p99', 'CPU µs/req', 'note']})
     for (const s of steps) {
-      t.push(['livedrop open model', s.target, s.achieved, s.withinOnePercent ? 'yes' : 'no', s.late, s.queued, `${s.p50.toFixed(2)}ms`, `${s.p99.toFixed(2)}ms`, `${s.serviceP99.toFixed(2)}ms`, s.void ?? ''])
+      t.push(['livedrop open model', s.target, s.achieved, s.withinOnePercent ? 'yes' : 'no', s.late, s.queued, `${s.p50.toFixed(2)}ms`, `${s.p99.toFixed(2)}ms`, `${s.serviceP99.toFixed(2)}ms`, s.cpuUsPerRequest, s.void ?? ''])
     }
-    if (ref) t.push(['wrk (closed model, max)', '-', Math.round(ref.rate), '-', '-', '-', '-', ref.p99 === null ? '-' : `${ref.p99.toFixed(2)}ms`, '-', 'service time only'])
+    if (ref) t.push(['wrk (closed model, max)', '-', Math.round(ref.rate), '-', '-', '-', '-', ref.p99 === null ? '-' : `${ref.p99.toFixed(2)}ms`, '-', '-', 'service time only'])
     process.stdout.write(t.toString() + '\n')
     process.stdout.write(
       `Highest rate held within ±1% with no late sends beyond the budget: ${best.toLocaleString('en-US')} req/s` +

@@ -156,7 +156,7 @@ thresholds: ["errors.rate < 0.1%", "order.errors < 1%"]`)
     target = await startTestTarget()
     const s = scenario(`phases: [{name: p, duration: 2s, rates: {browse_product: 200}}]`, 'generator: {maxLagMs: 60000, slackMs: 50, maxLateFraction: 0.02}')
     const handle = runScenario({scenario: s, target: target.url, builders: {browse_product: get('/')}})
-    setTimeout(() => busyWait(300), 700)
+    setTimeout(() => busyWait(400), 700)
     const result: RunResult = await handle.result
     expect(result.void?.reason).toMatch(/late/)
     expect(result.phases[0].requests.browse_product.late).toBeGreaterThanOrEqual(50)
