@@ -1,0 +1,64 @@
+import {writeFile} from 'node:fs/promises'
+import {Args, Flags} from '@oclif/core'
+import {BaseCommand} from '../../cli/base-command.js'
+import type {Verdict} from '../../sim/metrics/result.js'
+import type {ThresholdResult} from '../../sim/metrics/thresholds.js'
+import {compareRuns, parseTolerance, regressionError, renderComparison, type RunComparison} from '../../sim/report/compare.js'
+import {renderHtml} from '../../sim/report/html.js'
+import {renderJUnit} from '../../sim/report/junit.js'
+import {readRunFile} from '../../sim/report/run-file.js'
+import {renderReport} from '../../sim/report/tables.js'
+
+export interface ReportOutput {
+  scenario: string
+  verdict: Verdict
+  thresholds: ThresholdResult[]
+  comparison: RunComparison | null
+  /** Files written: html, junit. */
+  wrote: Record<string, string>
+}
+
+export default class Report extends BaseCommand {
+  static override summary = 'Re-render a saved run; compare it with a baseline, write an HTML report or JUnit XML'
+  static override description = `Reads a run file written by \`livedrop scenario run --out\` (or \`report merge --out\`).
+--compare marks throughput, p50/p95/p99 and error rate per phase and request type as better / same / worse.
+A change counts only beyond --tolerance AND outside the runs' own second-to-second spread (a Mann-Whitney
+test on the per-second samples, alpha 0.05; latency changes under 1 ms and error-rate changes under 0.1
+percentage points are "same"). Any "worse" exits 97. The run's own verdict does not change the exit code here.`
+  static override examples = [
+    '<%= config.bin %> report run.json',
+    '<%= config.bin %> report run.json --compare baseline.json --tolerance 10%',
+    '<%= config.bin %> report run.json --html report.html --junit results.xml',
+  ]
+  static override args = {
+    run: Args.string({description: 'run file (JSON) to report on', required: true}),
+  }
+  static override flags = {
+    compare: Flags.string({description: 'baseline run file to compare with (exit 97 on a regression)'}),
+    tolerance: Flags.string({description: 'relative change allowed before a figure counts as changed', default: '10%'}),
+    html: Flags.string({description: 'write a self-contained HTML report with charts to this file'}),
+    junit: Flags.string({description: 'write thresholds and invariants (and compared figures) as JUnit XML to this file'}),
+  }
+
+  async run(): Promise<ReportOutput> {
+    const {args, flags} = await this.parse(Report)
+    const tolerance = parseTolerance(flags.tolerance)
+    const result = await readRunFile(args.run)
+    const comparison = flags.compare ? compareRuns(result, await readRunFile(flags.compare), {tolerance}) : null
+    const wrote: Record<string, string> = {}
+    if (flags.html) {
+      await writeFile(flags.html, renderHtml(result, {comparison: comparison ?? undefined}))
+      wrote.html = flags.html
+    }
+    if (flags.junit) {
+      await writeFile(flags.junit, renderJUnit(result, comparison ?? undefined))
+      wrote.junit = flags.junit
+    }
+    this.log(renderReport(result, {color: process.stdout.isTTY}))
+    if (comparison) this.log(renderComparison(comparison, {plain: !process.stdout.isTTY}))
+    for (const [kind, file] of Object.entries(wrote)) this.note(`Wrote ${kind} to ${file}`)
+    const err = comparison && regressionError(comparison)
+    if (err) throw err
+    return {scenario: result.scenario.name, verdict: result.verdict, thresholds: result.thresholds, comparison, wrote}
+  }
+}

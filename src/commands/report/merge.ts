@@ -1,0 +1,40 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../../cli/base-command.js'
+import {UsageError} from '../../core/errors.js'
+import {verdictError, type Verdict} from '../../sim/metrics/result.js'
+import type {ThresholdResult} from '../../sim/metrics/thresholds.js'
+import {mergeRuns} from '../../sim/report/merge.js'
+import {readRunFile, writeRunFile} from '../../sim/report/run-file.js'
+import {renderReport} from '../../sim/report/tables.js'
+import {REQUEST_GROUPS} from '../../sim/scenario/schema.js'
+
+export default class ReportMerge extends BaseCommand {
+  static override summary = 'Merge the run files of several generator machines exactly and evaluate thresholds on the whole'
+  static override description = `HDR histograms add (the merged p99 is the p99 of every request, not an average of p99s), counts
+and rates sum, per-second series align by second, generator runs add up. Thresholds are evaluated again on
+the merged data and the command exits like a run would: 100 void (any generator fell behind), 98 invariant,
+99 threshold, 0 pass. The runs must come from the same scenario file (same phases and thresholds).`
+  static override examples = [
+    '<%= config.bin %> report merge gen-a.json gen-b.json gen-c.json --out merged.json',
+    '<%= config.bin %> report merge runs/*.json --out merged.json && <%= config.bin %> report merged.json --html report.html',
+  ]
+  // the run files are variadic
+  static override strict = false
+  static override flags = {
+    out: Flags.string({description: 'where to write the merged run file', required: true}),
+  }
+
+  async run(): Promise<{out: string; runs: number; verdict: Verdict; thresholds: ThresholdResult[]}> {
+    const {argv, flags} = await this.parse(ReportMerge)
+    const files = argv as string[]
+    if (files.length < 1) throw new UsageError('FILES', 'give the run files to merge', {hint: 'livedrop report merge a.json b.json --out merged.json'})
+    const runs = await Promise.all(files.map((f) => readRunFile(f)))
+    const merged = mergeRuns(runs, REQUEST_GROUPS)
+    await writeRunFile(flags.out, merged)
+    this.log(renderReport(merged, {color: process.stdout.isTTY}))
+    this.note(`Merged ${files.length} file(s), ${merged.generator.runs} generator run(s), into ${flags.out}`)
+    const err = verdictError(merged)
+    if (err) throw err
+    return {out: flags.out, runs: merged.generator.runs, verdict: merged.verdict, thresholds: merged.thresholds}
+  }
+}
