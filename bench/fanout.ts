@@ -90,7 +90,7 @@ async function main() {
       await db.exec('TRUNCATE notifications')
       await db.exec('CHECKPOINT')
       await db.query(
-        `UPDATE outbox SET delivery = NULL, cursor_user_id = NULL, delivered = 0, processed_at = NULL, lease_owner = NULL, lease_until = NULL WHERE id = $1`,
+        `UPDATE outbox SET delivery = NULL, cursor_user_id = NULL, delivered = 0, processed_at = NULL, lease_owner = NULL, lease_until = NULL, created_at = clock_timestamp() WHERE id = $1`,
         [eventId],
       )
       t0 = performance.now()

@@ -78,7 +78,9 @@ export const FANOUT_SQL = {
   /** The event row, locked, with its creator resolved (stock events may name only the drop). */
   lockEvent: {
     name: 'fanout.lock-event',
-    text: `SELECT o.id, o.event_type, o.drop_id, coalesce(o.creator_id, d.creator_id) AS creator_id, o.created_at,
+    // a page commits without waiting for its WAL flush: a page lost to a server crash loses its
+    // rows and its cursor move together, and is redone from the durable outbox row
+    text: `SELECT set_config('synchronous_commit', 'off', true) AS sync, o.id, o.event_type, o.drop_id, coalesce(o.creator_id, d.creator_id) AS creator_id, o.created_at,
                   o.delivery, o.cursor_user_id, o.delivered, o.lease_owner, o.processed_at, c.follower_count
              FROM outbox o
              LEFT JOIN drops d ON d.id = o.drop_id
