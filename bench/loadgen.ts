@@ -8,6 +8,7 @@
  */
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import Table from 'cli-table3'
+import {loadavg} from 'node:os'
 import {runOpenModel, type OpenModelResult} from '../src/sim/load/open-model.js'
 
 const args = process.argv.slice(2)
@@ -88,6 +89,7 @@ function wrk(url: string): {rate: number; p99: number | null} | null {
 }
 
 async function main() {
+  const loadBefore = loadavg()[0]
   const server = await startServer()
   try {
     const steps: Step[] = []
@@ -102,6 +104,8 @@ async function main() {
     }
     const ref = wrk(server.url)
     const result = {
+      // other work on the machine steals the generator's and the server's CPU: say how much
+      loadAverage1m: Math.round(loadBefore * 100) / 100,
       connections,
       secondsPerStep: seconds,
       steps,
@@ -122,7 +126,7 @@ async function main() {
     process.stdout.write(
       `Highest rate held within ±1% with no late sends beyond the budget: ${best.toLocaleString('en-US')} req/s` +
         (ref ? `; wrk's closed-model max: ${Math.round(ref.rate).toLocaleString('en-US')} req/s (ratio ${result.ratioToWrk})` : '; wrk not installed (apt-get install -y wrk)') +
-        ` — ${connections} connections, ${seconds} s per step.\n`,
+        ` — ${connections} connections, ${seconds} s per step, load average ${result.loadAverage1m} on this machine.\n`,
     )
   } finally {
     server.child.kill()
