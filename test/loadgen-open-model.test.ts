@@ -127,6 +127,29 @@ thresholds: ["errors.rate < 0.1%", "order.errors < 1%"]`)
     ])
   })
 
+  it('times out slow answers (error class timeout) and stops on abort, counting the rest as unsent', async () => {
+    target = await startTestTarget({delayMs: (req) => (req.url === '/slow' ? 3000 : 0)})
+    const s = scenario(`
+generator: {timeout: 300ms, slackMs: 50, maxLateFraction: 0.05}
+phases: [{name: p, duration: 4s, rates: {browse_product: 20, browse_drop: 20}}]`, '')
+    const handle = runScenario({scenario: s, target: target.url, builders: {browse_product: get('/slow'), browse_drop: get('/fast')}})
+    setTimeout(() => handle.abort(), 1000)
+    const result = await handle.result
+    expect(result.aborted).toBe(true)
+    expect(result.void).toBeNull()
+    const {browse_product: slow, browse_drop: fast} = result.phases[0].requests
+    expect(slow.completed).toBe(0)
+    expect(slow.errorsByClass.timeout).toBeGreaterThanOrEqual(15)
+    expect(fast.errors).toBe(0)
+    // 4 s × 20/s scheduled each; about 1 s of it was sent before the abort
+    for (const r of [slow, fast]) {
+      expect(r.scheduled).toBe(80)
+      expect(r.unsent).toBeGreaterThan(50)
+      expect(r.sent + r.unsent).toBe(80)
+    }
+    expect(result.durationMs).toBeLessThan(3000)
+  })
+
   it('refuses an unreachable target (exit 3) and missing request builders (exit 2, all named)', async () => {
     const s = scenario(`phases: [{name: p, duration: 1s, rates: {order: 1, follow: 1}}]`)
     await expect(runScenario({scenario: s, target: 'http://127.0.0.1:1', builders: {order: get('/'), follow: get('/')}}).result).rejects.toBeInstanceOf(ServiceUnreachableError)
