@@ -44,7 +44,9 @@ percentage points are "same"). Any "worse" exits 97. The run's own verdict does 
     const {args, flags} = await this.parse(Report)
     const tolerance = parseTolerance(flags.tolerance)
     const result = await readRunFile(args.run)
-    const comparison = flags.compare ? compareRuns(result, await readRunFile(flags.compare), {tolerance}) : null
+    const baseline = flags.compare ? await readRunFile(flags.compare) : null
+    const comparison = baseline ? compareRuns(result, baseline, {tolerance}) : null
+    if (baseline && (baseline.void || result.void)) this.note(`Warning: ${baseline.void ? 'the baseline' : 'this run'} is void (the generator fell behind); the comparison says little about the target.`)
     const wrote: Record<string, string> = {}
     if (flags.html) {
       await writeFile(flags.html, renderHtml(result, {comparison: comparison ?? undefined}))
