@@ -1,6 +1,9 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {ServiceUnreachableError} from '../src/core/errors.js'
-import {saturate} from '../src/sim/load/saturate.js'
+import {saturate, saturationPlan} from '../src/sim/load/saturate.js'
+import {loadScenario} from '../src/sim/scenario/loader.js'
+import {REQUEST_GROUPS} from '../src/sim/scenario/schema.js'
+import {ROOT} from './helpers/cli.js'
 import {startTestTarget, type TestTarget} from '../src/sim/load/target.js'
 import {LatencyHistogram} from '../src/sim/metrics/histogram.js'
 
@@ -74,5 +77,13 @@ describe('saturate (autocannon, closed model)', () => {
     const err = await saturate({target: 'http://127.0.0.1:1', builders: {b: () => ({path: '/'})}, weights: {b: 1}}).catch((e) => e)
     expect(err).toBeInstanceOf(ServiceUnreachableError)
     expect(err.exitCode).toBe(3)
+  })
+
+  it('plans a scenario: the busiest read mix as weights, the read thresholds only', async () => {
+    const s = await loadScenario(`${ROOT}/scenarios/celebrity-drop.yaml`)
+    expect(saturationPlan(s, REQUEST_GROUPS.read)).toEqual({
+      weights: {browse_product: 700, browse_drop: 500, list_followers: 100, notifications: 200},
+      thresholds: ['read.p95 < 200ms', 'errors.rate < 0.1%'],
+    })
   })
 })

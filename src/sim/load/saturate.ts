@@ -138,3 +138,19 @@ export async function saturate(o: SaturateOptions): Promise<SaturateResult> {
   const best = passing.length ? passing.reduce((a, b) => (b.throughput > a.throughput ? b : a)) : null
   return {steps, best, stoppedBecause}
 }
+
+/**
+ * What `--mode saturate` drives for a scenario: the read mix of its busiest read phase as weights,
+ * and its read thresholds (on read types or the read group, plus errors.rate), whole-run or per phase.
+ */
+export function saturationPlan(s: {phases: Array<{rates: Record<string, number | undefined>; thresholds?: string[]}>; thresholds: string[]}, readTypes: readonly string[]): {weights: Record<string, number>; thresholds: string[]} {
+  const readRate = (p: (typeof s.phases)[number]) => readTypes.reduce((sum, t) => sum + (p.rates[t] ?? 0), 0)
+  const busiest = s.phases.reduce((a, b) => (readRate(b) > readRate(a) ? b : a))
+  const weights = Object.fromEntries(readTypes.filter((t) => (busiest.rates[t] ?? 0) > 0).map((t) => [t, busiest.rates[t]!]))
+  const isRead = (expr: string) => {
+    const t = parseThreshold(expr)
+    return t.metric === 'read' || readTypes.includes(t.metric) || (t.metric === 'all' && t.stat === 'errors')
+  }
+  const thresholds = [...new Set([...s.thresholds, ...s.phases.flatMap((p) => p.thresholds ?? [])].filter(isRead))]
+  return {weights, thresholds: thresholds.length ? thresholds : ['read.p95 < 200ms']}
+}
