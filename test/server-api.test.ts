@@ -18,6 +18,29 @@ for (const backend of ['postgres', 'pglite'] as const) {
       expect(health.json()).toMatchObject({ok: true, db: true})
     })
 
+    it('serves catalog reads through the cache, 404 for unknown ids', async () => {
+      const product = await s.app.inject({method: 'GET', url: '/products/1'})
+      expect(product.statusCode).toBe(200)
+      expect(product.json()).toMatchObject({id: 1, creatorId: 1, title: 'Sneaker', priceCents: 12000})
+      expect((await s.app.inject({method: 'GET', url: '/products/1'})).json()).toEqual(product.json())
+      expect(s.engine.catalog.stats().hits).toBeGreaterThan(0)
+      const drop = await s.app.inject({method: 'GET', url: `/drops/${dropId}`})
+      expect(drop.json()).toMatchObject({id: dropId, status: 'live', available: 3})
+      expect((await s.app.inject({method: 'GET', url: `/drops/${dropId}/stock`})).json()).toMatchObject({available: 3})
+      const live = await s.app.inject({method: 'GET', url: '/drops?status=live'})
+      expect(live.json().items.map((d: {id: number}) => d.id)).toEqual([dropId])
+      expect((await s.app.inject({method: 'GET', url: '/drops?status=ended'})).json().items).toEqual([])
+      expect((await s.app.inject({method: 'GET', url: '/drops?status=soon'})).statusCode).toBe(400)
+      expect((await s.app.inject({method: 'GET', url: '/creators/1/products'})).json().items.map((p: {id: number}) => p.id)).toEqual([1])
+      expect((await s.app.inject({method: 'GET', url: '/creators/1/products?limit=5'})).json().items).toHaveLength(1)
+      expect((await s.app.inject({method: 'GET', url: '/creators/1'})).json().creator).toMatchObject({id: 1, name: 'Creator One'})
+      for (const url of ['/products/999', '/drops/999', '/drops/999/stock', '/creators/999', '/creators/999/products']) {
+        const r = await s.app.inject({method: 'GET', url})
+        expect(r.statusCode, url).toBe(404)
+        expect(r.json().error.code).toBe('NOT_FOUND')
+      }
+    })
+
     it('requires a valid bearer token on /me and order routes', async () => {
       for (const [method, url] of [['GET', '/me/orders'], ['GET', '/me/following'], ['GET', '/me/notifications'], ['POST', '/orders'], ['GET', '/orders/1'], ['GET', '/events']] as const) {
         const none = await s.app.inject({method, url, payload: method === 'POST' ? {dropId, qty: 1} : undefined})
@@ -83,6 +106,9 @@ for (const backend of ['postgres', 'pglite'] as const) {
       const soldReplay = await order(5, 'b', {dropId, qty: 1})
       expect(soldReplay.statusCode).toBe(409)
       expect(soldReplay.json()).toEqual(sold.json())
+      // sold out is shown at once, through the cache
+      expect((await s.app.inject({method: 'GET', url: `/drops/${dropId}`})).json()).toMatchObject({status: 'sold_out', available: 0})
+      expect((await s.app.inject({method: 'GET', url: `/drops/${dropId}/stock`})).json()).toMatchObject({available: 0})
     })
 
     it('rejects bad input with 400 naming the field, unknown routes with 404 JSON, big bodies with 413', async () => {

@@ -34,6 +34,7 @@ On the embedded database the schema is migrated on start; on Postgres run \`live
     const engine = await createEngine({
       db: config.db,
       redisUrl: config.redisUrl,
+      cache: config.cache,
       migrate: config.db.kind === 'pglite',
       fanoutWorkers: flags['workers-fanout'],
     })

@@ -1,4 +1,6 @@
 import type {Redis} from 'ioredis'
+import {createCatalogCache, type CatalogCache, type CatalogCacheOptions} from './cache/catalog-cache.js'
+import {createCacheNodes} from './cache/nodes.js'
 import {openDb} from './db/index.js'
 import {assertMigrated, migrate} from './db/migrate.js'
 import type {Db, DbTarget} from './db/types.js'
@@ -12,6 +14,10 @@ export interface EngineConfig {
   db: DbTarget
   /** Redis for the redis-gate strategy, cache invalidation and SSE across processes. Default none. */
   redisUrl?: string | null
+  /** Cache nodes: `memory[:N]`, `redis://a,redis://b` (ring), `redis-cluster://h:7000`. Default 'memory'. */
+  cache?: string
+  /** Read-through cache settings (TTLs, near cache, hot keys). */
+  cacheOptions?: Omit<CatalogCacheOptions, 'db' | 'nodes' | 'changes'>
   /** Key prefix for everything this engine keeps in Redis. Default 'livedrop:'. */
   redisPrefix?: string
   /** Migrate the schema on start (embedded use); otherwise require it migrated. Default false. */
@@ -29,6 +35,8 @@ export interface Engine {
   readonly db: Db
   readonly redis: Redis | null
   readonly changes: ChangeFeed
+  /** Read-through cache for products, drops, stock and creator pages. */
+  readonly catalog: CatalogCache
   /** What drops, orders and stock functions take. */
   readonly deps: EngineDeps
   /** Fan-out workers running in this process, if any. */
@@ -41,15 +49,19 @@ export interface Engine {
 export async function createEngine(config: EngineConfig): Promise<Engine> {
   const db = await openDb(config.db, {max: config.poolSize ?? 20})
   let redis: Redis | null = null
+  const changes = new ChangeFeed()
+  let catalog: CatalogCache
   try {
     if (config.migrate) await migrate(db)
     else await assertMigrated(db)
     redis = config.redisUrl ? await connectRedis(config.redisUrl) : null
+    const nodes = await createCacheNodes(config.cache ?? 'memory')
+    catalog = await createCatalogCache({db, nodes, changes, ...config.cacheOptions})
   } catch (err) {
+    redis?.disconnect()
     await db.close()
     throw err
   }
-  const changes = new ChangeFeed()
   const deps: EngineDeps = {db, redis, redisPrefix: config.redisPrefix ?? DEFAULT_REDIS_PREFIX, changes}
   const fanout = config.fanoutWorkers ? startFanoutWorkers(db, {...config.fanout, workers: config.fanoutWorkers}) : null
 
@@ -57,6 +69,7 @@ export async function createEngine(config: EngineConfig): Promise<Engine> {
     db,
     redis,
     changes,
+    catalog,
     deps,
     fanout,
     async health() {
@@ -74,6 +87,7 @@ export async function createEngine(config: EngineConfig): Promise<Engine> {
     },
     async close() {
       await fanout?.stop()
+      await catalog.close()
       redis?.disconnect()
       await db.close()
     },
