@@ -425,6 +425,9 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
     }
   }
 
+  await warmup(pool, prefix, o.warmupConnections ?? Math.min(connections, 16))
+  t0 = performance.now()
+  lag.reset()
   const progress = setInterval(() => {
     const now = performance.now()
     const elapsed = now - t0
@@ -447,9 +450,6 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
     lastCompleted = completedTotal
   }, 1000)
 
-  await warmup(pool, prefix, o.warmupConnections ?? Math.min(connections, 16))
-  t0 = performance.now()
-  lag.reset()
   tick()
   const deadline = new Promise<void>((resolve) => {
     const check = setInterval(() => {
