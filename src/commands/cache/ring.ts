@@ -55,7 +55,7 @@ turn, and the survivors under plain hashing and bounded loads are compared. Noth
     this.log(table.toString())
     this.log(`Expected stddev/avg of key shares ≈ 1/√vnodes = ${r.expectedCv.toFixed(3)}; hottest key: ${pct(r.hottestKeyShare)} of requests.`)
     if (r.moved) {
-      this.log(`Keys moved (+${r.moved.nodesAdded} −${r.moved.nodesRemoved} nodes): plain ${pct(r.moved.plain)}, bounded ${pct(r.moved.bounded)}, ideal ${pct(r.moved.expected)}.`)
+      this.log(`Keys moved (+${r.moved.nodesAdded} −${r.moved.nodesRemoved} nodes): plain ${pct(r.moved.plain)}, bounded ${pct(r.moved.bounded)}, expected ≈ ${pct(r.moved.expected)}.`)
     }
     if (r.failure) {
       const f = r.failure
