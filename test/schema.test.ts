@@ -64,3 +64,17 @@ for (const backend of BACKENDS) {
     })
   })
 }
+
+for (const backend of BACKENDS) {
+  describe.skipIf(!backend.available)(`rowCount on ${backend.name}`, () => {
+    const t = backend.use()
+    it('counts rows returned by SELECT and RETURNING, and rows affected otherwise', async () => {
+      await t.db.query(`INSERT INTO users (id, handle, display_name) VALUES (7001, 'x1', 'X'), (7002, 'x2', 'X')`)
+      expect((await t.db.query(`SELECT id FROM users WHERE id > 7000`)).rowCount).toBe(2)
+      expect((await t.db.query(`SELECT id FROM users WHERE id > 9000`)).rowCount).toBe(0)
+      expect((await t.db.query(`UPDATE users SET display_name = 'Y' WHERE id > 7000`)).rowCount).toBe(2)
+      expect((await t.db.query(`DELETE FROM users WHERE id = 7001 RETURNING id`)).rowCount).toBe(1)
+      expect(await t.db.transaction((tx) => tx.query(`SELECT id FROM users WHERE id = 7002`))).toMatchObject({rowCount: 1})
+    })
+  })
+}

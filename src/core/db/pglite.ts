@@ -1,7 +1,13 @@
 import {PGlite} from '@electric-sql/pglite'
 import {mkdirSync} from 'node:fs'
+import type {Results} from '@electric-sql/pglite'
 import type {CopyColumn, CopyValue, Db, QueryResult, Queryable, Sql} from './types.js'
 import {sqlText} from './types.js'
+
+/** Rows returned (SELECT, … RETURNING) or rows affected, as node-postgres reports rowCount. */
+function toResult<R>(result: Results<R>): QueryResult<R> {
+  return {rows: result.rows, rowCount: result.fields.length > 0 ? result.rows.length : (result.affectedRows ?? 0)}
+}
 
 /** Rows per INSERT … SELECT FROM unnest(…) statement on the bulk path. */
 const INSERT_CHUNK = 20_000
@@ -27,8 +33,7 @@ export class PgliteDb implements Db {
   }
 
   async query<R>(sql: Sql, params?: unknown[]): Promise<QueryResult<R>> {
-    const result = await this.pg.query<R>(sqlText(sql), params)
-    return {rows: result.rows, rowCount: result.affectedRows ?? result.rows.length}
+    return toResult(await this.pg.query<R>(sqlText(sql), params))
   }
 
   async exec(script: string): Promise<void> {
@@ -39,8 +44,7 @@ export class PgliteDb implements Db {
     return this.pg.transaction(async (inner) => {
       const tx: Queryable = {
         async query<R>(sql: Sql, params?: unknown[]) {
-          const result = await inner.query<R>(sqlText(sql), params)
-          return {rows: result.rows, rowCount: result.affectedRows ?? result.rows.length}
+          return toResult(await inner.query<R>(sqlText(sql), params))
         },
         async exec(script: string) {
           await inner.exec(script)

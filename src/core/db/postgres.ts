@@ -31,6 +31,8 @@ function copyField(value: CopyValue): string {
   return value.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'))
 }
 
+const ignore = () => {}
+
 export class PostgresDb implements Db {
   readonly kind = 'postgres' as const
   readonly label: string
@@ -97,6 +99,9 @@ export class PostgresDb implements Db {
     } catch (err) {
       throw this.translate(err)
     }
+    // a backend killed mid-transaction makes the client emit 'error'; without a listener Node
+    // would crash the process, with one the failure reaches the caller through its next query
+    client.on('error', ignore)
     let broken = false
     const tx: Queryable = {
       async query<R>(sql: Sql, params?: unknown[]) {
@@ -118,6 +123,7 @@ export class PostgresDb implements Db {
       throw err
     } finally {
       // a connection that failed is destroyed, never handed to the next caller
+      client.off('error', ignore)
       client.release(broken ? true : undefined)
     }
   }
@@ -126,6 +132,7 @@ export class PostgresDb implements Db {
     const client = await this.pool.connect().catch((err) => {
       throw this.translate(err)
     })
+    client.on('error', ignore)
     let count = 0
     async function* lines() {
       for await (const batch of batches) {
@@ -142,6 +149,7 @@ export class PostgresDb implements Db {
       await pipeline(Readable.from(lines()), client.query(copyFrom(`COPY ${table} (${names}) FROM STDIN`)))
       return count
     } finally {
+      client.off('error', ignore)
       client.release()
     }
   }
