@@ -218,7 +218,8 @@ export async function createCatalogCache(options: CatalogCacheOptions): Promise<
       const route = nodes.route(key)
       // a hot key's replica r lives on the r-th distinct node clockwise (for a cluster, in another slot)
       const replica = hot.has(key) && replicas > 1 ? Math.floor(Math.random() * replicas) : 0
-      const order = nodes.kind === 'redis-cluster' ? route : [...route.slice(replica % route.length), ...route.slice(0, replica % route.length)]
+      const shift = nodes.kind === 'redis-cluster' ? 0 : replica % route.length
+      const order = shift === 0 ? route : [...route.slice(shift), ...route.slice(0, shift)]
       let tries = 0
       for (const node of order) {
         if (tries === 2) break

@@ -363,10 +363,21 @@ function ringed(kind: 'memory' | 'redis', nodes: CacheNode[], vnodes: number, pu
   const ring = new HashRing(nodes.map((n) => n.id), {vnodes})
   const byName = new Map(ring.nodes.map((name) => [name, nodes.find((n) => n.id === name)!]))
   const single = nodes.length === 1 ? [nodes[0]] : null
+  const routes = new Map<string, CacheNode[]>()
   return {
     kind,
     nodes,
-    route: (key) => single ?? ring.successors(key, nodes.length).map((name) => byName.get(name)!),
+    route(key) {
+      if (single) return single
+      // the ring never changes here, so a key's route is memoised (bounded: cleared when large)
+      let route = routes.get(key)
+      if (!route) {
+        if (routes.size >= 50_000) routes.clear()
+        route = ring.successors(key, nodes.length).map((name) => byName.get(name)!)
+        routes.set(key, route)
+      }
+      return route
+    },
     pubsub,
     async close() {
       await Promise.all(nodes.map((n) => n.close()))

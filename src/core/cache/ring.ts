@@ -6,6 +6,8 @@ export interface RingOptions {
 }
 
 export const DEFAULT_VNODES = 160
+const SLICE_BITS = 12
+const SLICES = 1 << SLICE_BITS
 
 /**
  * Consistent hashing with virtual nodes: each node owns `vnodes` points on a 32-bit circle and a
@@ -18,6 +20,11 @@ export class HashRing {
   private points = new Uint32Array(0)
   /** owners[i]: index into names of the node owning points[i]. */
   private owners = new Int32Array(0)
+  /**
+   * starts[b]: index of the first point ≥ b·2^20 (the circle cut into 4096 equal slices), so a
+   * lookup binary-searches only the few points of its slice instead of all of them.
+   */
+  private starts = new Int32Array(SLICES + 1)
 
   constructor(nodes: Iterable<string> = [], options: RingOptions = {}) {
     this.vnodes = options.vnodes ?? DEFAULT_VNODES
@@ -58,13 +65,23 @@ export class HashRing {
     entries.sort((a, b) => a[0] - b[0] || (this.names[a[1]] < this.names[b[1]] ? -1 : 1))
     this.points = Uint32Array.from(entries, (e) => e[0])
     this.owners = Int32Array.from(entries, (e) => e[1])
+    const starts = new Int32Array(SLICES + 1)
+    let p = 0
+    for (let b = 0; b < SLICES; b++) {
+      const from = b * 2 ** (32 - SLICE_BITS)
+      while (p < this.points.length && this.points[p] < from) p++
+      starts[b] = p
+    }
+    starts[SLICES] = this.points.length
+    this.starts = starts
   }
 
   /** Index of the first point at or clockwise of hash (wrapping to 0). */
   pointIndex(hash: number): number {
     const points = this.points
-    let lo = 0
-    let hi = points.length
+    const slice = hash >>> (32 - SLICE_BITS)
+    let lo = this.starts[slice]
+    let hi = this.starts[slice + 1]
     while (lo < hi) {
       const mid = (lo + hi) >>> 1
       if (points[mid] < hash) lo = mid + 1
