@@ -1,5 +1,5 @@
 import {monitorEventLoopDelay, performance} from 'node:perf_hooks'
-import {Pool, type Dispatcher} from 'undici'
+import {Client, type Dispatcher} from 'undici'
 import {createRandom} from '../../core/random.js'
 import {LatencyHistogram} from '../metrics/histogram.js'
 import type {PhaseResult, RequestStats, SeriesPoint, SeriesTypePoint} from '../metrics/result.js'
@@ -191,7 +191,16 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
   const base = new URL(o.baseUrl)
   const origin = base.origin
   const prefix = base.pathname.replace(/\/$/, '')
-  const pool = new Pool(base.origin, {connections, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs})
+  // one keep-alive undici Client per connection, one request at a time on each: a free list
+  // picks a connection in O(1) (a Pool scans its clients), and "all connections busy" is exact
+  const clients: Client[] = []
+  const free: Client[] = []
+  const newClient = () => {
+    const c = new Client(origin, {pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs})
+    clients.push(c)
+    return c
+  }
+  const takeClient = () => free.pop() ?? newClient()
 
   const starts = phaseStarts(o.phases)
   const totalMs = o.phases.reduce((s, p) => s + p.durationMs, 0)
@@ -292,6 +301,7 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
     const done = (err: unknown) => {
       const end = performance.now()
       inFlight--
+      free.push(client)
       const b = bucket(end, a.type)
       b.done++
       if (err === null) {
@@ -325,7 +335,8 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
       }
       pump()
     }
-    // the callback-style handler: Pool.dispatch takes it as is (no per-response header parsing)
+    const client = takeClient()
+    // the callback-style handler: Client.dispatch takes it as is (no per-response header parsing)
     const handler: Dispatcher.DispatchHandler = {
       onConnect() {},
       onHeaders(statusCode) {
@@ -343,7 +354,7 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
         done(err)
       },
     }
-    pool.dispatch({origin, method: (spec.method ?? 'GET') as Dispatcher.HttpMethod, path: prefix + spec.path, headers, body}, handler)
+    client.dispatch({origin, method: (spec.method ?? 'GET') as Dispatcher.HttpMethod, path: prefix + spec.path, headers, body}, handler)
   }
 
   /** Sends queued requests while connections are free; ends the run when all is done. */
@@ -425,7 +436,8 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
     }
   }
 
-  await warmup(pool, prefix, o.warmupConnections ?? Math.min(connections, 16))
+  await warmup(Array.from({length: o.warmupConnections ?? Math.min(connections, 16)}, newClient), prefix)
+  free.push(...clients)
   t0 = performance.now()
   lag.reset()
   const progress = setInterval(() => {
@@ -478,7 +490,7 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
       rec.unsent++
     }
   }
-  await pool.destroy().catch(() => {})
+  await Promise.all(clients.map((c) => c.destroy().catch(() => {})))
   closeSeconds(Number.POSITIVE_INFINITY)
 
   const phases: PhaseResult[] = o.phases.map((p, i) => ({
@@ -501,11 +513,12 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
   }
 }
 
-function warmup(pool: Pool, prefix: string, n: number): Promise<unknown> {
+function warmup(clients: Client[], prefix: string): Promise<unknown> {
   return Promise.all(
-    Array.from({length: n}, () =>
-      pool
-        .request({method: 'HEAD', path: prefix + '/'})
+    clients.map((c) =>
+      c
+        // reset: false keeps the connection open after HEAD (undici closes it by default)
+        .request({method: 'HEAD', path: prefix + '/', reset: false})
         .then((r) => r.body.dump())
         .catch(() => {}),
     ),
