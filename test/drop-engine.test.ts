@@ -161,10 +161,10 @@ for (const backend of BACKENDS) {
 
     const strategies: StockStrategy[] = ['row', 'buckets']
     for (const strategy of strategies) {
-      it(`${strategy}: ${backend.name === 'postgres' ? 2000 : 300} concurrent attempts for ${backend.name === 'postgres' ? 100 : 30} units sell exactly the stock`, async () => {
+      it(`${strategy}: ${backend.name === 'postgres' ? 2000 : 200} concurrent attempts for ${backend.name === 'postgres' ? 100 : 20} units sell exactly the stock`, async () => {
         const big = backend.name === 'postgres'
-        const stock = big ? 100 : 30
-        const attempts = big ? 2000 : 300
+        const stock = big ? 100 : 20
+        const attempts = big ? 2000 : 200
         const changes = new ChangeFeed()
         const reasons: string[] = []
         changes.on((e) => e.type === 'drop' && reasons.push(e.reason))
@@ -207,12 +207,14 @@ for (const backend of BACKENDS) {
 
     it('retry storms: many concurrent retries of the same keys give one order per key and identical answers', async () => {
       for (const strategy of ['row', 'buckets'] as const) {
-        const dropId = await liveDrop(deps(), f, {stock: 15, strategy, buckets: 4})
-        const keys = Array.from({length: 30}, (_, i) => ({userId: f.buyerIds[100 + i], key: `storm-${strategy}-${i}`}))
+        // PGlite runs one statement at a time: a smaller storm says the same there
+        const [nKeys, copies] = backend.name === 'postgres' ? [30, 8] : [14, 5]
+        const dropId = await liveDrop(deps(), f, {stock: Math.floor(nKeys / 2), strategy, buckets: 4})
+        const keys = Array.from({length: nKeys}, (_, i) => ({userId: f.buyerIds[100 + i], key: `storm-${strategy}-${i}`}))
         const answers = new Map<string, unknown[]>()
         await Promise.all(
           keys.flatMap((k) =>
-            Array.from({length: 8}, async () => {
+            Array.from({length: copies}, async () => {
               for (;;) {
                 try {
                   const r = await placeOrder(deps(), {userId: k.userId, dropId, qty: 1, idempotencyKey: k.key})
@@ -220,7 +222,7 @@ for (const backend of BACKENDS) {
                   return
                 } catch (err) {
                   if (!(err instanceof RequestInFlightError)) throw err
-                  await new Promise((r) => setTimeout(r, 5))
+                  await new Promise((r) => setTimeout(r, 20))
                 }
               }
             }),
@@ -228,9 +230,9 @@ for (const backend of BACKENDS) {
         )
         for (const list of answers.values()) for (const a of list) expect(a).toEqual(list[0])
         const confirmed = [...answers.values()].filter((l) => (l[0] as {status: number}).status === 201).length
-        expect(confirmed).toBe(15)
+        expect(confirmed).toBe(Math.floor(nKeys / 2))
         const {rows} = await t.db.query<{n: number}>(`SELECT count(*)::int AS n FROM orders WHERE drop_id = $1`, [dropId])
-        expect(rows[0].n).toBe(15)
+        expect(rows[0].n).toBe(Math.floor(nKeys / 2))
       }
     })
   })

@@ -89,7 +89,7 @@ latency, then checks: units sold ≤ stock (= stock when demand exceeded it), on
       ['replays', n(r.replays)],
       ['errors', Object.keys(r.errors).length ? Object.entries(r.errors).map(([code, c]) => `${code} ${n(c)}`).join(', ') : '0'],
       ['seconds', r.seconds.toFixed(2)],
-      ['orders/s', n(r.ordersPerSecond)],
+      ['orders/s (while selling)', `${n(r.ordersPerSecond)} (${r.sellingSeconds.toFixed(2)} s)`],
       ['attempts/s', n(r.attemptsPerSecond)],
       ['latency p50 / p95', `${ms(r.latency.p50)} / ${ms(r.latency.p95)}`],
       ['latency p99 / max', `${ms(r.latency.p99)} / ${ms(r.latency.max)}`],

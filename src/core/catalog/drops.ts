@@ -186,16 +186,21 @@ const END = {
     SELECT * FROM upd`,
 }
 
+// in bucket order, like the order path's lock-all, so the two cannot deadlock
 const LOCK_BUCKETS = {name: 'drops.lock_buckets', text: `SELECT bucket FROM drop_stock_buckets WHERE drop_id = $1 ORDER BY bucket FOR UPDATE`}
+const CLOSE_BUCKETS = {name: 'drops.close_buckets', text: `UPDATE drop_stock_buckets SET open = false WHERE drop_id = $1`}
 
 /**
  * scheduled | live → ended, writing drop_ended; an ended or sold-out drop is left as it is.
- * For `buckets` every bucket is locked first, so no order that took stock can commit after the end.
+ * For `buckets` every bucket is locked first (orders holding one finish first) and closed, so no
+ * order that takes stock afterwards can commit.
  */
 export async function endDrop(deps: EngineDeps, dropId: number): Promise<DropTransition> {
   const rows = await deps.db.transaction(async (tx) => {
     await tx.query(LOCK_BUCKETS, [dropId])
-    return (await tx.query<DropRow>(END, [dropId])).rows
+    const ended = (await tx.query<DropRow>(END, [dropId])).rows
+    if (ended.length) await tx.query(CLOSE_BUCKETS, [dropId])
+    return ended
   })
   if (!rows.length) {
     const drop = await getDrop(deps.db, dropId)

@@ -46,6 +46,8 @@ export interface DropFacts {
   bucketCount: number
   lowStockThreshold: number
   lowStockNotified: boolean
+  /** Units left as of the claim's snapshot: an upper bound (stock only goes down), so fewer than asked means sold out. */
+  available: number
 }
 
 /** A key this request owns: its partition day and the lock token that fences the completion. */
@@ -60,8 +62,12 @@ export type Claim = {kind: 'owned'; owned: OwnedKey; drop: DropFacts} | {kind: '
 
 const CLAIM = {
   name: 'idempotency.claim',
-  text: `WITH d AS (
-    SELECT id, strategy, status, creator_id, product_id, bucket_count, low_stock_threshold, low_stock_notified
+  text: `WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true) AS v),
+  d AS (
+    SELECT id, strategy, status, creator_id, product_id, bucket_count, low_stock_threshold, low_stock_notified,
+      CASE WHEN strategy = 'buckets'
+        THEN (SELECT coalesce(sum(b.available), 0) FROM drop_stock_buckets b WHERE b.drop_id = drops.id)
+        ELSE available END::int AS available
     FROM drops WHERE id = $3),
   prior AS (
     SELECT created_day::text AS day, fingerprint, state, response_status, response_body, locked_at
@@ -73,10 +79,15 @@ const CLAIM = {
     ON CONFLICT DO NOTHING
     RETURNING created_day::text AS day)
   SELECT d.id, d.strategy, d.status, d.creator_id, d.product_id, d.bucket_count, d.low_stock_threshold, d.low_stock_notified,
-    ins.day AS ins_day, prior.day AS prior_day, prior.fingerprint, prior.state, prior.response_status,
+    d.available, ins.day AS ins_day, prior.day AS prior_day, prior.fingerprint, prior.state, prior.response_status,
     prior.response_body, prior.locked_at
-  FROM (SELECT 1) one LEFT JOIN d ON true LEFT JOIN ins ON true LEFT JOIN prior ON true`,
+  FROM async_commit LEFT JOIN d ON true LEFT JOIN ins ON true LEFT JOIN prior ON true`,
 }
+// The claim commits asynchronously (no WAL flush of its own): a claim lost in a server crash loses
+// nothing, because the order transaction that completes the key commits synchronously, which
+// flushes the WAL up to and including the claim, and without the claim that transaction is
+// fenced out (it updates no key row and rolls back). This halves the fsyncs per order.
+
 
 const TAKEOVER = {
   name: 'idempotency.takeover',
@@ -107,6 +118,7 @@ interface ClaimRow {
   bucket_count: number
   low_stock_threshold: number
   low_stock_notified: boolean
+  available: number
   ins_day: string | null
   prior_day: string | null
   fingerprint: string | null
@@ -177,6 +189,7 @@ function facts(r: ClaimRow): DropFacts {
     bucketCount: Number(r.bucket_count),
     lowStockThreshold: Number(r.low_stock_threshold),
     lowStockNotified: r.low_stock_notified,
+    available: Number(r.available),
   }
 }
 

@@ -1,7 +1,7 @@
 import {DropNotLiveError, InvalidQuantityError, KeyReusedWithDifferentRequestError, RequestInFlightError, UsageError, isUniqueViolation} from '../errors.js'
 import type {Db, Queryable} from '../db/types.js'
 import type {DropStatus} from '../events.js'
-import {settleBuckets, startBucket, takeFromBuckets} from '../stock/buckets.js'
+import {FAST_TAKE_CTES, settleBuckets, startBucket, takeFromBucketsSlow} from '../stock/buckets.js'
 import {gateAdmit, gateEmpty, gateMark, gateRefund, syncGate, type GateAnswer} from '../stock/redis-gate.js'
 import {takeFromRow} from '../stock/row.js'
 import {DEFAULT_IN_FLIGHT_TIMEOUT_MS, DEFAULT_REDIS_PREFIX, clock, type EngineDeps} from './deps.js'
@@ -53,10 +53,12 @@ function toResult(response: StoredResponse, replay: boolean): PlaceOrderResult {
   return {outcome: 'sold_out', replay, response}
 }
 
-const FINISH = {
-  name: 'orders.finish',
-  text: `WITH d AS (SELECT id, creator_id FROM drops WHERE id = $2::bigint AND status = 'live'),
-    o AS (
+/**
+ * After CTE `d` (the drop's id and creator_id, one row only when the order may be written): the
+ * order, its order_confirmed event and the key's stored answer (state completed, fenced by the
+ * claim's token), all in one statement. $1 user, $2 drop, $3 qty, $4 key, $5 key day, $6 token.
+ */
+const WRITE_ORDER_CTES = `o AS (
       INSERT INTO orders (user_id, drop_id, qty, idempotency_key)
       SELECT $1::bigint, d.id, $3::int, $4::text FROM d
       RETURNING id, created_at),
@@ -72,8 +74,27 @@ const FINISH = {
     ev AS (
       INSERT INTO outbox (event_type, drop_id, creator_id, user_id, payload)
       SELECT 'order_confirmed', d.id, d.creator_id, $1::bigint, jsonb_build_object('orderId', o.id, 'qty', $3::int) FROM d, o
-      RETURNING 1)
+      RETURNING 1)`
+
+/** Writes the order if the drop is live (a new statement: it sees an end committed before it). */
+const FINISH = {
+  name: 'orders.finish',
+  text: `WITH d AS (SELECT id, creator_id FROM drops WHERE id = $2::bigint AND status = 'live'),
+    ${WRITE_ORDER_CTES}
     SELECT body.b AS body, (SELECT count(*) FROM k)::int AS keyed FROM body`,
+}
+
+/**
+ * buckets' fast path in one statement: lock and take from a bucket, then write the order. The
+ * bucket's `open` flag (cleared by an end, re-checked on the locked row) stands for "live".
+ */
+const BUCKETS_FAST = {
+  name: 'orders.buckets_fast',
+  text: `WITH ${FAST_TAKE_CTES},
+    d AS (SELECT drops.id, drops.creator_id FROM drops, took WHERE drops.id = $2::bigint),
+    ${WRITE_ORDER_CTES}
+    SELECT took.bucket, took.available, total.n AS total, body.b AS body, (SELECT count(*) FROM k)::int AS keyed
+    FROM total LEFT JOIN took ON true LEFT JOIN body ON true`,
 }
 
 const EXISTING_ORDER = {
@@ -160,29 +181,47 @@ async function orderRow(deps: EngineDeps, owned: OwnedKey, drop: DropFacts, inpu
   throw notLive(input.dropId, state.status)
 }
 
-/** `buckets`: a bucket row locked first (one of many), then the order rows, then COMMIT. */
+/**
+ * stock_low / sold_out of a buckets drop need committed totals (see settleBuckets); a failure here
+ * is healed by the next order attempt or `drop reconcile`, so it must not fail a confirmed order.
+ */
+async function settleAndEmit(deps: EngineDeps, drop: DropFacts): Promise<void> {
+  const settled = await settleBuckets(deps.db, drop.id).catch(() => ({stockLow: false, soldOut: false}))
+  if (settled.stockLow) emit(deps, drop, settled.soldOut ? 'sold_out' : 'live', 'stock_low')
+  if (settled.soldOut) emit(deps, drop, 'sold_out', 'sold_out')
+}
+
+/** `buckets`: a bucket row locked and the order written in one statement, then COMMIT. */
 async function orderBuckets(deps: EngineDeps, owned: OwnedKey, drop: DropFacts, input: PlaceOrderInput): Promise<Placed> {
   const start = startBucket(input.userId, input.idempotencyKey, drop.bucketCount)
   type Out =
     | {kind: 'confirmed'; body: Record<string, unknown>; settle: boolean}
     | {kind: 'sold_out'; response: StoredResponse; stockLow: boolean; soldOut: boolean; status: DropStatus}
+  const lowSoon = (totalAfter: number) => !drop.lowStockNotified && totalAfter <= drop.lowStockThreshold
   let out: Out
   try {
     out = await withRetry(() =>
       deps.db.transaction(async (tx): Promise<Out> => {
-        const take = await takeFromBuckets(tx, input.dropId, input.qty, start, drop.bucketCount)
+        type Fast = {bucket: number | null; available: number; total: number; body: Record<string, unknown> | null; keyed: number}
+        const fast = (
+          await tx.query<Fast>(BUCKETS_FAST, [input.userId, input.dropId, input.qty, input.idempotencyKey, owned.day, owned.token, start, drop.bucketCount])
+        ).rows[0]
+        if (fast.bucket !== null) {
+          if (fast.keyed !== 1) throw new Fenced()
+          return {kind: 'confirmed', body: fast.body!, settle: fast.available === 0 || lowSoon(fast.total - input.qty)}
+        }
+        // fewer than qty left even before any lock: sold out for this quantity, no waiting on locks;
+        // otherwise every bucket that could serve is locked (or the drop ended): the slow path
+        const take = fast.total < input.qty ? ({taken: false, total: fast.total} as const) : await takeFromBucketsSlow(tx, input.dropId, input.qty, start, drop.bucketCount)
         if (!take.taken) {
-          // every bucket is locked by us: the total is exact; at zero the drop is sold out now
           const settled = take.total === 0 ? await settleBuckets(tx, input.dropId) : {stockLow: false, soldOut: false}
           const {rows} = await tx.query<{status: DropStatus}>(DROP_STATE, [input.dropId])
           if (rows[0].status !== 'live' && rows[0].status !== 'sold_out') throw new NotTaken()
           return {kind: 'sold_out', response: await storeSoldOut(tx, owned, input), ...settled, status: rows[0].status}
         }
-        // a new statement after the bucket lock sees an end that committed before it
         const body = await finishOrder(tx, owned, input)
         if (!body) throw new NotTaken()
-        const settle = take.bucketEmptied || (!drop.lowStockNotified && take.totalAfter <= drop.lowStockThreshold)
-        return {kind: 'confirmed', body, settle}
+        return {kind: 'confirmed', body, settle: take.bucketEmptied || lowSoon(take.totalAfter)}
       }),
     )
   } catch (err) {
@@ -195,13 +234,7 @@ async function orderBuckets(deps: EngineDeps, owned: OwnedKey, drop: DropFacts, 
     if (out.soldOut) emit(deps, drop, 'sold_out', 'sold_out')
     return {response: out.response, replay: false, drop, pgSoldOut: out.status === 'sold_out'}
   }
-  if (out.settle) {
-    // stock_low / sold_out need committed totals (see settleBuckets); a failure here is healed
-    // by the next order attempt or `drop status`, so it must not fail this confirmed order
-    const settled = await settleBuckets(deps.db, input.dropId).catch(() => ({stockLow: false, soldOut: false}))
-    if (settled.stockLow) emit(deps, drop, settled.soldOut ? 'sold_out' : 'live', 'stock_low')
-    if (settled.soldOut) emit(deps, drop, 'sold_out', 'sold_out')
-  }
+  if (out.settle) await settleAndEmit(deps, drop)
   return {response: {status: 201, body: out.body}, replay: false, drop, pgSoldOut: false}
 }
 
@@ -220,6 +253,11 @@ async function placeInPostgres(deps: EngineDeps, input: PlaceOrderInput, fingerp
   try {
     if (drop.status === 'sold_out') return {response: await storeSoldOut(db, owned, input), replay: false, drop, pgSoldOut: true}
     if (drop.status !== 'live') throw notLive(drop.id, drop.status)
+    if (drop.available < input.qty) {
+      // the claim's snapshot is an upper bound on the stock: sold out for this quantity, no locks needed
+      if (drop.available === 0 && drop.strategy === 'buckets') await settleAndEmit(deps, drop)
+      return {response: await storeSoldOut(db, owned, input), replay: false, drop, pgSoldOut: drop.available === 0}
+    }
     return drop.strategy === 'buckets' ? await orderBuckets(deps, owned, drop, input) : await orderRow(deps, owned, drop, input)
   } catch (err) {
     if (err instanceof Fenced) throw fencedError(input.idempotencyKey)

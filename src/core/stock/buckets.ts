@@ -54,31 +54,20 @@ export function planTakes(buckets: Array<{bucket: number; available: number}>, q
 
 const TOTAL = `(SELECT coalesce(sum(available), 0) FROM drop_stock_buckets WHERE drop_id = $1)::int`
 
-const FAST = {
-  name: 'stock.buckets.fast',
-  text: `WITH pick AS (
-      SELECT bucket FROM drop_stock_buckets
-      WHERE drop_id = $1 AND available >= $2
-      ORDER BY (bucket - $3::int + $4::int) % $4::int
-      LIMIT 1 FOR UPDATE SKIP LOCKED)
-    UPDATE drop_stock_buckets b SET available = b.available - $2
-    FROM pick WHERE b.drop_id = $1 AND b.bucket = pick.bucket AND b.available >= $2
-    RETURNING b.bucket, b.available, ${TOTAL} - $2 AS total_after`,
-}
-
 /** Every bucket with enough stock is locked by someone: wait for the first one in our order. */
 const WAIT_ONE = {
   name: 'stock.buckets.wait_one',
   text: `UPDATE drop_stock_buckets SET available = available - $2
-    WHERE drop_id = $1 AND available >= $2 AND bucket = (
-      SELECT bucket FROM drop_stock_buckets WHERE drop_id = $1 AND available >= $2
+    WHERE drop_id = $1 AND open AND available >= $2 AND bucket = (
+      SELECT bucket FROM drop_stock_buckets WHERE drop_id = $1 AND open AND available >= $2
       ORDER BY (bucket - $3::int + $4::int) % $4::int LIMIT 1)
     RETURNING bucket, available, ${TOTAL} - $2 AS total_after`,
 }
 
+// closed buckets (an ended drop) are locked too but offer nothing
 const LOCK_ALL = {
   name: 'stock.buckets.lock_all',
-  text: `SELECT bucket, available FROM drop_stock_buckets WHERE drop_id = $1 ORDER BY bucket FOR UPDATE`,
+  text: `SELECT bucket, CASE WHEN open THEN available ELSE 0 END AS available FROM drop_stock_buckets WHERE drop_id = $1 ORDER BY bucket FOR UPDATE`,
 }
 
 const TAKE_MANY = {
@@ -90,13 +79,32 @@ const TAKE_MANY = {
 
 export type BucketTake = {taken: true; bucketEmptied: boolean; totalAfter: number} | {taken: false; total: number}
 
-/** Takes qty units inside the caller's transaction, or reports the (locked, exact) total when short. */
-export async function takeFromBuckets(tx: Queryable, dropId: number, qty: number, start: number, bucketCount: number): Promise<BucketTake> {
-  type Row = {bucket: number; available: number; total_after: number}
-  for (const statement of [FAST, WAIT_ONE]) {
-    const {rows} = await tx.query<Row>(statement, [dropId, qty, start, bucketCount])
-    if (rows.length) return {taken: true, bucketEmptied: rows[0].available === 0, totalAfter: Math.max(0, rows[0].total_after)}
-  }
+/**
+ * The fast path's SQL, for the caller to put in front of its order-writing statement: CTE `pick`
+ * locks the first unlocked open bucket with enough stock from the start bucket round the ring
+ * (skipping locked ones), `took` takes qty from it (no row when none could serve), and `total`
+ * is the snapshot total before this order: an upper bound of what is left (stock only goes down).
+ * Parameters: $2 drop id, $3 qty, $7 start bucket, $8 bucket count.
+ */
+export const FAST_TAKE_CTES = `pick AS (
+      SELECT bucket FROM drop_stock_buckets
+      WHERE drop_id = $2::bigint AND open AND available >= $3::int
+      ORDER BY (bucket - $7::int + $8::int) % $8::int
+      LIMIT 1 FOR UPDATE SKIP LOCKED),
+    took AS (
+      UPDATE drop_stock_buckets b SET available = b.available - $3::int
+      FROM pick WHERE b.drop_id = $2::bigint AND b.bucket = pick.bucket AND b.open AND b.available >= $3::int
+      RETURNING b.bucket, b.available),
+    total AS (SELECT coalesce(sum(available), 0)::int AS n FROM drop_stock_buckets WHERE drop_id = $2::bigint)`
+
+/**
+ * The slow path, inside the caller's transaction, after the fast path found no bucket: waits for
+ * one bucket with enough stock, else locks every bucket and takes from several. Reports not taken
+ * with the exact total when the drop has fewer than qty left.
+ */
+export async function takeFromBucketsSlow(tx: Queryable, dropId: number, qty: number, start: number, bucketCount: number): Promise<BucketTake> {
+  const {rows: waited} = await tx.query<{available: number; total_after: number}>(WAIT_ONE, [dropId, qty, start, bucketCount])
+  if (waited.length) return {taken: true, bucketEmptied: waited[0].available === 0, totalAfter: Math.max(0, waited[0].total_after)}
   const {rows} = await tx.query<{bucket: number; available: number}>(LOCK_ALL, [dropId])
   const plan = planTakes(rows, qty, start)
   const total = rows.reduce((sum, b) => sum + b.available, 0)

@@ -72,6 +72,9 @@ export interface DropRunResult {
   /** Errors by code (REQUEST_IN_FLIGHT is expected from duplicates sent while the first is in flight). */
   errors: Record<string, number>
   seconds: number
+  /** Seconds from the start to the last first-time confirmation (the sell-out time when it sold out). */
+  sellingSeconds: number
+  /** Orders per second while selling (orders / sellingSeconds). */
   ordersPerSecond: number
   attemptsPerSecond: number
   latency: LatencySummary
@@ -156,6 +159,7 @@ export async function runDrop(deps: EngineDeps, options: DropRunOptions, onProgr
   let replays = 0
   let replayMismatches = 0
   let minSoldOutQty = Infinity
+  let lastConfirmedAt = 0
 
   const attempt = async (p: (typeof plan)[number]): Promise<void> => {
     attempts++
@@ -167,7 +171,10 @@ export async function runDrop(deps: EngineDeps, options: DropRunOptions, onProgr
       if (seen === undefined) first.set(p.key, result.response)
       else if (!isDeepStrictEqual(seen, result.response)) replayMismatches++
       if (result.replay) replays++
-      if (result.outcome === 'confirmed') acked.set(p.key, {orderId: result.order!.id, userId: p.userId, key: p.key})
+      if (result.outcome === 'confirmed') {
+        acked.set(p.key, {orderId: result.order!.id, userId: p.userId, key: p.key})
+        if (!result.replay) lastConfirmedAt = performance.now()
+      }
       else if (!result.replay) {
         soldOutAnswers++
         minSoldOutQty = Math.min(minSoldOutQty, p.qty)
@@ -194,6 +201,7 @@ export async function runDrop(deps: EngineDeps, options: DropRunOptions, onProgr
   }
   await Promise.all(Array.from({length: Math.min(o.concurrency, plan.length)}, worker))
   const seconds = (performance.now() - started) / 1000
+  const sellingSeconds = Math.max(0.001, (lastConfirmedAt - started) / 1000)
 
   const acknowledged = [...acked.values()]
   const invariants = await checkDropInvariants(deps.db, drop.id, acknowledged, {minSoldOutQty: Number.isFinite(minSoldOutQty) ? minSoldOutQty : undefined})
@@ -214,7 +222,8 @@ export async function runDrop(deps: EngineDeps, options: DropRunOptions, onProgr
     replayMismatches,
     errors,
     seconds,
-    ordersPerSecond: acknowledged.length / seconds,
+    sellingSeconds: lastConfirmedAt ? sellingSeconds : 0,
+    ordersPerSecond: lastConfirmedAt ? acknowledged.length / sellingSeconds : 0,
     attemptsPerSecond: attempts / seconds,
     latency: latency.summary(),
     invariants,
