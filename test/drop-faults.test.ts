@@ -115,7 +115,7 @@ describe.skipIf(!services.postgres)('drop engine under faults (Postgres)', () =>
   let dbName = ''
   beforeAll(async () => {
     f = await createDropFixture(t.db, 2000)
-    dbName = new URL(t.url).pathname.slice(1)
+    dbName = new URL(t.url!).pathname.slice(1)
     // PostgresDb leaves checked-out clients without an 'error' listener: a killed backend would
     // crash the process instead of failing the query (reported to the lead; foundation code)
     ;(t.db as PostgresDb).pool.on('connect', (client) => client.on('error', () => {}))
@@ -141,7 +141,7 @@ describe.skipIf(!services.postgres)('drop engine under faults (Postgres)', () =>
       const deps = {db: t.db, inFlightTimeoutMs: 300}
       const dropId = await liveDrop(deps, strategy, 100)
       // a separate connection that keeps killing this database's other backends
-      const killer = new pg.Client({connectionString: t.url})
+      const killer = new pg.Client({connectionString: t.url!})
       killer.on('error', () => {})
       await killer.connect()
       const self = (await killer.query<{pid: number}>('SELECT pg_backend_pid() AS pid')).rows[0].pid
