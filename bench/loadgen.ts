@@ -1,5 +1,5 @@
 /**
- * npm run bench:loadgen [-- --json] [-- --seconds 3] [-- --connections 64]
+ * npm run bench:loadgen [-- --json] [-- --seconds 3] [-- --connections 256]
  *
  * The open-model generator against a bare node:http server (its own process, 127.0.0.1):
  * does it hold 1,500 and 10,000 req/s within ±1%, and what is the highest rate it holds? Beside
@@ -18,7 +18,7 @@ const flag = (name: string, def: number) => {
   return i >= 0 ? Number(args[i + 1]) : def
 }
 const seconds = flag('seconds', 3)
-const connections = flag('connections', 64)
+const connections = flag('connections', 256)
 
 // the same bare server the HTTP bench uses as its baseline: small JSON, keep-alive
 const SERVER = `
@@ -41,14 +41,17 @@ async function startServer(): Promise<{url: string; child: ChildProcess}> {
 interface Step {
   target: number
   achieved: number
-  withinOnePercent: boolean
-  void: string | null
-  late: number
+  /** Achieved within ±1% of the target with no errors and nothing unsent. */
+  rateHeld: boolean
+  /** Share of sends more than 10 ms late; the shipped guard voids a run above 1%. */
+  lateShare: number
+  /** Would the shipped guard (1% late sends, 500 ms event-loop stall) have voided this run? */
+  guardVoid: string | null
   queued: number
   p50: number
   p99: number
   serviceP99: number
-  /** Generator CPU (user + system) per request, µs: its cost, independent of how busy the machine is. */
+  /** Generator CPU (user + system) per request, µs: its cost, whatever else runs on the machine. */
   cpuUsPerRequest: number
 }
 
@@ -59,18 +62,22 @@ async function openModel(url: string, rate: number, stepSeconds = seconds): Prom
     phases: [{name: 'bench', durationMs: stepSeconds * 1000, arrival: 'constant', rates: {get: rate}}],
     builders: {get: () => ({path: '/products/1'})},
     connections,
-    // the guard as shipped: 10 ms slack, 1% late sends, 500 ms stall
+    // the guard observes but never stops the step, so rate and lateness are both measured;
+    // its verdict is judged below with the shipped budgets
+    maxLateFraction: 1,
+    maxLagMs: 1e9,
   })
   const used = process.cpuUsage(cpu)
   const s = r.phases[0].requests.get
-  const errorsOrUnsent = s.errors + s.unsent
-  const ok = r.void === null && errorsOrUnsent === 0 && Math.abs(s.achievedRate - rate) / rate <= 0.01
+  const lateShare = s.scheduled ? s.late / s.scheduled : 0
+  const guardVoid =
+    r.eventLoopLag.max > 500 ? `event-loop stall ${r.eventLoopLag.max.toFixed(0)} ms` : lateShare > 0.01 ? `${(lateShare * 100).toFixed(1)}% sent > 10 ms late` : null
   return {
     target: rate,
     achieved: Math.round(s.achievedRate),
-    withinOnePercent: ok,
-    void: r.void?.reason ?? null,
-    late: s.late,
+    rateHeld: s.errors + s.unsent === 0 && Math.abs(s.achievedRate - rate) / rate <= 0.01,
+    lateShare: Math.round(lateShare * 10000) / 10000,
+    guardVoid,
     queued: s.queued,
     p50: s.corrected.p50,
     p99: s.corrected.p99,
@@ -96,14 +103,14 @@ async function main() {
     await openModel(server.url, 1000, 1)
     const steps: Step[] = []
     for (const rate of [1500, 10_000]) steps.push(await openModel(server.url, rate))
-    // the highest rate held: climb until a step fails (late sends, errors or more than 1% off)
-    let best = steps.filter((s) => s.withinOnePercent).reduce((m, s) => Math.max(m, s.target), 0)
+    // the highest rate reached: climb until the achieved rate falls more than 1% short
     for (const rate of [15_000, 20_000, 25_000, 30_000, 35_000, 40_000]) {
       const s = await openModel(server.url, rate)
       steps.push(s)
-      if (!s.withinOnePercent) break
-      best = rate
+      if (!s.rateHeld) break
     }
+    const best = steps.filter((s) => s.rateHeld).reduce((m, s) => Math.max(m, s.target), 0)
+    const bestKept = steps.filter((s) => s.rateHeld && !s.guardVoid).reduce((m, s) => Math.max(m, s.target), 0)
     const ref = wrk(server.url)
     const result = {
       // other work on the machine steals the generator's and the server's CPU: say how much
@@ -112,6 +119,7 @@ async function main() {
       secondsPerStep: seconds,
       steps,
       maxHeldRate: best,
+      maxHeldRateOnSchedule: bestKept,
       wrk: ref,
       ratioToWrk: ref ? Math.round((best / ref.rate) * 100) / 100 : null,
     }
@@ -119,14 +127,14 @@ async function main() {
       process.stdout.write(JSON.stringify(result, null, 2) + '\n')
       return
     }
-    const t = new Table({head: ['generator', 'target/s', 'achieved/s', '±1%', 'late', 'queued', 'p50', 'p99', 'service p99', 'CPU µs/req', 'note']})
+    const t = new Table({head: ['generator', 'target/s', 'achieved/s', '±1%', 'late > 10 ms', 'queued', 'p50', 'p99', 'service p99', 'CPU µs/req', 'shipped guard']})
     for (const s of steps) {
-      t.push(['livedrop open model', s.target, s.achieved, s.withinOnePercent ? 'yes' : 'no', s.late, s.queued, `${s.p50.toFixed(2)}ms`, `${s.p99.toFixed(2)}ms`, `${s.serviceP99.toFixed(2)}ms`, s.cpuUsPerRequest, s.void ?? ''])
+      t.push(['livedrop open model', s.target, s.achieved, s.rateHeld ? 'yes' : 'no', `${(s.lateShare * 100).toFixed(2)}%`, s.queued, `${s.p50.toFixed(2)}ms`, `${s.p99.toFixed(2)}ms`, `${s.serviceP99.toFixed(2)}ms`, s.cpuUsPerRequest, s.guardVoid ? `void: ${s.guardVoid}` : 'ok'])
     }
     if (ref) t.push(['wrk (closed model, max)', '-', Math.round(ref.rate), '-', '-', '-', '-', ref.p99 === null ? '-' : `${ref.p99.toFixed(2)}ms`, '-', '-', 'service time only'])
     process.stdout.write(t.toString() + '\n')
     process.stdout.write(
-      `Highest rate held within ±1% with no late sends beyond the budget: ${best.toLocaleString('en-US')} req/s` +
+      `Highest rate held within ±1%: ${best.toLocaleString('en-US')} req/s (${bestKept.toLocaleString('en-US')} req/s also within the late-send budget)` +
         (ref ? `; wrk's closed-model max: ${Math.round(ref.rate).toLocaleString('en-US')} req/s (ratio ${result.ratioToWrk})` : '; wrk not installed (apt-get install -y wrk)') +
         ` — ${connections} connections, ${seconds} s per step, load average ${result.loadAverage1m} on this machine.\n`,
     )

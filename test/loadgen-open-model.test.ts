@@ -97,6 +97,24 @@ phases:
     expect(target.received.get('/orders')).toBe(500)
   })
 
+  it('a target that cannot keep up shows in the achieved rate, queued and unsent counts', async () => {
+    // 2 connections × 50 ms per answer: at most ~40 answers/s against 100 asked for
+    target = await startTestTarget({delayMs: () => 50})
+    const s = scenario(`phases: [{name: p, duration: 2s, rates: {browse_product: 100}}]`, 'generator: {connections: 2, timeout: 1s, slackMs: 50, maxLateFraction: 0.05}')
+    const result = await runScenario({scenario: s, target: target.url, builders: {browse_product: get('/')}}).result
+    const r = result.phases[0].requests.browse_product
+    expect(result.void).toBeNull()
+    expect(r.achievedRate).toBeGreaterThan(25)
+    expect(r.achievedRate).toBeLessThan(45)
+    expect(r.queued).toBeGreaterThan(100)
+    // the drain (timeout + 1 s) ends with requests never sent: counted, and failed in errors.rate terms
+    expect(r.unsent).toBeGreaterThan(0)
+    expect(r.scheduled).toBe(200)
+    expect(r.sent + r.unsent).toBe(200)
+    expect(r.corrected.p99).toBeGreaterThan(1000)
+    expect(r.service.p99).toBeLessThan(200)
+  })
+
   it('classifies errors by HTTP status and network failure; ok() makes an expected status an answer', async () => {
     target = await startTestTarget({status: (req) => (req.url === '/fail' ? 503 : req.url === '/sold-out' ? 409 : 200), reset: (req) => req.url === '/reset'})
     const s = scenario(`

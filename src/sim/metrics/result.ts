@@ -63,7 +63,10 @@ export interface PhaseResult {
 export interface RequestStats {
   /** Requests per second the scenario asked for. */
   targetRate: number
-  /** Completed requests (any status) per second of the phase. */
+  /**
+   * Requests sent before the phase ended (within slackMs) per second of the phase: a backlog
+   * drained after the phase does not count, so a target that cannot keep up shows here.
+   */
   achievedRate: number
   /** Requests the arrival process produced. */
   scheduled: number
