@@ -90,7 +90,7 @@ async function execute(opts: RunScenarioOptions, emitter: EventEmitter, signal: 
     kind: 'livedrop-run',
     version: 1,
     scenario: {name: s.name, file: opts.file ?? null, scale: opts.scale ?? 1, seed: s.dataset.seed, thresholds: thresholdSpec(s)},
-    target: redactUrl(opts.target),
+    target: opts.target.endsWith('/') ? redactUrl(opts.target) : redactUrl(opts.target).replace(/\/$/, ''),
     startedAt,
     durationMs: Math.round(load.durationMs),
     generator: {
