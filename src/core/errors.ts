@@ -225,3 +225,14 @@ export class RequestInFlightError extends LivedropError {
   override readonly exitCode = ExitCode.usage
   override readonly httpStatus = 409
 }
+
+/** An error described by another thread or process (code, message, hint, exit code), raised here as it was. */
+export class RelayedError extends LivedropError {
+  override readonly code: string
+  override readonly exitCode: number
+  constructor(info: {code: string; message: string; hint?: string; exitCode: number}) {
+    super(info.message, {hint: info.hint})
+    this.code = info.code
+    this.exitCode = info.exitCode
+  }
+}

@@ -1,0 +1,129 @@
+import {Args, Flags} from '@oclif/core'
+import {BaseCommand, dbFlags} from '../../cli/base-command.js'
+import {createTable} from '../../cli/table.js'
+import {resolveConfig} from '../../config.js'
+import {UsageError} from '../../core/errors.js'
+import {verdictError, type RunResult} from '../../sim/run.js'
+import {writeRunFile} from '../../sim/report/run-file.js'
+import {renderReport} from '../../sim/report/tables.js'
+import {loadScenario} from '../../sim/scenario/loader.js'
+import {runScenarioStack, saturateScenarioStack, type ScenarioRunOptions} from '../../sim/scenario-run.js'
+import type {SaturateResult} from '../../sim/load/saturate.js'
+
+export default class ScenarioRun extends BaseCommand {
+  static override summary = 'Replay a scenario at fixed arrival rates, report honest latency, check invariants, gate CI'
+  static override description = `With no --target the whole stack starts in-process on an ephemeral port (a throwaway in-memory
+PGlite and the scenario's cache nodes unless --db/--redis/--cache say otherwise), seeds the scenario's
+dataset, runs, and tears down. With --target it drives a running deployment (give the same --secret)
+and creates the drop and checks the invariants through --db.
+
+An empty database is seeded; one that already holds data is reused (add --reset to wipe and reseed).
+Latency is measured from each request's intended send time (coordinated-omission corrected) and as
+service time. Exit codes: 0 pass, 99 threshold failed, 98 invariant violated, 100 void run (the
+generator could not keep its schedule), 4 invalid scenario file, 3 target unreachable.`
+  static override examples = [
+    '<%= config.bin %> scenario run scenarios/celebrity-drop.yaml',
+    '<%= config.bin %> scenario run scenarios/sold-out-race.yaml --scale 0.5 --out run.json',
+    '<%= config.bin %> scenario run scenarios/celebrity-drop.yaml --db postgres://root@127.0.0.1:5432/test --redis redis://127.0.0.1:6379 --cache redis://127.0.0.1:6379',
+    '<%= config.bin %> scenario run scenarios/steady-browse.yaml --target http://127.0.0.1:8080 --db postgres://root@127.0.0.1:5432/test --secret "$LIVEDROP_SECRET"',
+    '<%= config.bin %> scenario run scenarios/steady-browse.yaml --mode saturate',
+  ]
+  static override args = {file: Args.string({description: 'scenario file (YAML or JSON)', required: true})}
+  static override flags = {
+    ...dbFlags,
+    target: Flags.string({description: 'base URL of a running `livedrop serve` to drive instead of an in-process stack'}),
+    redis: Flags.string({description: 'Redis for redis-gate, invalidation and SSE [env: REDIS_URL]'}),
+    cache: Flags.string({description: "cache nodes (overrides the scenario's engine.cache) [env: LIVEDROP_CACHE]"}),
+    secret: Flags.string({description: "token secret; with --target, the deployment's [env: LIVEDROP_SECRET]"}),
+    scale: Flags.string({description: 'multiply rates and dataset sizes', default: '1'}),
+    out: Flags.string({description: 'write the full result (HDR histograms encoded) as JSON for `livedrop report`'}),
+    reset: Flags.boolean({description: 'wipe a non-empty database and seed the scenario dataset'}),
+    mode: Flags.string({description: 'open: fixed arrival rates; saturate: autocannon ramp to the highest throughput meeting the read thresholds', options: ['open', 'saturate'], default: 'open'}),
+  }
+
+  async run(): Promise<RunResult | SaturateResult> {
+    const {args, flags} = await this.parse(ScenarioRun)
+    const scale = Number(flags.scale)
+    if (!(scale > 0)) throw new UsageError('--scale', `expected a number > 0, got ${flags.scale}`, {hint: 'For example --scale 0.5 or --scale 4.'})
+    const scenario = await loadScenario(args.file, {scale})
+    // a scenario run seeds its own data: without --db or DATABASE_URL it gets a throwaway database
+    const config = resolveConfig(flags, process.env, process.cwd(), {db: 'memory', cache: scenario.engine.cache})
+    if (flags.target && config.dbSource !== 'flag' && config.dbSource !== 'env') {
+      throw new UsageError('--db', 'is required with --target: the drop is created and the invariants are checked in the deployment\'s database', {
+        hint: 'Pass --db postgres://… (the database the target serves).',
+      })
+    }
+    const options: ScenarioRunOptions = {
+      scenario,
+      file: args.file,
+      scale,
+      target: flags.target ?? null,
+      db: config.db,
+      redisUrl: config.redisUrl,
+      cache: config.cache,
+      secret: config.secret,
+      reset: flags.reset,
+    }
+    const stage = (name: string, detail: string) => this.note(`[${name}] ${detail}`)
+    if (flags.mode === 'saturate') return this.saturate(options, stage)
+
+    const handle = runScenarioStack(options)
+    handle.on('stage', stage)
+    const stop = () => handle.abort()
+    process.once('SIGINT', stop)
+    this.showProgress(handle)
+    let result: RunResult
+    try {
+      result = await handle.result
+    } finally {
+      process.off('SIGINT', stop)
+      this.clearProgress()
+    }
+    if (flags.out) {
+      await writeRunFile(flags.out, result)
+      this.note(`Wrote ${flags.out}`)
+    }
+    if (this.jsonEnabled()) this.logJson(result)
+    else this.log(renderReport(result, {color: Boolean(process.stdout.isTTY)}) + '\n' + this.statsLine(result))
+    const verdict = verdictError(result)
+    if (verdict) {
+      if (this.jsonEnabled()) return this.exit(verdict.exitCode)
+      throw verdict
+    }
+    return result
+  }
+
+  private async saturate(options: ScenarioRunOptions, stage: (name: string, detail: string) => void): Promise<SaturateResult> {
+    const result = await saturateScenarioStack(options, (step) => this.note(`  ${step.connections} connections: ${step.throughput.toFixed(0)} req/s, p95 ${step.latency.p95.toFixed(1)} ms ${step.pass ? 'PASS' : 'FAIL'}`), stage)
+    const t = createTable(['connections', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'errors', 'thresholds'])
+    for (const s of result.steps) t.push([s.connections, s.throughput.toFixed(0), s.latency.p50.toFixed(1), s.latency.p95.toFixed(1), s.latency.p99.toFixed(1), s.errors, s.pass ? 'PASS' : 'FAIL'])
+    this.log(t.toString())
+    this.log(result.best ? `Highest throughput meeting the thresholds: ${result.best.throughput.toFixed(0)} req/s at ${result.best.connections} connections (${result.stoppedBecause}).` : `Even the first step failed the thresholds (${result.stoppedBecause}).`)
+    return result
+  }
+
+  private statsLine(result: RunResult): string {
+    const s = result.stats as Record<string, unknown>
+    const ratio = typeof s.cacheHitRatio === 'number' ? `${(s.cacheHitRatio * 100).toFixed(1)}%` : 'n/a'
+    return `drop ${s.dropId} (${s.strategy}): ${s.unitsSold}/${s.stock} units sold, ${s.ordersConfirmed} orders, ${s.soldOutAnswers} sold-out answers, ${s.replays} replays; cache hit ratio ${ratio}; notify sampled ${s.notifySampled}, missed ${s.notifyMissed}`
+  }
+
+  private progressTimer: NodeJS.Timeout | undefined
+  private lastProgress = ''
+
+  /** Live progress on stderr: rewritten in place on a TTY, a line every 10 s otherwise. */
+  private showProgress(handle: ReturnType<typeof runScenarioStack>): void {
+    if (this.jsonEnabled()) return
+    const tty = Boolean(process.stderr.isTTY)
+    handle.on('progress', (p) => {
+      this.lastProgress = `[${p.phase}] ${(p.elapsedMs / 1000).toFixed(0)}/${(p.totalMs / 1000).toFixed(0)} s  ${p.rate.toFixed(0)}/${p.targetRate.toFixed(0)} req/s  errors ${p.errors}  late ${p.late}  p99 ${p.p99Ms.toFixed(1)} ms`
+      if (tty) process.stderr.write(`\r\x1b[2K${this.lastProgress}`)
+    })
+    if (!tty) this.progressTimer = setInterval(() => this.lastProgress && process.stderr.write(this.lastProgress + '\n'), 10_000)
+  }
+
+  private clearProgress(): void {
+    clearInterval(this.progressTimer)
+    if (process.stderr.isTTY && !this.jsonEnabled()) process.stderr.write('\r\x1b[2K')
+  }
+}

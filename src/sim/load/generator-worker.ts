@@ -1,0 +1,87 @@
+/**
+ * The load generator's thread. An in-process stack serves from the main thread, so the generator
+ * runs here, on its own event loop (and core): the server's work cannot delay its sends, and its
+ * sends cannot steal the server's time. Builders are closures, so they are made here from plain data.
+ */
+import {parentPort, workerData} from 'node:worker_threads'
+import {request} from 'undici'
+import {describeError} from '../../core/errors.js'
+import {mintToken} from '../../server/auth.js'
+import {LatencyHistogram} from '../metrics/histogram.js'
+import {runScenario} from '../run.js'
+import {createBuilders, type TrafficWorld} from '../scenario/builders.js'
+import type {Scenario} from '../scenario/schema.js'
+
+export interface GeneratorInput {
+  scenario: Scenario
+  target: string
+  world: TrafficWorld
+  file: string | null
+  scale: number
+  generator?: Partial<Scenario['generator']>
+  /** Followers whose SSE streams time drop start → drop_started. */
+  notifyUsers: number[]
+}
+
+export type ToGenerator = {type: 'mark'; at: number} | {type: 'abort'}
+
+const input = workerData as GeneratorInput
+const port = parentPort!
+const controller = new AbortController()
+/** Epoch ms (performance.timeOrigin-based, the same clock in every thread) when the drop was started. */
+let markedAt: number | null = null
+const now = () => performance.timeOrigin + performance.now()
+
+port.on('message', (m: ToGenerator) => {
+  if (m.type === 'mark') markedAt = m.at
+  else controller.abort()
+})
+
+async function watch(user: number, latencies: Map<number, number>, signal: AbortSignal): Promise<void> {
+  const res = await request(`${input.target}/events`, {headers: {authorization: `Bearer ${mintToken(user, input.world.secret)}`}, signal})
+  if (res.statusCode !== 200) throw new Error(`GET /events answered ${res.statusCode} for user ${user}`)
+  let resolveConnected!: () => void
+  const connected = new Promise<void>((r) => (resolveConnected = r))
+  void (async () => {
+    let buffer = ''
+    try {
+      for await (const chunk of res.body) {
+        buffer += chunk.toString()
+        if (buffer.includes(': connected')) resolveConnected()
+        if (markedAt !== null && !latencies.has(user) && buffer.includes('event: drop_started')) latencies.set(user, now() - markedAt)
+        // keep a tail so a line split across chunks still matches
+        buffer = buffer.slice(-64)
+      }
+    } catch {
+      // closed by abort
+    }
+  })()
+  await connected
+}
+
+try {
+  const latencies = new Map<number, number>()
+  const sse = new AbortController()
+  await Promise.all(input.notifyUsers.map((u) => watch(u, latencies, sse.signal)))
+  const {builders, ledger} = createBuilders(input.scenario, input.world)
+  const run = runScenario({scenario: input.scenario, target: input.target, builders, file: input.file, scale: input.scale, generator: input.generator, signal: controller.signal})
+  run.on('progress', (p) => port.postMessage({type: 'progress', p}))
+  run.on('phase', (p) => port.postMessage({type: 'phase', p}))
+  const result = await run.result
+  sse.abort()
+
+  // followers whose event never came are recorded at the time waited, so a lost one cannot flatter the p95
+  const notify = new LatencyHistogram()
+  for (const ms of latencies.values()) notify.recordMs(ms)
+  const waited = markedAt === null ? 0 : now() - markedAt
+  for (let i = latencies.size; i < input.notifyUsers.length; i++) notify.recordMs(waited)
+  port.postMessage({
+    type: 'done',
+    result,
+    ledger: {...ledger, acknowledged: [...ledger.acknowledged.values()]},
+    notify: {sampled: input.notifyUsers.length, missed: input.notifyUsers.length - latencies.size, histogram: notify.encode()},
+  })
+} catch (err) {
+  const info = describeError(err)
+  port.postMessage({type: 'error', error: {...info, field: (err as {field?: string}).field}})
+}
