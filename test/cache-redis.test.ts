@@ -144,12 +144,17 @@ describe.skipIf(!services.postgres || !services.redis)('read-through cache on tw
   })
 
   it('pushes counters into Redis for `cache stats`', async () => {
-    await sleep(250)
     const nodes = await createCacheNodes(spec)
-    const shared = await readCacheStats(nodes, prefix)
-    await nodes.close()
     const local = [a.stats(), b.stats()]
-    // both processes' counters, summed (flushed every 100 ms; nothing read since the sleep)
+    const want = local[0].hits + local[1].hits + others.hits
+    // counters are flushed every 100 ms; wait (bounded) for the last flush under a loaded machine
+    let shared = await readCacheStats(nodes, prefix)
+    for (const until = Date.now() + 3000; shared.counters.hits !== want && Date.now() < until; ) {
+      await sleep(100)
+      shared = await readCacheStats(nodes, prefix)
+    }
+    await nodes.close()
+    // both processes' counters (and the closed hot-key cache's), summed over the nodes
     expect(shared.counters.misses).toBe(local[0].misses + local[1].misses + others.misses)
     expect(shared.counters.hits).toBe(local[0].hits + local[1].hits + others.hits)
     expect(shared.counters.hitRatio).toBeCloseTo(shared.counters.hits / (shared.counters.hits + shared.counters.misses), 9)
