@@ -13,7 +13,7 @@ import {createDrop, getDropStatus, reconcileDrop, startDrop} from '../src/core/c
 import {KeyReusedWithDifferentRequestError} from '../src/core/errors.js'
 import type {EngineDeps} from '../src/core/orders/deps.js'
 import {placeOrder, type PlaceOrderResult} from '../src/core/orders/place-order.js'
-import {gateTokens} from '../src/core/stock/redis-gate.js'
+import {GATE_EPOCH_SQL, gateTokens} from '../src/core/stock/redis-gate.js'
 import type {StockStrategy} from '../src/core/stock/types.js'
 import {checkDropInvariants} from '../src/sim/invariants/index.js'
 import {createDropFixture, type DropFixture} from '../src/sim/invariants/drop-run.js'
@@ -121,6 +121,11 @@ describe.skipIf(!services.postgres)('drop engine under faults (Postgres)', () =>
     ;(t.db as PostgresDb).pool.on('connect', (client) => client.on('error', () => {}))
   })
 
+  async function gateOf(prefix: string, dropId: number) {
+    const {rows} = await t.db.query<{epoch: number}>(`SELECT ${GATE_EPOCH_SQL} AS epoch FROM drops WHERE id = $1`, [dropId])
+    return {prefix, dropId, epoch: Number(rows[0].epoch)}
+  }
+
   async function liveDrop(deps: EngineDeps, strategy: StockStrategy, stock: number): Promise<number> {
     const drop = await createDrop(deps, {
       creatorId: f.creatorId,
@@ -179,10 +184,10 @@ describe.skipIf(!services.postgres)('drop engine under faults (Postgres)', () =>
     it('2,000 concurrent attempts for 100 units sell exactly 100; then the gate answers sold out alone', async () => {
       const deps = () => ({db: t.db, redis: shared.client, redisPrefix: shared.prefix})
       const dropId = await liveDrop(deps(), 'redis-gate', 100)
-      expect(await gateTokens(shared.client, shared.prefix, dropId)).toBe(100)
+      expect(await gateTokens(shared.client, await gateOf(shared.prefix, dropId))).toBe(100)
       const r = await race(deps, dropId, f, 2000, 48, 'gate')
       await expectExactlyAcknowledged(t.db, dropId, r, 100)
-      expect(await gateTokens(shared.client, shared.prefix, dropId)).toBe(0)
+      expect(await gateTokens(shared.client, await gateOf(shared.prefix, dropId))).toBe(0)
 
       // sold-out answers now come from Redis: no key rows are written for them
       const keysBefore = (await t.db.query<{n: number}>(`SELECT count(*)::int AS n FROM idempotency_keys`)).rows[0].n
@@ -242,7 +247,7 @@ describe.skipIf(!services.postgres)('drop engine under faults (Postgres)', () =>
         await client.flushall()
         const rec = await reconcileDrop(deps(), dropId)
         expect(rec.gate).toEqual({tokens: 0, marked: 100})
-        expect(await gateTokens(client, 'faults:', dropId)).toBe(0)
+        expect(await gateTokens(client, await gateOf('faults:', dropId))).toBe(0)
         const [key, first] = [...r.finals.entries()].find(([, v]) => v.outcome === 'confirmed')!
         expect(await placeOrder(deps(), {userId: r.userOf.get(key)!, dropId, qty: 1, idempotencyKey: key})).toMatchObject({outcome: 'confirmed', replay: true, response: first.response})
       })

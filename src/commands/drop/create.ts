@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand, dbFlags} from '../../cli/base-command.js'
 import {createDrop, parseWhen, type Drop} from '../../core/catalog/drops.js'
+import {assertMigrated} from '../../core/db/migrate.js'
 import {openEngineDeps} from '../../core/orders/deps.js'
 import {DEFAULT_BUCKETS, STOCK_STRATEGIES, type StockStrategy} from '../../core/stock/index.js'
 
@@ -34,6 +35,7 @@ Times: ISO 8601, \`now\`, or an offset like +2h. With --json prints the drop obj
     const endsAt = parseWhen(flags['ends-at'], now, '--ends-at')
     const engine = await openEngineDeps(this.config_(flags))
     try {
+      await assertMigrated(engine.deps.db)
       const drop = await createDrop(engine.deps, {
         creatorId: flags.creator,
         productId: flags.product,

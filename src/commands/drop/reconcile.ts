@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand, dbFlags} from '../../cli/base-command.js'
 import {reconcileDrop, type ReconcileResult} from '../../core/catalog/drops.js'
+import {assertMigrated} from '../../core/db/migrate.js'
 import {openEngineDeps} from '../../core/orders/deps.js'
 
 export default class DropReconcile extends BaseCommand {
@@ -19,6 +20,7 @@ drops, writes a stock_low / sold_out event the drop is still owed. Safe while or
     const {args, flags} = await this.parse(DropReconcile)
     const engine = await openEngineDeps(this.config_(flags))
     try {
+      await assertMigrated(engine.deps.db)
       const r = await reconcileDrop(engine.deps, args.id)
       const parts = [`Drop ${args.id} (${r.drop.strategy}, ${r.drop.status}): ${r.available} available.`]
       if (r.gate) parts.push(`Gate set to ${r.gate.tokens} tokens; ${r.gate.marked} order keys marked.`)

@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand, dbFlags} from '../../cli/base-command.js'
 import {startDrop, type DropTransition} from '../../core/catalog/drops.js'
+import {assertMigrated} from '../../core/db/migrate.js'
 import {openEngineDeps} from '../../core/orders/deps.js'
 
 export default class DropStart extends BaseCommand {
@@ -17,6 +18,7 @@ export default class DropStart extends BaseCommand {
     const {args, flags} = await this.parse(DropStart)
     const engine = await openEngineDeps(this.config_(flags))
     try {
+      await assertMigrated(engine.deps.db)
       const result = await startDrop(engine.deps, args.id)
       this.log(result.changed ? `Drop ${args.id} is live.` : `Drop ${args.id} was already live.`)
       return result

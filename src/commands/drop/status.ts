@@ -2,6 +2,7 @@ import {Args} from '@oclif/core'
 import {BaseCommand, dbFlags} from '../../cli/base-command.js'
 import {createTable} from '../../cli/table.js'
 import {getDropStatus, type DropStatusReport} from '../../core/catalog/drops.js'
+import {assertMigrated} from '../../core/db/migrate.js'
 
 export default class DropStatus extends BaseCommand {
   static override summary = "Show a drop's stock and status: total, available, sold, orders, status, strategy"
@@ -14,6 +15,7 @@ export default class DropStatus extends BaseCommand {
     const {args, flags} = await this.parse(DropStatus)
     const db = await this.openDatabase(flags)
     try {
+      await assertMigrated(db)
       const s = await getDropStatus(db, args.id)
       const table = createTable(['drop', String(s.id)], ['left', 'right'])
       table.push(

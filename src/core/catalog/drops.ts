@@ -3,7 +3,7 @@ import type {Queryable} from '../db/types.js'
 import type {DropChangeReason, DropStatus} from '../events.js'
 import {DEFAULT_REDIS_PREFIX, type EngineDeps} from '../orders/deps.js'
 import {settleBuckets, splitStock} from '../stock/buckets.js'
-import {closeGate, syncGate} from '../stock/redis-gate.js'
+import {GATE_EPOCH_SQL, closeGate, syncGate} from '../stock/redis-gate.js'
 import {DEFAULT_BUCKETS, STOCK_STRATEGIES, availableStock, type StockStrategy} from '../stock/index.js'
 
 /**
@@ -49,7 +49,8 @@ export interface DropStatusReport extends Drop {
   orders: number
 }
 
-const DROP_COLUMNS = `id, creator_id, product_id, starts_at, ends_at, stock_total, low_stock_threshold, status, strategy, bucket_count, created_at`
+const DROP_COLUMNS = `id, creator_id, product_id, starts_at, ends_at, stock_total, low_stock_threshold, status, strategy, bucket_count, created_at,
+  ${GATE_EPOCH_SQL} AS epoch`
 
 interface DropRow {
   id: number
@@ -63,6 +64,7 @@ interface DropRow {
   strategy: StockStrategy
   bucket_count: number
   created_at: Date
+  epoch: number
 }
 
 function toDrop(r: DropRow): Drop {
@@ -207,7 +209,9 @@ export async function endDrop(deps: EngineDeps, dropId: number): Promise<DropTra
     return {drop, changed: false}
   }
   const drop = toDrop(rows[0])
-  if (drop.strategy === 'redis-gate' && deps.redis) await closeGate(deps.redis, deps.redisPrefix ?? DEFAULT_REDIS_PREFIX, dropId).catch(() => {})
+  if (drop.strategy === 'redis-gate' && deps.redis) {
+    await closeGate(deps.redis, {prefix: deps.redisPrefix ?? DEFAULT_REDIS_PREFIX, dropId, epoch: Number(rows[0].epoch)}).catch(() => {})
+  }
   emit(deps, drop, 'ended')
   return {drop, changed: true}
 }

@@ -48,6 +48,8 @@ export interface DropFacts {
   lowStockNotified: boolean
   /** Units left as of the claim's snapshot: an upper bound (stock only goes down), so fewer than asked means sold out. */
   available: number
+  /** created_at in ms: names the drop's redis gate. */
+  epoch: number
 }
 
 /** A key this request owns: its partition day and the lock token that fences the completion. */
@@ -65,6 +67,7 @@ const CLAIM = {
   text: `WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true) AS v),
   d AS (
     SELECT id, strategy, status, creator_id, product_id, bucket_count, low_stock_threshold, low_stock_notified,
+      floor(extract(epoch from created_at) * 1000)::bigint AS epoch,
       CASE WHEN strategy = 'buckets'
         THEN (SELECT coalesce(sum(b.available), 0) FROM drop_stock_buckets b WHERE b.drop_id = drops.id)
         ELSE available END::int AS available
@@ -79,7 +82,7 @@ const CLAIM = {
     ON CONFLICT DO NOTHING
     RETURNING created_day::text AS day)
   SELECT d.id, d.strategy, d.status, d.creator_id, d.product_id, d.bucket_count, d.low_stock_threshold, d.low_stock_notified,
-    d.available, ins.day AS ins_day, prior.day AS prior_day, prior.fingerprint, prior.state, prior.response_status,
+    d.available, d.epoch, ins.day AS ins_day, prior.day AS prior_day, prior.fingerprint, prior.state, prior.response_status,
     prior.response_body, prior.locked_at
   FROM async_commit LEFT JOIN d ON true LEFT JOIN ins ON true LEFT JOIN prior ON true`,
 }
@@ -119,6 +122,7 @@ interface ClaimRow {
   low_stock_threshold: number
   low_stock_notified: boolean
   available: number
+  epoch: number
   ins_day: string | null
   prior_day: string | null
   fingerprint: string | null
@@ -190,6 +194,7 @@ function facts(r: ClaimRow): DropFacts {
     lowStockThreshold: Number(r.low_stock_threshold),
     lowStockNotified: r.low_stock_notified,
     available: Number(r.available),
+    epoch: Number(r.epoch),
   }
 }
 

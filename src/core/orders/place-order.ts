@@ -2,7 +2,7 @@ import {DropNotLiveError, InvalidQuantityError, KeyReusedWithDifferentRequestErr
 import type {Db, Queryable} from '../db/types.js'
 import type {DropStatus} from '../events.js'
 import {FAST_TAKE_CTES, settleBuckets, startBucket, takeFromBucketsSlow} from '../stock/buckets.js'
-import {gateAdmit, gateEmpty, gateMark, gateRefund, syncGate, type GateAnswer} from '../stock/redis-gate.js'
+import {gateAdmit, gateEmpty, gateMark, gateRefund, syncGate, type GateAnswer, type GateRef} from '../stock/redis-gate.js'
 import {takeFromRow} from '../stock/row.js'
 import {DEFAULT_IN_FLIGHT_TIMEOUT_MS, DEFAULT_REDIS_PREFIX, clock, type EngineDeps} from './deps.js'
 import {claimKey, completeKey, releaseKey, requestFingerprint, type DropFacts, type OwnedKey, type StoredResponse} from './idempotency.js'
@@ -249,7 +249,7 @@ async function placeInPostgres(deps: EngineDeps, input: PlaceOrderInput, fingerp
   )
   if (claim.kind === 'replay') return {response: claim.response, replay: true, drop: null, pgSoldOut: false}
   const {owned, drop} = claim
-  if (drop.strategy === 'redis-gate') gateDrops(db).add(drop.id)
+  if (drop.strategy === 'redis-gate') gateDrops(db).set(drop.id, drop.epoch)
   try {
     if (drop.status === 'sold_out') return {response: await storeSoldOut(db, owned, input), replay: false, drop, pgSoldOut: true}
     if (drop.status !== 'live') throw notLive(drop.id, drop.status)
@@ -287,13 +287,13 @@ async function adoptExistingOrder(db: Db, owned: OwnedKey, drop: DropFacts, inpu
   return {response, replay: true, drop, pgSoldOut: false}
 }
 
-/** Drop ids known to use the redis-gate strategy, per database, so the gate is asked before Postgres. */
-const GATE_DROPS = new WeakMap<Db, Set<number>>()
-function gateDrops(db: Db): Set<number> {
-  let set = GATE_DROPS.get(db)
-  if (!set) GATE_DROPS.set(db, (set = new Set()))
-  if (set.size > 100_000) set.clear()
-  return set
+/** Drops known to use the redis-gate strategy (id → gate epoch), per database, so the gate is asked before Postgres. */
+const GATE_DROPS = new WeakMap<Db, Map<number, number>>()
+function gateDrops(db: Db): Map<number, number> {
+  let map = GATE_DROPS.get(db)
+  if (!map) GATE_DROPS.set(db, (map = new Map()))
+  if (map.size > 100_000) map.clear()
+  return map
 }
 
 /** Re-syncs a flushed gate once per drop at a time, not once per request. */
@@ -326,8 +326,10 @@ export async function placeOrder(deps: EngineDeps, input: PlaceOrderInput): Prom
   const field = `${input.userId}:${input.idempotencyKey}`
 
   let gate: GateAnswer | null = null
-  if (redis && gateDrops(deps.db).has(input.dropId)) {
-    gate = await gateAdmit(redis, prefix, input.dropId, field, input.qty, fingerprint)
+  const known = gateDrops(deps.db).get(input.dropId)
+  let ref: GateRef | null = known === undefined ? null : {prefix, dropId: input.dropId, epoch: known}
+  if (redis && ref) {
+    gate = await gateAdmit(redis, ref, field, input.qty, fingerprint)
     if (gate.kind === 'sold_out') return toResult(soldOutResponse(input.dropId, input.qty), false)
     if (gate.kind === 'replay_sold_out') {
       if (gate.fingerprint !== fingerprint) {
@@ -343,18 +345,19 @@ export async function placeOrder(deps: EngineDeps, input: PlaceOrderInput): Prom
   try {
     placed = await placeInPostgres(deps, input, fingerprint)
   } catch (err) {
-    if (redis && gate?.kind === 'admit') await gateRefund(redis, prefix, input.dropId, input.qty)
+    if (redis && ref && gate?.kind === 'admit') await gateRefund(redis, ref, input.qty)
     throw err
   }
 
-  if (redis && (placed.drop?.strategy === 'redis-gate' || gate)) {
+  if (placed.drop?.strategy === 'redis-gate') ref = {prefix, dropId: input.dropId, epoch: placed.drop.epoch}
+  if (redis && ref) {
     const fresh = !placed.replay && placed.response.status === 201
-    if (placed.pgSoldOut) await gateEmpty(redis, prefix, input.dropId)
-    else if (gate?.kind === 'admit' && !fresh) await gateRefund(redis, prefix, input.dropId, input.qty)
+    if (placed.pgSoldOut) await gateEmpty(redis, ref)
+    else if (gate?.kind === 'admit' && !fresh) await gateRefund(redis, ref, input.qty)
     if (gate?.kind !== 'admit') {
-      await gateMark(redis, prefix, input.dropId, field)
-      if (!gate || gate.reason === 'missing') {
-        const id = `${prefix}${input.dropId}`
+      await gateMark(redis, ref, field)
+      if (!gate || (gate.kind === 'to_postgres' && gate.reason === 'missing')) {
+        const id = `${prefix}${input.dropId}.${ref.epoch}`
         if (!RESYNCS.has(id)) {
           const done = syncGate(deps.db, redis, prefix, input.dropId, 'if-missing')
             .catch(() => {})

@@ -10,16 +10,28 @@ import type {Queryable} from '../db/types.js'
  * remembers per (user, key) what it answered, so a retry replays it (or is refused with another
  * request) and a key whose answer lives in Postgres is always sent there.
  *
- * Keys (one hash slot per drop for Redis Cluster):
- *   <prefix>gate:{<dropId>}:tokens  integer units left; -1 = closed (the drop is not live)
- *   <prefix>gate:{<dropId>}:keys    hash "<userId>:<key>" → 'pg' | 'so:<fingerprint>'
+ * Keys (one hash slot per drop for Redis Cluster); <epoch> is the drop's created_at in ms, so two
+ * databases sharing a Redis, or a database reset under a running engine, never share a gate:
+ *   <prefix>gate:{<dropId>.<epoch>}:tokens  integer units left; -1 = closed (the drop is not live)
+ *   <prefix>gate:{<dropId>.<epoch>}:keys    hash "<userId>:<key>" → 'pg' | 'so:<fingerprint>'
  */
+
+/** Which gate: the key prefix, the drop and its created_at in ms. */
+export interface GateRef {
+  prefix: string
+  dropId: number
+  epoch: number
+}
+
+/** SQL for a drop's gate epoch: created_at in whole milliseconds. */
+export const GATE_EPOCH_SQL = `floor(extract(epoch from created_at) * 1000)::bigint`
 
 /** How long gate keys live after their last sync: past any drop and its retry horizon. */
 const GATE_TTL_SECONDS = 8 * 86_400
 
-export function gateKeys(prefix: string, dropId: number): {tokens: string; keys: string} {
-  return {tokens: `${prefix}gate:{${dropId}}:tokens`, keys: `${prefix}gate:{${dropId}}:keys`}
+export function gateKeys(ref: GateRef): {tokens: string; keys: string} {
+  const tag = `${ref.prefix}gate:{${ref.dropId}.${ref.epoch}}`
+  return {tokens: `${tag}:tokens`, keys: `${tag}:keys`}
 }
 
 const ADMIT = `
@@ -83,8 +95,8 @@ export type GateAnswer =
   | {kind: 'to_postgres'; reason: 'known' | 'missing' | 'closed' | 'unavailable'}
 
 /** Asks the gate about one request. Redis errors send the request to Postgres (slower, still correct). */
-export async function gateAdmit(redis: Redis, prefix: string, dropId: number, field: string, qty: number, fingerprint: string): Promise<GateAnswer> {
-  const k = gateKeys(prefix, dropId)
+export async function gateAdmit(redis: Redis, ref: GateRef, field: string, qty: number, fingerprint: string): Promise<GateAnswer> {
+  const k = gateKeys(ref)
   let reply: [string, string]
   try {
     reply = (await run(redis, ADMIT, [k.tokens, k.keys], [field, qty, fingerprint, GATE_TTL_SECONDS])) as [string, string]
@@ -98,23 +110,23 @@ export async function gateAdmit(redis: Redis, prefix: string, dropId: number, fi
   return {kind: 'to_postgres', reason: answer === 'known' ? 'known' : answer === 'closed' ? 'closed' : 'missing'}
 }
 
-export async function gateRefund(redis: Redis, prefix: string, dropId: number, qty: number): Promise<void> {
-  await run(redis, REFUND, [gateKeys(prefix, dropId).tokens], [qty]).catch(() => {})
+export async function gateRefund(redis: Redis, ref: GateRef, qty: number): Promise<void> {
+  await run(redis, REFUND, [gateKeys(ref).tokens], [qty]).catch(() => {})
 }
 
 /** Records that this key's answer lives in Postgres, so the gate never answers it itself. */
-export async function gateMark(redis: Redis, prefix: string, dropId: number, field: string): Promise<void> {
-  const k = gateKeys(prefix, dropId)
+export async function gateMark(redis: Redis, ref: GateRef, field: string): Promise<void> {
+  const k = gateKeys(ref)
   await run(redis, MARK, [k.tokens, k.keys], [field, GATE_TTL_SECONDS]).catch(() => {})
 }
 
-export async function gateEmpty(redis: Redis, prefix: string, dropId: number): Promise<void> {
-  await run(redis, EMPTY, [gateKeys(prefix, dropId).tokens], []).catch(() => {})
+export async function gateEmpty(redis: Redis, ref: GateRef): Promise<void> {
+  await run(redis, EMPTY, [gateKeys(ref).tokens], []).catch(() => {})
 }
 
 const SYNC_SOURCE = {
   name: 'stock.gate.source',
-  text: `SELECT status, available FROM drops WHERE id = $1`,
+  text: `SELECT status, available, ${GATE_EPOCH_SQL} AS epoch FROM drops WHERE id = $1`,
 }
 
 const ORDER_KEYS_FROM = {
@@ -138,11 +150,11 @@ export interface GateSync {
  * Existing orders' keys are marked so a retry of a confirmed order is never answered "sold out".
  */
 export async function syncGate(db: Queryable, redis: Redis, prefix: string, dropId: number, mode: 'if-missing' | 'force'): Promise<GateSync | null> {
-  const {rows} = await db.query<{status: string; available: number}>(SYNC_SOURCE, [dropId])
+  const {rows} = await db.query<{status: string; available: number; epoch: number}>(SYNC_SOURCE, [dropId])
   if (!rows.length) return null
   const {status, available} = rows[0]
   const tokens = status === 'live' ? Number(available) : status === 'sold_out' ? 0 : -1
-  const k = gateKeys(prefix, dropId)
+  const k = gateKeys({prefix, dropId, epoch: Number(rows[0].epoch)})
   // mark first: a gate that says "empty" must already know every confirmed key
   let marked = 0
   let after = 0
@@ -164,11 +176,11 @@ export async function syncGate(db: Queryable, redis: Redis, prefix: string, drop
 }
 
 /** Closes the gate (drop ended): requests go to Postgres, which refuses them as not live. */
-export async function closeGate(redis: Redis, prefix: string, dropId: number): Promise<void> {
-  await redis.set(gateKeys(prefix, dropId).tokens, -1, 'EX', GATE_TTL_SECONDS)
+export async function closeGate(redis: Redis, ref: GateRef): Promise<void> {
+  await redis.set(gateKeys(ref).tokens, -1, 'EX', GATE_TTL_SECONDS)
 }
 
-export async function gateTokens(redis: Redis, prefix: string, dropId: number): Promise<number | null> {
-  const v = await redis.get(gateKeys(prefix, dropId).tokens)
+export async function gateTokens(redis: Redis, ref: GateRef): Promise<number | null> {
+  const v = await redis.get(gateKeys(ref).tokens)
   return v === null ? null : Number(v)
 }
