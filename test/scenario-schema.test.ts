@@ -2,7 +2,7 @@ import {readFileSync, readdirSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {ScenarioInvalidError} from '../src/core/errors.js'
-import {loadScenario, parseScenario, type ScenarioProblem} from '../src/sim/scenario/loader.js'
+import {DEFAULT_SCENARIO, SHIPPED_SCENARIOS_DIR, loadScenario, parseScenario, type ScenarioProblem} from '../src/sim/scenario/loader.js'
 import {scaleScenario, scenarioJsonSchema} from '../src/sim/scenario/schema.js'
 import {ROOT} from './helpers/cli.js'
 
@@ -36,7 +36,8 @@ describe('scenario schema', () => {
     expect(files.sort()).toEqual(['celebrity-drop.yaml', 'fanout-storm.yaml', 'sold-out-race.yaml', 'steady-browse.yaml'])
     for (const f of files) await loadScenario(path.join(SCENARIOS, f))
 
-    const s = await loadScenario(path.join(SCENARIOS, 'celebrity-drop.yaml'))
+    expect(path.resolve(SHIPPED_SCENARIOS_DIR)).toBe(path.resolve(SCENARIOS))
+    const s = await loadScenario(DEFAULT_SCENARIO)
     const reads = (i: number) => ['browse_product', 'browse_drop', 'list_followers', 'notifications'].reduce((n, t) => n + (s.phases[i].rates[t as 'order'] ?? 0), 0)
     expect(reads(0)).toBe(500)
     expect(reads(1)).toBe(1500)

@@ -6,7 +6,7 @@ import {InvariantViolatedError, ThresholdFailedError, UsageError, VoidRunError} 
 import {LatencyHistogram} from '../src/sim/metrics/histogram.js'
 import {computeVerdict, evaluateRunThresholds, finalizeRun, verdictError, type RequestStats, type RunResult} from '../src/sim/metrics/result.js'
 import {parseRunFile, readRunFile, writeRunFile} from '../src/sim/report/run-file.js'
-import {renderReport} from '../src/sim/report/tables.js'
+import {progressLine, renderReport} from '../src/sim/report/tables.js'
 import {REQUEST_GROUPS} from '../src/sim/scenario/schema.js'
 
 function stats(latencies: number[], o: Partial<RequestStats> = {}, durationMs = 1000): RequestStats {
@@ -130,6 +130,9 @@ describe('thresholds on a run', () => {
     expect(text).toMatch(/no_oversell .*FAIL .*sold 501 of 500/)
     expect(text).toMatch(/4 \(http_503 3, timeout 1\)/)
     expect(text).toMatch(/unitsSold .*500/)
+    expect(progressLine({elapsedMs: 23_000, totalMs: 50_000, phase: 'drop-opens', rate: 1648, targetRate: 1650, errors: 0, late: 2, p99Ms: 41.24})).toBe(
+      'drop-opens 23.0/50 s | 1,648/s of 1,650/s | errors 0 | late 2 | p99 41.2ms',
+    )
   })
 
   it('a run file round-trips (histograms and verdict intact) and bad files are refused', async () => {

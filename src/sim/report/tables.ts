@@ -90,3 +90,9 @@ export function renderReport(result: RunResult, options: RenderOptions = {}): st
   parts.push(verdictLine(result))
   return parts.join('\n')
 }
+
+/** One live status line for a terminal: "drop-opens 23.0/50 s | 1,648/s of 1,650/s | errors 0 | late 0 | p99 41.2ms". */
+export function progressLine(p: {elapsedMs: number; totalMs: number; phase: string; rate: number; targetRate: number; errors: number; late: number; p99Ms: number}): string {
+  const n = (x: number) => Math.round(x).toLocaleString('en-US')
+  return `${p.phase} ${(p.elapsedMs / 1000).toFixed(1)}/${(p.totalMs / 1000).toFixed(0)} s | ${n(p.rate)}/s of ${n(p.targetRate)}/s | errors ${n(p.errors)} | late ${n(p.late)} | p99 ${ms(p.p99Ms)}`
+}

@@ -1,5 +1,6 @@
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
+import {fileURLToPath} from 'node:url'
 import {LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node as YamlNode} from 'yaml'
 import type {z} from 'zod'
 import {ScenarioInvalidError} from '../../core/errors.js'
@@ -132,3 +133,9 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_value') return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`
   return issue.message
 }
+
+/** scenarios/ of this package (the same from src/ under tsx and from dist/). */
+export const SHIPPED_SCENARIOS_DIR = fileURLToPath(new URL('../../../scenarios/', import.meta.url))
+
+/** The shipped scenario `npm start` and a bare `livedrop scenario run` use. */
+export const DEFAULT_SCENARIO = path.join(SHIPPED_SCENARIOS_DIR, 'celebrity-drop.yaml')
