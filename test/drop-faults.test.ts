@@ -71,7 +71,7 @@ interface RaceResult {
  * Every key is retried with the same request until it gets a definitive answer, as a client
  * would: errors (killed connections, in-flight answers) are retried, nothing else is accepted.
  */
-async function race(deps: () => EngineDeps, dropId: number, f: DropFixture, keys: number, concurrency: number, tag: string): Promise<RaceResult> {
+async function race(deps: () => EngineDeps, dropId: number, f: DropFixture, keys: number, concurrency: number, tag: string, progress = {answered: 0}): Promise<RaceResult> {
   const finals = new Map<string, PlaceOrderResult>()
   const userOf = new Map<string, number>()
   let errors = 0
@@ -86,6 +86,7 @@ async function race(deps: () => EngineDeps, dropId: number, f: DropFixture, keys
         for (let tries = 0; ; tries++) {
           try {
             finals.set(key, await placeOrder(deps(), {userId, dropId, qty: 1, idempotencyKey: key}))
+            progress.answered++
             break
           } catch (err) {
             if (err instanceof KeyReusedWithDifferentRequestError || tries > 300) throw err
@@ -223,24 +224,29 @@ describe.skipIf(!services.postgres)('drop engine under faults (Postgres)', () =>
       it('FLUSHALL and a restart mid-drop still end without oversell, and reconcile re-syncs the gate', async () => {
         const deps = () => ({db: t.db, redis: client, redisPrefix: 'faults:', inFlightTimeoutMs: 300})
         const dropId = await liveDrop(deps(), 'redis-gate', 100)
+        // faults at fixed points of the race, not of the clock: a flush while selling, a restart
+        // near the sell-out, another flush after it
         let faults = 0
+        const progress = {answered: 0}
+        const at = async (answered: number) => {
+          while (progress.answered < answered) await sleep(2)
+        }
         const chaos = (async () => {
-          await sleep(150)
+          await at(40)
           await client.flushall()
           faults++
-          await sleep(250)
+          await at(90)
           own.stop()
-          await sleep(200)
+          await sleep(150)
           own.start()
           faults++
-          await sleep(250)
+          await at(400)
           await client.flushall().catch(() => {})
           faults++
         })()
-        const r = await race(deps, dropId, f, 1500, 32, 'chaos')
-        const faultsDuringRace = faults
+        const r = await race(deps, dropId, f, 1500, 32, 'chaos', progress)
         await chaos
-        expect(faultsDuringRace).toBeGreaterThanOrEqual(2)
+        expect(faults).toBe(3)
         await expectExactlyAcknowledged(t.db, dropId, r, 100)
         expect(await getDropStatus(t.db, dropId)).toMatchObject({status: 'sold_out', available: 0, sold: 100})
 

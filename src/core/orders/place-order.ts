@@ -3,7 +3,7 @@ import type {Db, Queryable} from '../db/types.js'
 import type {DropStatus} from '../events.js'
 import {FAST_TAKE_CTES, settleBuckets, startBucket, takeFromBucketsSlow} from '../stock/buckets.js'
 import {gateAdmit, gateEmpty, gateMark, gateRefund, syncGate, type GateAnswer, type GateRef} from '../stock/redis-gate.js'
-import {takeFromRow} from '../stock/row.js'
+import {ROW_TAKE_CTES, markStockLow} from '../stock/row.js'
 import {DEFAULT_IN_FLIGHT_TIMEOUT_MS, DEFAULT_REDIS_PREFIX, clock, type EngineDeps} from './deps.js'
 import {claimKey, completeKey, releaseKey, requestFingerprint, type DropFacts, type OwnedKey, type StoredResponse} from './idempotency.js'
 import {withRetry} from './retry.js'
@@ -84,6 +84,16 @@ const FINISH = {
     SELECT body.b AS body, (SELECT count(*) FROM k)::int AS keyed FROM body`,
 }
 
+/** row / redis-gate in one statement: the hot row's conditional UPDATE, then the order. */
+const ROW_ORDER = {
+  name: 'orders.row',
+  text: `WITH ${ROW_TAKE_CTES},
+    d AS (SELECT id, creator_id FROM took),
+    ${WRITE_ORDER_CTES}
+    SELECT took.available, took.status, took.low_stock_threshold, took.low_stock_notified, body.b AS body, (SELECT count(*) FROM k)::int AS keyed
+    FROM took LEFT JOIN body ON true`,
+}
+
 /**
  * buckets' fast path in one statement: lock and take from a bucket, then write the order. The
  * bucket's `open` flag (cleared by an end, re-checked on the locked row) stands for "live".
@@ -154,21 +164,23 @@ async function storeSoldOut(q: Queryable, owned: OwnedKey, input: PlaceOrderInpu
   return response
 }
 
-/** `row` and `redis-gate`: the order rows first, the hot-row UPDATE last, then COMMIT. */
+/** `row` and `redis-gate`: stock and order in one statement, then COMMIT. */
 async function orderRow(deps: EngineDeps, owned: OwnedKey, drop: DropFacts, input: PlaceOrderInput): Promise<Placed> {
+  type Row = {available: number; status: DropStatus; low_stock_threshold: number; low_stock_notified: boolean; body: Record<string, unknown>; keyed: number}
   try {
-    const {body, take} = await withRetry(() =>
+    const {row, stockLow} = await withRetry(() =>
       deps.db.transaction(async (tx) => {
-        const body = await finishOrder(tx, owned, input)
-        if (!body) throw new NotTaken()
-        const take = await takeFromRow(tx, input.dropId, input.qty)
-        if (!take) throw new NotTaken()
-        return {body, take}
+        const {rows} = await tx.query<Row>(ROW_ORDER, [input.userId, input.dropId, input.qty, input.idempotencyKey, owned.day, owned.token])
+        if (!rows.length) throw new NotTaken()
+        const row = rows[0]
+        if (row.keyed !== 1) throw new Fenced()
+        const stockLow = !row.low_stock_notified && row.available <= row.low_stock_threshold && (await markStockLow(tx, input.dropId))
+        return {row, stockLow}
       }),
     )
-    if (take.stockLow) emit(deps, drop, take.status, 'stock_low')
-    if (take.soldOut) emit(deps, drop, 'sold_out', 'sold_out')
-    return {response: {status: 201, body}, replay: false, drop, pgSoldOut: take.soldOut}
+    if (stockLow) emit(deps, drop, row.status, 'stock_low')
+    if (row.status === 'sold_out') emit(deps, drop, 'sold_out', 'sold_out')
+    return {response: {status: 201, body: row.body}, replay: false, drop, pgSoldOut: row.status === 'sold_out'}
   } catch (err) {
     if (!(err instanceof NotTaken)) throw err
   }

@@ -1,26 +1,23 @@
 import type {Queryable} from '../db/types.js'
-import type {DropStatus} from '../events.js'
 
 /**
  * The `row` strategy (also Postgres's side of `redis-gate`): one conditional UPDATE of the drop's
- * row. The caller runs it as the last statement before COMMIT, so the hot row lock is held as
- * briefly as possible. The order that takes the last unit moves the drop to sold_out and writes
- * the sold_out event in the same statement, so both happen exactly once.
+ * row, for the caller to put in front of its order-writing statement, so the order, its events and
+ * the stored answer are written in the same statement and the hot row lock is held only for the
+ * rest of that statement and the COMMIT. The order that takes the last unit moves the drop to
+ * sold_out and writes the sold_out event right there, so both happen exactly once.
+ * CTE `took` has one row when the units were taken. Parameters: $2 drop id, $3 qty.
  */
-const TAKE = {
-  name: 'stock.row.take',
-  text: `WITH upd AS (
-      UPDATE drops SET available = available - $2,
-        status = CASE WHEN available = $2 THEN 'sold_out' ELSE status END,
+export const ROW_TAKE_CTES = `took AS (
+      UPDATE drops SET available = available - $3::int,
+        status = CASE WHEN available = $3::int THEN 'sold_out' ELSE status END,
         updated_at = now()
-      WHERE id = $1 AND status = 'live' AND available >= $2
+      WHERE id = $2::bigint AND status = 'live' AND available >= $3::int
       RETURNING id, creator_id, product_id, available, status, low_stock_threshold, low_stock_notified),
-    ev AS (
+    sold_out_event AS (
       INSERT INTO outbox (event_type, drop_id, creator_id, payload)
-      SELECT 'sold_out', id, creator_id, jsonb_build_object('productId', product_id) FROM upd WHERE status = 'sold_out'
-      RETURNING 1)
-    SELECT available, status, low_stock_threshold, low_stock_notified FROM upd`,
-}
+      SELECT 'sold_out', id, creator_id, jsonb_build_object('productId', product_id) FROM took WHERE status = 'sold_out'
+      RETURNING 1)`
 
 /** Flags the drop once as low on stock and writes the stock_low event; we hold the row lock already. */
 const STOCK_LOW = {
@@ -34,23 +31,10 @@ const STOCK_LOW = {
     FROM upd RETURNING 1`,
 }
 
-export interface RowTake {
-  available: number
-  status: DropStatus
-  /** This order took the last unit. */
-  soldOut: boolean
-  /** This order crossed the low-stock threshold. */
-  stockLow: boolean
-}
-
-/** Takes qty units, or returns null when the drop is not live or has fewer than qty left. */
-export async function takeFromRow(tx: Queryable, dropId: number, qty: number): Promise<RowTake | null> {
-  const {rows} = await tx.query<{available: number; status: DropStatus; low_stock_threshold: number; low_stock_notified: boolean}>(TAKE, [dropId, qty])
-  if (rows.length === 0) return null
-  const r = rows[0]
-  let stockLow = false
-  if (!r.low_stock_notified && r.available <= r.low_stock_threshold) {
-    stockLow = (await tx.query(STOCK_LOW, [dropId])).rowCount === 1
-  }
-  return {available: r.available, status: r.status, soldOut: r.status === 'sold_out', stockLow}
+/**
+ * After an order took units: flags the drop once as low on stock (stock_low event) when it fell to
+ * the threshold. The caller holds the row lock, so `low_stock_notified` read there was current.
+ */
+export async function markStockLow(tx: Queryable, dropId: number): Promise<boolean> {
+  return (await tx.query(STOCK_LOW, [dropId])).rowCount === 1
 }
