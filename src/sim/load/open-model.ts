@@ -149,16 +149,27 @@ class SecondBucket {
   sent = 0
   done = 0
   errors = 0
-  readonly corrected: number[] = []
-  readonly service: number[] = []
+  // coarse HDR histograms: summarising a second is O(buckets), not a sort of every latency
+  readonly corrected = LatencyHistogram.coarse()
+  readonly service = LatencyHistogram.coarse()
+
+  add(other: SecondBucket): void {
+    this.sent += other.sent
+    this.done += other.done
+    this.errors += other.errors
+    this.corrected.add(other.corrected)
+    this.service.add(other.service)
+  }
 
   point(): SeriesTypePoint {
-    const pct = (xs: number[], p: number) => {
-      if (xs.length === 0) return 0
-      xs.sort((a, b) => a - b)
-      return round3(xs[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)])
+    return {
+      sent: this.sent,
+      done: this.done,
+      errors: this.errors,
+      p50: round3(this.corrected.percentileMs(50)),
+      p99: round3(this.corrected.percentileMs(99)),
+      serviceP99: round3(this.service.percentileMs(99)),
     }
-    return {sent: this.sent, done: this.done, errors: this.errors, p50: pct(this.corrected, 50), p99: pct(this.corrected, 99), serviceP99: pct(this.service, 99)}
   }
 }
 
@@ -258,11 +269,7 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
       const all = new SecondBucket()
       for (const [t, b] of m) {
         typesPoint[t] = b.point()
-        all.sent += b.sent
-        all.done += b.done
-        all.errors += b.errors
-        all.corrected.push(...b.corrected)
-        all.service.push(...b.service)
+        all.add(b)
       }
       typesPoint.all = all.point()
       const pi = phaseAt(s * 1000)
@@ -319,8 +326,8 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
         rec.corrected.recordMs(corrected)
         rec.service.recordMs(service)
         allCorrected.recordMs(corrected)
-        b.corrected.push(corrected)
-        b.service.push(service)
+        b.corrected.recordMs(corrected)
+        b.service.recordMs(service)
         if ((spec.ok ?? defaultOk)(status)) rec.ok++
         else {
           rec.error(`http_${status}`)

@@ -24,4 +24,14 @@ describe('LatencyHistogram', () => {
     merged.add(LatencyHistogram.decode(b.encode()))
     expect(merged.summary()).toEqual(whole.summary())
   })
+
+  it('coarse: percentiles within ~1%, merges with coarse ones', () => {
+    const a = LatencyHistogram.coarse()
+    const b = LatencyHistogram.coarse()
+    for (let i = 1; i <= 1000; i++) (i % 2 ? a : b).recordMs(i)
+    a.add(b)
+    expect(a.count).toBe(1000)
+    expect(Math.abs(a.percentileMs(99) - 990) / 990).toBeLessThan(0.01)
+    expect(Math.abs(a.percentileMs(50) - 500) / 500).toBeLessThan(0.01)
+  })
 })

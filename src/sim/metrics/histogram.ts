@@ -14,6 +14,15 @@ export class LatencyHistogram {
     this.h = from ?? hdr.build({lowestDiscernibleValue: 1, highestTrackableValue: HIGHEST_US, numberOfSignificantValueDigits: 3, useWebAssembly: false})
   }
 
+  /**
+   * A cheaper histogram (2 significant digits, ~1% value error) for short-lived uses such as
+   * one second of a time series: a tenth of the memory, faster percentiles. Merges only with
+   * other coarse histograms.
+   */
+  static coarse(): LatencyHistogram {
+    return new LatencyHistogram(hdr.build({lowestDiscernibleValue: 1, highestTrackableValue: HIGHEST_US, numberOfSignificantValueDigits: 2, useWebAssembly: false}))
+  }
+
   /** Records one latency given in milliseconds (fractions kept to the microsecond). */
   recordMs(ms: number): void {
     this.h.recordValue(Math.min(HIGHEST_US, Math.max(1, Math.round(ms * 1000))))
