@@ -2,6 +2,7 @@ import {DropStateError, NotFoundError, UsageError, throwUsageErrors} from '../er
 import type {Queryable} from '../db/types.js'
 import type {DropChangeReason, DropStatus} from '../events.js'
 import {DEFAULT_REDIS_PREFIX, type EngineDeps} from '../orders/deps.js'
+import {withRetry} from '../orders/retry.js'
 import {settleBuckets, splitStock} from '../stock/buckets.js'
 import {GATE_EPOCH_SQL, closeGate, syncGate} from '../stock/redis-gate.js'
 import {DEFAULT_BUCKETS, STOCK_STRATEGIES, availableStock, type StockStrategy} from '../stock/index.js'
@@ -198,12 +199,16 @@ const CLOSE_BUCKETS = {name: 'drops.close_buckets', text: `UPDATE drop_stock_buc
  * order that takes stock afterwards can commit.
  */
 export async function endDrop(deps: EngineDeps, dropId: number): Promise<DropTransition> {
-  const rows = await deps.db.transaction(async (tx) => {
-    await tx.query(LOCK_BUCKETS, [dropId])
-    const ended = (await tx.query<DropRow>(END, [dropId])).rows
-    if (ended.length) await tx.query(CLOSE_BUCKETS, [dropId])
-    return ended
-  })
+  // an order may hold a bucket it locked out of order (a lock kept after a failed re-check): a
+  // deadlock with it is retried
+  const rows = await withRetry(() =>
+    deps.db.transaction(async (tx) => {
+      await tx.query(LOCK_BUCKETS, [dropId])
+      const ended = (await tx.query<DropRow>(END, [dropId])).rows
+      if (ended.length) await tx.query(CLOSE_BUCKETS, [dropId])
+      return ended
+    }),
+  )
   if (!rows.length) {
     const drop = await getDrop(deps.db, dropId)
     return {drop, changed: false}
