@@ -236,3 +236,12 @@ export class RelayedError extends LivedropError {
     this.exitCode = info.exitCode
   }
 }
+
+// ---- idempotency purge ----
+
+/** Another purge holds the purge lock; run again later (exit 5, like a purge stopped with work left). */
+export class PurgeLockedError extends LivedropError {
+  override readonly code = 'PURGE_LOCKED'
+  override readonly exitCode = ExitCode.purgeIncomplete
+  override readonly httpStatus = 409
+}
