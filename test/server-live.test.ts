@@ -41,6 +41,32 @@ describe.skipIf(!services.postgres)('live events over SSE', () => {
   })
 })
 
+describe.skipIf(!services.postgres)('live events for a pull-delivered (celebrity) creator', () => {
+  const s = useServer('postgres', {engine: {fanoutWorkers: 1, fanout: {pollMs: 20, pullThreshold: 0}}})
+
+  it('streams drop_started once to every connected follower, opted in or not', async () => {
+    const {productId, creatorId} = await seedWorld(s.engine, {users: 5, stock: 10})
+    // user 2 opted in ("notify me"): the event's first batch also pushes a row to them
+    await s.app.inject({method: 'POST', url: '/creators/1/follow', headers: s.auth(2), payload: {notify: true}})
+    await s.app.inject({method: 'POST', url: '/creators/1/follow', headers: s.auth(3)})
+    const base = await s.app.listen({port: 0, host: '127.0.0.1'})
+    const optedIn = await openSse(`${base}/events`, s.auth(2))
+    const plain = await openSse(`${base}/events`, s.auth(3))
+    const stranger = await openSse(`${base}/events`, s.auth(4))
+    try {
+      const drop = await createDrop(s.engine.deps, {creatorId, productId, stock: 5, startsAt: new Date(), endsAt: new Date(Date.now() + 60_000)})
+      await startDrop(s.engine.deps, drop.id)
+      s.engine.fanout?.wake()
+      for (const stream of [optedIn, plain]) expect((await stream.next('drop_started', 2000)).data).toMatchObject({dropId: drop.id})
+      await new Promise((r) => setTimeout(r, 300))
+      expect(optedIn.events.filter((e) => e.event === 'drop_started')).toHaveLength(1)
+      expect(stranger.events).toEqual([])
+    } finally {
+      for (const stream of [optedIn, plain, stranger]) stream.close()
+    }
+  })
+})
+
 const BIN = fileURLToPath(new URL('../bin/run.js', import.meta.url))
 
 function serve(dbUrl: string): Promise<{child: ChildProcess; base: string; exited: Promise<number | null>}> {

@@ -21,6 +21,8 @@ const CHANNEL = 'livedrop:live-events'
  */
 export class LiveEvents {
   private readonly streams = new Map<number, Set<Sender>>()
+  /** Pull events already broadcast to this process's connected followers (bounded). */
+  private readonly announced = new Set<number>()
   private subscriber: Redis | null = null
 
   constructor(
@@ -66,12 +68,19 @@ export class LiveEvents {
     const message: LiveMessage = {eventId: d.eventId, type: d.eventType, dropId: d.dropId, creatorId: d.creatorId}
     let users: number[]
     if (d.delivery === 'pull') {
-      // a pull event reaches every follower at once: ask which connected users follow the creator
-      // (only once, when the event is marked pull; later pages push to opted-in users already told)
-      if (d.inserted > 0 || d.creatorId === null) return
+      // a pull event reaches every follower at once: on its first delivery batch, ask which
+      // connected users follow the creator; later batches only push to opted-in users already told
+      if (d.creatorId === null || this.announced.has(d.eventId)) return
+      this.announced.add(d.eventId)
+      if (this.announced.size > 10_000) this.announced.delete(this.announced.values().next().value!)
+      // the feed's rule: only followers who followed before the event was created
       const {rows} = await this.db.query<{user_id: number}>(
-        {name: 'live.followers_connected', text: 'SELECT user_id FROM follows WHERE creator_id = $1 AND user_id = ANY($2::bigint[])'},
-        [d.creatorId, [...this.streams.keys()]],
+        {
+          name: 'live.followers_connected',
+          text: `SELECT f.user_id FROM follows f JOIN outbox o ON o.id = $3
+                  WHERE f.creator_id = $1 AND f.user_id = ANY($2::bigint[]) AND f.created_at < o.created_at`,
+        },
+        [d.creatorId, [...this.streams.keys()], d.eventId],
       )
       users = rows.map((r) => Number(r.user_id))
     } else {

@@ -84,7 +84,7 @@ generator could not keep its schedule), 4 invalid scenario file, 3 target unreac
       this.note(`Wrote ${flags.out}`)
     }
     if (this.jsonEnabled()) this.logJson(result)
-    else this.log(renderReport(result, {color: Boolean(process.stdout.isTTY)}) + '\n' + this.statsLine(result))
+    else this.log(renderReport(result, {color: Boolean(process.stdout.isTTY)}))
     const verdict = verdictError(result)
     if (verdict) {
       if (this.jsonEnabled()) return this.exit(verdict.exitCode)
@@ -100,12 +100,6 @@ generator could not keep its schedule), 4 invalid scenario file, 3 target unreac
     this.log(t.toString())
     this.log(result.best ? `Highest throughput meeting the thresholds: ${result.best.throughput.toFixed(0)} req/s at ${result.best.connections} connections (${result.stoppedBecause}).` : `Even the first step failed the thresholds (${result.stoppedBecause}).`)
     return result
-  }
-
-  private statsLine(result: RunResult): string {
-    const s = result.stats as Record<string, unknown>
-    const ratio = typeof s.cacheHitRatio === 'number' ? `${(s.cacheHitRatio * 100).toFixed(1)}%` : 'n/a'
-    return `drop ${s.dropId} (${s.strategy}): ${s.unitsSold}/${s.stock} units sold, ${s.ordersConfirmed} orders, ${s.soldOutAnswers} sold-out answers, ${s.replays} replays; cache hit ratio ${ratio}; notify sampled ${s.notifySampled}, missed ${s.notifyMissed}`
   }
 
   private progressTimer: NodeJS.Timeout | undefined

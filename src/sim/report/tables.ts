@@ -65,7 +65,8 @@ export function renderVerdictTables(result: RunResult, options: RenderOptions = 
   }
   if (Object.keys(result.stats).length) {
     const t = table(['engine', 'value'], options, ['left', 'right'])
-    for (const [k, v] of Object.entries(result.stats)) t.push([k, typeof v === 'number' ? v.toLocaleString('en-US') : JSON.stringify(v)])
+    // series (stock over time) are for the HTML charts, not a table cell
+    for (const [k, v] of Object.entries(result.stats)) if (v === null || typeof v !== 'object') t.push([k, typeof v === 'number' ? v.toLocaleString('en-US') : String(v)])
     out.push(t.toString())
   }
   return out.join('\n')
