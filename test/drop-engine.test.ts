@@ -193,6 +193,21 @@ for (const backend of BACKENDS) {
       })
     }
 
+    it('buckets: nothing sells before the start or after the end, on the first request or later ones', async () => {
+      const drop = await createDrop(deps(), {creatorId: f.creatorId, productId: f.productId, stock: 8, startsAt: new Date(), endsAt: new Date(Date.now() + 60_000), strategy: 'buckets', buckets: 4})
+      // the first request reads the drop through the claim; later ones take the one-statement path
+      for (const key of ['pre-1', 'pre-2', 'pre-3']) {
+        await expect(placeOrder(deps(), {userId: f.buyerIds[30], dropId: drop.id, qty: 1, idempotencyKey: key})).rejects.toBeInstanceOf(DropNotLiveError)
+      }
+      await startDrop(deps(), drop.id)
+      expect((await placeOrder(deps(), {userId: f.buyerIds[30], dropId: drop.id, qty: 1, idempotencyKey: 'pre-1'})).outcome).toBe('confirmed')
+      await endDrop(deps(), drop.id)
+      for (const key of ['post-1', 'post-2']) {
+        await expect(placeOrder(deps(), {userId: f.buyerIds[31], dropId: drop.id, qty: 1, idempotencyKey: key})).rejects.toBeInstanceOf(DropNotLiveError)
+      }
+      expect(await getDropStatus(t.db, drop.id)).toMatchObject({status: 'ended', sold: 1, available: 7})
+    })
+
     it('buckets: multi-unit orders take from several buckets and sell the last units', async () => {
       const dropId = await liveDrop(deps(), f, {stock: 10, strategy: 'buckets', buckets: 4, lowStockThreshold: 3})
       // [3, 3, 2, 2]: an order of 5 needs two buckets

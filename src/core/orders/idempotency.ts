@@ -36,20 +36,24 @@ export function requestFingerprint(request: {dropId: number; qty: number; payloa
   return 'sha256:' + createHash('sha256').update(text).digest('hex')
 }
 
-/** The drop facts the order path needs, read in the same round trip as the claim. */
-export interface DropFacts {
+/** What never changes about a drop: safe to remember per database. */
+export interface DropInfo {
   id: number
   strategy: StockStrategy
-  status: DropStatus
   creatorId: number
   productId: number
   bucketCount: number
   lowStockThreshold: number
+  /** created_at in ms: names the drop's redis gate. */
+  epoch: number
+}
+
+/** The drop facts the order path needs, read in the same round trip as the claim. */
+export interface DropFacts extends DropInfo {
+  status: DropStatus
   lowStockNotified: boolean
   /** Units left as of the claim's snapshot: an upper bound (stock only goes down), so fewer than asked means sold out. */
   available: number
-  /** created_at in ms: names the drop's redis gate. */
-  epoch: number
 }
 
 /** A key this request owns: its partition day and the lock token that fences the completion. */

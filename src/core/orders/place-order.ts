@@ -5,7 +5,7 @@ import {FAST_TAKE_CTES, settleBuckets, startBucket, takeFromBucketsSlow} from '.
 import {gateAdmit, gateEmpty, gateMark, gateRefund, syncGate, type GateAnswer, type GateRef} from '../stock/redis-gate.js'
 import {ROW_TAKE_CTES, markStockLow} from '../stock/row.js'
 import {DEFAULT_IN_FLIGHT_TIMEOUT_MS, DEFAULT_REDIS_PREFIX, clock, type EngineDeps} from './deps.js'
-import {claimKey, completeKey, releaseKey, requestFingerprint, type DropFacts, type OwnedKey, type StoredResponse} from './idempotency.js'
+import {claimKey, completeKey, releaseKey, requestFingerprint, utcDay, type DropFacts, type DropInfo, type OwnedKey, type StoredResponse} from './idempotency.js'
 import {withRetry} from './retry.js'
 
 /** The most units one order may ask for. */
@@ -53,19 +53,22 @@ function toResult(response: StoredResponse, replay: boolean): PlaceOrderResult {
   return {outcome: 'sold_out', replay, response}
 }
 
-/**
- * After CTE `d` (the drop's id and creator_id, one row only when the order may be written): the
- * order, its order_confirmed event and the key's stored answer (state completed, fenced by the
- * claim's token), all in one statement. $1 user, $2 drop, $3 qty, $4 key, $5 key day, $6 token.
- */
-const WRITE_ORDER_CTES = `o AS (
+/** After CTE `d` (one row only when the order may be written): the order and its answer's body. */
+export const ORDER_CTES = `o AS (
       INSERT INTO orders (user_id, drop_id, qty, idempotency_key)
       SELECT $1::bigint, d.id, $3::int, $4::text FROM d
       RETURNING id, created_at),
     body AS (
       SELECT jsonb_build_object('id', o.id, 'dropId', $2::bigint, 'userId', $1::bigint, 'qty', $3::int, 'status', 'confirmed',
         'createdAt', to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) AS b
-      FROM o),
+      FROM o)`
+
+/**
+ * After CTE `d` (the drop's id and creator_id, one row only when the order may be written): the
+ * order, its order_confirmed event and the key's stored answer (state completed, fenced by the
+ * claim's token), all in one statement. $1 user, $2 drop, $3 qty, $4 key, $5 key day, $6 token.
+ */
+const WRITE_ORDER_CTES = `${ORDER_CTES},
     k AS (
       UPDATE idempotency_keys SET state = 'completed', response_status = 201, response_body = body.b, completed_at = now(), locked_at = NULL
       FROM body
@@ -130,7 +133,7 @@ function fencedError(key: string): RequestInFlightError {
   })
 }
 
-function notLive(dropId: number, status: string): DropNotLiveError {
+export function notLive(dropId: number, status: string): DropNotLiveError {
   return new DropNotLiveError(`drop ${dropId} is ${status}, not live: orders are not accepted`, {
     hint: status === 'scheduled' ? 'Start it first (`livedrop drop start ID`).' : 'The drop has ended.',
     details: {dropId, status},
@@ -152,9 +155,9 @@ async function finishOrder(tx: Queryable, owned: OwnedKey, input: PlaceOrderInpu
   return rows[0].body
 }
 
-type Placed = {response: StoredResponse; replay: boolean; drop: DropFacts | null; pgSoldOut: boolean}
+export type Placed = {response: StoredResponse; replay: boolean; drop: DropInfo | null; pgSoldOut: boolean}
 
-function emit(deps: EngineDeps, drop: DropFacts, status: DropStatus, reason: 'stock_low' | 'sold_out'): void {
+export function emit(deps: EngineDeps, drop: DropInfo, status: DropStatus, reason: 'stock_low' | 'sold_out'): void {
   deps.changes?.emit({type: 'drop', dropId: drop.id, productId: drop.productId, creatorId: drop.creatorId, status, reason})
 }
 
@@ -197,7 +200,7 @@ async function orderRow(deps: EngineDeps, owned: OwnedKey, drop: DropFacts, inpu
  * stock_low / sold_out of a buckets drop need committed totals (see settleBuckets); a failure here
  * is healed by the next order attempt or `drop reconcile`, so it must not fail a confirmed order.
  */
-async function settleAndEmit(deps: EngineDeps, drop: DropFacts): Promise<void> {
+export async function settleAndEmit(deps: EngineDeps, drop: DropInfo): Promise<void> {
   const settled = await settleBuckets(deps.db, drop.id).catch(() => ({stockLow: false, soldOut: false}))
   if (settled.stockLow) emit(deps, drop, settled.soldOut ? 'sold_out' : 'live', 'stock_low')
   if (settled.soldOut) emit(deps, drop, 'sold_out', 'sold_out')
@@ -261,7 +264,15 @@ async function placeInPostgres(deps: EngineDeps, input: PlaceOrderInput, fingerp
   )
   if (claim.kind === 'replay') return {response: claim.response, replay: true, drop: null, pgSoldOut: false}
   const {owned, drop} = claim
-  if (drop.strategy === 'redis-gate') gateDrops(db).set(drop.id, drop.epoch)
+  dropInfos(db).set(drop.id, {
+    id: drop.id,
+    strategy: drop.strategy,
+    creatorId: drop.creatorId,
+    productId: drop.productId,
+    bucketCount: drop.bucketCount,
+    lowStockThreshold: drop.lowStockThreshold,
+    epoch: drop.epoch,
+  })
   try {
     if (drop.status === 'sold_out') return {response: await storeSoldOut(db, owned, input), replay: false, drop, pgSoldOut: true}
     if (drop.status !== 'live') throw notLive(drop.id, drop.status)
@@ -299,11 +310,145 @@ async function adoptExistingOrder(db: Db, owned: OwnedKey, drop: DropFacts, inpu
   return {response, replay: true, drop, pgSoldOut: false}
 }
 
-/** Drops known to use the redis-gate strategy (id → gate epoch), per database, so the gate is asked before Postgres. */
-const GATE_DROPS = new WeakMap<Db, Map<number, number>>()
-function gateDrops(db: Db): Map<number, number> {
-  let map = GATE_DROPS.get(db)
-  if (!map) GATE_DROPS.set(db, (map = new Map()))
+// ---- the fast path: a fresh key on a drop seen before, in one autocommit statement ----
+//
+// No key row exists yet, so nothing needs to be visible while the request is in flight: the key is
+// written already completed, with the order (or the sold-out answer) and the events, atomically.
+// A concurrent request with the same key waits on the unique index and then fails (23505), and
+// goes the claim path, which replays the answer. Anything the statement cannot decide on its own
+// (an earlier request with this key, a contended or raced stock row, a stale cache) it leaves
+// untouched and hands to the claim path.
+
+/** The key row, written completed with the answer. $1 user, $4 key, $5 day, $6 fingerprint, `now` param given. */
+function insertKeyCte(now: string): string {
+  return `k AS (
+      INSERT INTO idempotency_keys (user_id, key, created_day, fingerprint, state, response_status, response_body, created_at, completed_at)
+      SELECT $1::bigint, $4::text, $5::date, $6::text, 'completed', answer.status, answer.b, ${now}::timestamptz, now() FROM answer
+      RETURNING 1)`
+}
+
+const PRIOR_CTE = `prior AS (SELECT 1 FROM idempotency_keys WHERE user_id = $1::bigint AND key = $4::text LIMIT 1)`
+
+/**
+ * row / redis-gate. stock_low is the order that crosses the threshold (available only goes down,
+ * so exactly one does), or the first sale of a drop that starts at or below it.
+ * $1 user, $2 drop, $3 qty, $4 key, $5 day, $6 fingerprint, $7 now, $8 sold-out body.
+ */
+const FAST_ROW = {
+  name: 'orders.fast_row',
+  text: `WITH ${PRIOR_CTE},
+    snap AS (SELECT status, available FROM drops WHERE id = $2::bigint AND strategy <> 'buckets'),
+    took AS (
+      UPDATE drops SET available = available - $3::int,
+        status = CASE WHEN available = $3::int THEN 'sold_out' ELSE status END,
+        low_stock_notified = low_stock_notified OR available - $3::int <= low_stock_threshold,
+        updated_at = now()
+      WHERE id = $2::bigint AND strategy <> 'buckets' AND status = 'live' AND available >= $3::int AND NOT EXISTS (SELECT 1 FROM prior)
+      RETURNING id, creator_id, product_id, available, status, low_stock_threshold,
+        (available + $3::int > low_stock_threshold OR available + $3::int = stock_total) AND available <= low_stock_threshold AS crossed),
+    d AS (SELECT id, creator_id FROM took),
+    ${ORDER_CTES},
+    sold AS (
+      SELECT $8::jsonb AS b FROM snap
+      WHERE NOT EXISTS (SELECT 1 FROM took) AND NOT EXISTS (SELECT 1 FROM prior)
+        AND (snap.status = 'sold_out' OR (snap.status = 'live' AND snap.available < $3::int))),
+    answer AS (SELECT 201 AS status, b FROM body UNION ALL SELECT 409, b FROM sold),
+    ${insertKeyCte('$7')},
+    ev AS (
+      INSERT INTO outbox (event_type, drop_id, creator_id, user_id, payload)
+      SELECT 'order_confirmed', d.id, d.creator_id, $1::bigint, jsonb_build_object('orderId', o.id, 'qty', $3::int) FROM d, o
+      UNION ALL SELECT 'stock_low', id, creator_id, NULL, jsonb_build_object('productId', product_id, 'available', available, 'threshold', low_stock_threshold) FROM took WHERE crossed
+      UNION ALL SELECT 'sold_out', id, creator_id, NULL, jsonb_build_object('productId', product_id) FROM took WHERE status = 'sold_out'
+      RETURNING 1)
+    SELECT (SELECT count(*) FROM prior)::int AS prior, snap.status AS snap_status, answer.status AS response_status, answer.b AS body,
+      took.status AS new_status, took.crossed, NULL::int AS bucket_left, NULL::int AS total
+    FROM (SELECT 1) one LEFT JOIN snap ON true LEFT JOIN answer ON true LEFT JOIN took ON true`,
+}
+
+/**
+ * buckets: one unlocked open bucket (SKIP LOCKED), the order, the answer. Only a drop live in the
+ * snapshot sells (a start racing us is simply not seen yet); a closed bucket (the drop ended,
+ * re-checked on the locked row) never serves. $7 start bucket, $8 bucket count, $9 now, $10 sold-out body.
+ */
+const FAST_BUCKETS = {
+  name: 'orders.fast_buckets',
+  text: `WITH ${PRIOR_CTE},
+    snap AS (SELECT status FROM drops WHERE id = $2::bigint AND strategy = 'buckets'),
+    pick AS (
+      SELECT bucket FROM drop_stock_buckets
+      WHERE drop_id = $2::bigint AND open AND available >= $3::int AND NOT EXISTS (SELECT 1 FROM prior)
+        AND EXISTS (SELECT 1 FROM snap WHERE status = 'live')
+      ORDER BY (bucket - $7::int + $8::int) % $8::int
+      LIMIT 1 FOR UPDATE SKIP LOCKED),
+    took AS (
+      UPDATE drop_stock_buckets b SET available = b.available - $3::int
+      FROM pick WHERE b.drop_id = $2::bigint AND b.bucket = pick.bucket AND b.open AND b.available >= $3::int
+      RETURNING b.bucket, b.available),
+    total AS (SELECT coalesce(sum(available), 0)::int AS n FROM drop_stock_buckets WHERE drop_id = $2::bigint),
+    d AS (SELECT drops.id, drops.creator_id FROM drops, took WHERE drops.id = $2::bigint),
+    ${ORDER_CTES},
+    sold AS (
+      SELECT $10::jsonb AS b FROM snap, total
+      WHERE NOT EXISTS (SELECT 1 FROM took) AND NOT EXISTS (SELECT 1 FROM prior)
+        AND snap.status IN ('live', 'sold_out') AND total.n < $3::int),
+    answer AS (SELECT 201 AS status, b FROM body UNION ALL SELECT 409, b FROM sold),
+    ${insertKeyCte('$9')},
+    ev AS (
+      INSERT INTO outbox (event_type, drop_id, creator_id, user_id, payload)
+      SELECT 'order_confirmed', d.id, d.creator_id, $1::bigint, jsonb_build_object('orderId', o.id, 'qty', $3::int) FROM d, o
+      RETURNING 1)
+    SELECT (SELECT count(*) FROM prior)::int AS prior, snap.status AS snap_status, answer.status AS response_status, answer.b AS body,
+      NULL::text AS new_status, false AS crossed, took.available AS bucket_left, total.n AS total
+    FROM (SELECT 1) one LEFT JOIN snap ON true LEFT JOIN answer ON true LEFT JOIN took ON true LEFT JOIN total ON true`,
+}
+
+/** One statement for a fresh key on a drop seen before; null when the claim path must decide. */
+async function placeFast(deps: EngineDeps, input: PlaceOrderInput, fingerprint: string, info: DropInfo): Promise<Placed | null> {
+  const now = clock(deps)
+  const sold = JSON.stringify(soldOutResponse(input.dropId, input.qty).body)
+  const common = [input.userId, input.dropId, input.qty, input.idempotencyKey, utcDay(now), fingerprint]
+  const buckets = info.strategy === 'buckets'
+  type Row = {
+    prior: number
+    snap_status: DropStatus | null
+    response_status: number | null
+    body: Record<string, unknown> | null
+    new_status: DropStatus | null
+    crossed: boolean | null
+    bucket_left: number | null
+    total: number | null
+  }
+  let r: Row
+  try {
+    const params = buckets ? [...common, startBucket(input.userId, input.idempotencyKey, info.bucketCount), info.bucketCount, now, sold] : [...common, now, sold]
+    r = (await deps.db.query<Row>(buckets ? FAST_BUCKETS : FAST_ROW, params)).rows[0]
+  } catch (err) {
+    if (isUniqueViolation(err)) return null // a twin request with this key got there first
+    throw err
+  }
+  if (r.prior > 0 || r.snap_status === null) return null
+  if (r.response_status === null) {
+    if (r.snap_status !== 'live' && r.snap_status !== 'sold_out') throw notLive(input.dropId, r.snap_status)
+    return null
+  }
+  const response: StoredResponse = {status: r.response_status, body: r.body!}
+  if (!buckets) {
+    if (r.crossed) emit(deps, info, r.new_status!, 'stock_low')
+    if (r.new_status === 'sold_out') emit(deps, info, 'sold_out', 'sold_out')
+    return {response, replay: false, drop: info, pgSoldOut: r.new_status === 'sold_out' || (r.response_status === 409 && r.snap_status === 'sold_out')}
+  }
+  const totalAfter = r.total! - (r.response_status === 201 ? input.qty : 0)
+  if ((r.response_status === 201 && (r.bucket_left === 0 || totalAfter <= info.lowStockThreshold)) || (r.response_status === 409 && r.total === 0)) {
+    await settleAndEmit(deps, info)
+  }
+  return {response, replay: false, drop: info, pgSoldOut: r.response_status === 409 && (r.snap_status === 'sold_out' || r.total === 0)}
+}
+
+/** What never changes about drops seen before, per database: lets orders skip the claim round trip and ask the gate first. */
+const DROP_INFO = new WeakMap<Db, Map<number, DropInfo>>()
+function dropInfos(db: Db): Map<number, DropInfo> {
+  let map = DROP_INFO.get(db)
+  if (!map) DROP_INFO.set(db, (map = new Map()))
   if (map.size > 100_000) map.clear()
   return map
 }
@@ -338,8 +483,8 @@ export async function placeOrder(deps: EngineDeps, input: PlaceOrderInput): Prom
   const field = `${input.userId}:${input.idempotencyKey}`
 
   let gate: GateAnswer | null = null
-  const known = gateDrops(deps.db).get(input.dropId)
-  let ref: GateRef | null = known === undefined ? null : {prefix, dropId: input.dropId, epoch: known}
+  const info = dropInfos(deps.db).get(input.dropId)
+  let ref: GateRef | null = info?.strategy === 'redis-gate' ? {prefix, dropId: input.dropId, epoch: info.epoch} : null
   if (redis && ref) {
     gate = await gateAdmit(redis, ref, field, input.qty, fingerprint)
     if (gate.kind === 'sold_out') return toResult(soldOutResponse(input.dropId, input.qty), false)
@@ -355,7 +500,8 @@ export async function placeOrder(deps: EngineDeps, input: PlaceOrderInput): Prom
 
   let placed: Placed
   try {
-    placed = await placeInPostgres(deps, input, fingerprint)
+    // a drop seen before and a fresh key: one statement; anything else: claim, then order
+    placed = (info && (await placeFast(deps, input, fingerprint, info))) || (await placeInPostgres(deps, input, fingerprint))
   } catch (err) {
     if (redis && ref && gate?.kind === 'admit') await gateRefund(redis, ref, input.qty)
     throw err
