@@ -83,13 +83,14 @@ generator could not keep its schedule), 4 invalid scenario file, 3 target unreac
       await writeRunFile(flags.out, result)
       this.note(`Wrote ${flags.out}`)
     }
-    if (this.jsonEnabled()) this.logJson(result)
-    else this.log(renderReport(result, {color: Boolean(process.stdout.isTTY)}))
+    if (!this.jsonEnabled()) this.log(renderReport(result, {color: Boolean(process.stdout.isTTY)}))
     const verdict = verdictError(result)
-    if (verdict) {
-      if (this.jsonEnabled()) return this.exit(verdict.exitCode)
-      throw verdict
+    if (verdict && this.jsonEnabled()) {
+      // the result is the output even when the verdict fails; oclif prints only returned values
+      this.logJson(result)
+      return this.exit(verdict.exitCode)
     }
+    if (verdict) throw verdict
     return result
   }
 

@@ -26,10 +26,10 @@ export interface GeneratorHandle extends EventEmitter {
 export function startGenerator(input: GeneratorInput): GeneratorHandle {
   // built code runs the .js file; under the test runner (TypeScript sources) tsx loads the .ts one
   const fromSource = import.meta.url.endsWith('.ts')
-  const worker = new Worker(new URL(`./generator-worker.${fromSource ? 'ts' : 'js'}`, import.meta.url), {
-    workerData: input,
-    execArgv: fromSource ? ['--import', 'tsx'] : [],
-  })
+  const file = new URL(`./generator-worker.${fromSource ? 'ts' : 'js'}`, import.meta.url)
+  const worker = fromSource
+    ? new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(file.href)}) })`, {eval: true, workerData: input})
+    : new Worker(file, {workerData: input})
   const emitter = new EventEmitter() as GeneratorHandle
   const send = (m: ToGenerator) => worker.postMessage(m)
   const done = new Promise<GeneratorOutput>((resolve, reject) => {

@@ -55,7 +55,8 @@ export function createBuilders(s: Scenario, world: TrafficWorld): {builders: Rec
     unfollow: ({random}) => ({method: 'DELETE', path: `/creators/${creatorRank(random)}/follow`, headers: auth(fan(random))}),
     notifications: ({random}) => ({path: '/me/notifications?limit=20', headers: auth(fan(random))}),
     order: ({random}) => {
-      const attempt = retryKeys(random, () => ({key: `o-${++keySeq}`, value: {user: fan(random), qty: qty(random)}}))
+      // keys are per drop, so a later run on the same database never reuses an earlier run's keys
+      const attempt = retryKeys(random, () => ({key: `d${world.dropId}-o${++keySeq}`, value: {user: fan(random), qty: qty(random)}}))
       const {user, qty: n} = attempt.value
       return {
         method: 'POST',

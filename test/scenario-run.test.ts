@@ -1,0 +1,54 @@
+import {describe, expect, it} from 'vitest'
+import {mkdtempSync, readFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {runCli} from './helpers/cli.js'
+import {RELAXED, SMALL, scenarioFile} from './helpers/scenario.js'
+import {parseScenario} from '../src/sim/scenario/loader.js'
+import {runScenarioStack} from '../src/sim/scenario-run.js'
+import {verdictError} from '../src/sim/run.js'
+import {ExitCode} from '../src/core/errors.js'
+
+describe('livedrop scenario run on the embedded engine', () => {
+  it('runs the whole stack in-process on the embedded engine, sells out cleanly and passes', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'run-'))
+    const out = path.join(dir, 'run.json')
+    const r = await runCli(['scenario', 'run', scenarioFile(SMALL + RELAXED), '--out', out], {env: {DATABASE_URL: undefined}, timeoutMs: 90_000})
+    expect(r.code, r.stderr + r.stdout).toBe(0)
+    expect(r.stdout).toContain('PASS')
+    const result = JSON.parse(readFileSync(out, 'utf8'))
+    expect(result.verdict).toMatchObject({pass: true, exitCode: 0})
+    expect(result.invariants.map((i: {name: string; pass: boolean}) => [i.name, i.pass])).toEqual([
+      ['no_oversell', true],
+      ['no_duplicate_orders', true],
+      ['every_ack_persisted', true],
+      ['stock_conserved', true],
+    ])
+    expect(result.stats).toMatchObject({unitsSold: 40, dropStatus: 'sold_out', notifySampled: 5, notifyMissed: 0})
+    expect(result.stats.soldOutAnswers).toBeGreaterThan(0)
+    expect(result.stats.stockSeries.length).toBeGreaterThan(2)
+    expect(result.metrics.notify.summary.count).toBe(5)
+    // the saved run re-renders
+    const report = await runCli(['report', out])
+    expect(report.code).toBe(0)
+    expect(report.stdout).toContain('small-race')
+  })
+
+  it('catches a broken stock strategy with exit 98', async () => {
+    const scenario = parseScenario(SMALL + RELAXED)
+    // the fault: a strategy that sells without taking stock (a phantom order past the stock)
+    const handle = runScenarioStack({
+      scenario,
+      db: {kind: 'pglite', dataDir: null},
+      secret: 'test-secret-123',
+      onDropLive: async ({db, dropId}) => {
+        await db.query(`INSERT INTO orders (user_id, drop_id, qty, idempotency_key) VALUES (600, $1, 45, 'phantom')`, [dropId])
+      },
+    })
+    const result = await handle.result
+    const failed = result.invariants.filter((i) => !i.pass).map((i) => i.name)
+    expect(failed).toEqual(expect.arrayContaining(['no_oversell', 'stock_conserved']))
+    expect(verdictError(result)?.exitCode).toBe(ExitCode.invariantViolated)
+  })
+
+})
