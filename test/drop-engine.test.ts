@@ -95,7 +95,7 @@ for (const backend of BACKENDS) {
       await expect(placeOrder(deps(), {userId: u[0], dropId, qty: 2, idempotencyKey: 'k1', payload: {note: 'y'}})).rejects.toMatchObject({httpStatus: 422})
       // the same key of another user is another key
       const other = await placeOrder(deps(), {userId: u[1], dropId, qty: 1, idempotencyKey: 'k1'})
-      expect(other).toMatchObject({outcome: 'sold_out', replay: false, response: {status: 409, body: {code: 'SOLD_OUT'}}})
+      expect(other).toMatchObject({outcome: 'sold_out', replay: false, response: {status: 409, body: {error: {code: 'SOLD_OUT'}}}})
       const otherAgain = await placeOrder(deps(), {userId: u[1], dropId, qty: 1, idempotencyKey: 'k1'})
       expect(otherAgain).toMatchObject({outcome: 'sold_out', replay: true})
       expect(otherAgain.response).toEqual(other.response)

@@ -102,7 +102,7 @@ for (const backend of ['postgres', 'pglite'] as const) {
       expect((await order(4, 'a', {dropId, qty: 2})).statusCode).toBe(201)
       const sold = await order(5, 'b', {dropId, qty: 1})
       expect(sold.statusCode).toBe(409)
-      expect(JSON.stringify(sold.json())).toContain('SOLD_OUT')
+      expect(sold.json().error).toMatchObject({code: 'SOLD_OUT', dropId})
       const soldReplay = await order(5, 'b', {dropId, qty: 1})
       expect(soldReplay.statusCode).toBe(409)
       expect(soldReplay.json()).toEqual(sold.json())

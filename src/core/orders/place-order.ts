@@ -45,7 +45,8 @@ export interface PlaceOrderResult {
 /** The stored answer for a sold-out request: a function of the request alone, so every replay path agrees. */
 export function soldOutResponse(dropId: number, qty: number): StoredResponse {
   const message = qty === 1 ? `drop ${dropId} is sold out` : `drop ${dropId} has fewer than ${qty} units left`
-  return {status: 409, body: {code: 'SOLD_OUT', message, dropId, requested: qty}}
+  // the API's one error shape, so clients read error.code for sold out as for every other refusal
+  return {status: 409, body: {error: {code: 'SOLD_OUT', message, dropId, requested: qty}}}
 }
 
 function toResult(response: StoredResponse, replay: boolean): PlaceOrderResult {

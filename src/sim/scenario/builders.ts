@@ -73,7 +73,7 @@ export function createBuilders(s: Scenario, world: TrafficWorld): {builders: Rec
 }
 
 function recordOrder(ledger: OrderLedger, status: number, text: string, userId: number, key: string, qty: number): void {
-  let body: {id?: number; code?: string; error?: {code?: string}}
+  let body: {id?: number; error?: {code?: string}}
   try {
     body = JSON.parse(text)
   } catch {
@@ -87,7 +87,7 @@ function recordOrder(ledger: OrderLedger, status: number, text: string, userId: 
     }
     return
   }
-  const code = body.code ?? body.error?.code
+  const code = body.error?.code
   if (status === 409 && code === 'SOLD_OUT') {
     ledger.soldOut++
     ledger.minSoldOutQty = Math.min(ledger.minSoldOutQty ?? Infinity, qty)
