@@ -52,3 +52,16 @@ describe('livedrop scenario run on the embedded engine', () => {
   })
 
 })
+
+describe('livedrop scenario validate', () => {
+  it('passes the shipped scenarios and names every problem of a bad file with exit 4', async () => {
+    const ok = await runCli(['scenario', 'validate', 'scenarios/celebrity-drop.yaml', 'scenarios/sold-out-race.yaml', '--json'])
+    expect(ok.code, ok.stderr).toBe(0)
+    expect(JSON.parse(ok.stdout).scenarios.map((s: {name: string}) => s.name)).toEqual(['celebrity-drop', 'sold-out-race'])
+    const bad = await runCli(['scenario', 'validate', scenarioFile(SMALL.replace('stock: 40', 'stock: 0').replace('duration: 3s', 'duration: soon')), 'scenarios/steady-browse.yaml'])
+    expect(bad.code).toBe(4)
+    expect(bad.stderr).toMatch(/scenario\.yaml:4:\d+ drop\.stock/)
+    expect(bad.stderr).toMatch(/scenario\.yaml:\d+:\d+ phases\[1\]\.duration/)
+    expect(bad.stdout).toContain('steady-browse')
+  })
+})
