@@ -8,7 +8,7 @@
  */
 import {Redis} from 'ioredis'
 import {createTable} from '../src/cli/table.js'
-import {hash32} from '../src/core/cache/hash.js'
+import {hash32} from '../src/core/hash.js'
 import {HashRing} from '../src/core/cache/ring.js'
 import {createCacheNodes} from '../src/core/cache/nodes.js'
 import {createCatalogCache, type CatalogCache} from '../src/core/cache/catalog-cache.js'

@@ -52,6 +52,11 @@ export class UsageError extends LivedropError {
   }
 }
 
+/** Collects a UsageError unless value is a whole number ≥ min (validation reports every field at once). */
+export function checkWholeNumber(errors: UsageError[], field: string, value: number, min: number): void {
+  if (!Number.isInteger(value) || value < min) errors.push(new UsageError(field, `must be a whole number ≥ ${min}, got ${value}`))
+}
+
 /** Throws all usage errors found at once: one as it is, several combined naming every field. */
 export function throwUsageErrors(errors: UsageError[]): void {
   if (errors.length === 0) return

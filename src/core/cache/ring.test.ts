@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import {describe, expect, it} from 'vitest'
-import {hash32} from './hash.js'
+import {hash32} from '../hash.js'
 import {BoundedLoads, HashRing} from './ring.js'
 
 const keys = (n: number, prefix = 'product:') => Array.from({length: n}, (_, i) => `${prefix}${i}`)

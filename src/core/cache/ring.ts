@@ -1,4 +1,4 @@
-import {hash32} from './hash.js'
+import {hash32} from '../hash.js'
 
 export interface RingOptions {
   /** Virtual nodes (points on the ring) per node. Default 160. */

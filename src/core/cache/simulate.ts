@@ -1,5 +1,5 @@
 import {createRandom} from '../random.js'
-import {hash32} from './hash.js'
+import {hash32} from '../hash.js'
 import {BoundedLoads, HashRing, DEFAULT_VNODES} from './ring.js'
 
 export interface RingSimOptions {

@@ -1,8 +1,8 @@
 import {UsageError} from '../errors.js'
 import type {Queryable} from '../db/types.js'
 import type {DropStatus} from '../events.js'
-import {decodeCursor, encodeCursor, type Page} from './cursor.js'
-import {iso, listCreatorProducts, pageLimit, type PageOptions, type Product} from './products.js'
+import {decodeCursor, encodeCursor, pageLimit, type Page, type PageOptions} from './cursor.js'
+import {CATALOG_PAGE, iso, listCreatorProducts, type Product} from './products.js'
 
 /** Stock a reader sees. For strategy 'buckets' it is the sum of the buckets, else drops.available. */
 export interface DropStock {
@@ -135,7 +135,7 @@ export interface ListDropsOptions extends PageOptions {
 export async function listDrops(db: Queryable, options: ListDropsOptions): Promise<Page<DropView>> {
   const statuses = LISTING_STATUSES[options.status]
   if (!statuses) throw new UsageError('status', `must be upcoming, live or ended, got ${options.status}`)
-  const limit = pageLimit(options.limit)
+  const limit = pageLimit(options.limit, CATALOG_PAGE)
   const desc = options.status === 'ended'
   let result
   if (options.cursor) {
@@ -159,7 +159,7 @@ export interface CreatorPage {
 
 /** A creator's page: profile, first products page, upcoming and live drops. Null when no such creator. */
 export async function getCreatorPage(db: Queryable, creatorId: number, options: {limit?: number} = {}): Promise<CreatorPage | null> {
-  const limit = pageLimit(options.limit)
+  const limit = pageLimit(options.limit, CATALOG_PAGE)
   const {rows} = await db.query<{id: number; name: string; is_celebrity: boolean; follower_count: number}>(SQL.creator, [creatorId])
   if (!rows[0]) return null
   const [products, drops] = await Promise.all([

@@ -39,6 +39,20 @@ export function decodeCursor(cursor: string, shape: Array<'string' | 'number'>, 
   return key as CursorKey
 }
 
+export interface PageOptions {
+  /** The previous page's nextCursor; omit for the first page. */
+  cursor?: string | null
+  /** Items per page; each listing sets its default and maximum. */
+  limit?: number
+}
+
+/** The page size asked for, or the listing's default; outside 1..max is a UsageError naming `limit`. */
+export function pageLimit(limit: number | undefined, {fallback, max}: {fallback: number; max: number}): number {
+  const n = limit ?? fallback
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new UsageError('limit', `must be a whole number from 1 to ${max}, got ${limit}`)
+  return n
+}
+
 /** A page of a keyset listing. nextCursor is null on the last page. */
 export interface Page<T> {
   items: T[]

@@ -1,4 +1,4 @@
-import {DropStateError, NotFoundError, UsageError, throwUsageErrors} from '../errors.js'
+import {checkWholeNumber, DropStateError, NotFoundError, throwUsageErrors, UsageError} from '../errors.js'
 import type {Queryable} from '../db/types.js'
 import type {DropChangeReason, DropStatus} from '../events.js'
 import {DEFAULT_REDIS_PREFIX, type EngineDeps} from '../orders/deps.js'
@@ -110,14 +110,14 @@ export async function createDrop(deps: EngineDeps, input: CreateDropInput): Prom
   const strategy = input.strategy ?? 'row'
   const low = input.lowStockThreshold ?? 0
   const errors: UsageError[] = []
-  if (!Number.isInteger(input.stock) || input.stock < 1) errors.push(new UsageError('--stock', `must be a whole number ≥ 1, got ${input.stock}`))
-  if (!Number.isInteger(low) || low < 0) errors.push(new UsageError('--low-stock', `must be a whole number ≥ 0, got ${low}`))
+  checkWholeNumber(errors, '--stock', input.stock, 1)
+  checkWholeNumber(errors, '--low-stock', low, 0)
   if (!(input.startsAt instanceof Date) || Number.isNaN(input.startsAt.getTime())) errors.push(new UsageError('--starts-at', 'is not a valid time'))
   if (!(input.endsAt instanceof Date) || Number.isNaN(input.endsAt.getTime())) errors.push(new UsageError('--ends-at', 'is not a valid time'))
   else if (input.endsAt <= input.startsAt) errors.push(new UsageError('--ends-at', 'must be after --starts-at'))
   if (!STOCK_STRATEGIES.includes(strategy)) errors.push(new UsageError('--strategy', `must be one of ${STOCK_STRATEGIES.join(', ')}, got ${strategy}`))
   const buckets = input.buckets ?? DEFAULT_BUCKETS
-  if (!Number.isInteger(buckets) || buckets < 1) errors.push(new UsageError('--buckets', `must be a whole number ≥ 1, got ${buckets}`))
+  checkWholeNumber(errors, '--buckets', buckets, 1)
   if (strategy === 'redis-gate' && !deps.redis) {
     errors.push(new UsageError('--strategy', 'redis-gate needs Redis, and none is configured', {hint: 'Pass --redis redis://host:6379 or set REDIS_URL.'}))
   }

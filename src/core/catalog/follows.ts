@@ -1,6 +1,6 @@
 import {NotFoundError, UsageError} from '../errors.js'
 import type {Db, Queryable} from '../db/types.js'
-import {decodeCursor, encodeCursor, InvalidCursorError, type Page} from './cursor.js'
+import {decodeCursor, encodeCursor, InvalidCursorError, pageLimit, type Page, type PageOptions} from './cursor.js'
 
 /**
  * The follow graph. follows is keyed (creator_id, user_id) and hash-partitioned by creator, so a
@@ -35,13 +35,6 @@ export interface Following {
   name: string
   notify: boolean
   followedAt: Date
-}
-
-export interface PageOptions {
-  /** The previous page's nextCursor; omit for the first page. */
-  cursor?: string | null
-  /** Rows per page, 1–1000. Default 100. */
-  limit?: number
 }
 
 export const MAX_PAGE = 1000
@@ -137,11 +130,8 @@ export async function doesFollow(db: Queryable, userId: number, creatorId: numbe
   return (await db.query(SQL.does, [userId, creatorId])).rows.length > 0
 }
 
-export function pageLimit(limit: number | undefined, field = 'limit'): number {
-  const n = limit ?? DEFAULT_PAGE
-  if (!Number.isInteger(n) || n < 1 || n > MAX_PAGE) throw new UsageError(field, `must be a whole number from 1 to ${MAX_PAGE}, got ${limit}`)
-  return n
-}
+/** Follower and following pages: 100 by default, at most 1,000. */
+export const FOLLOW_PAGE = {fallback: DEFAULT_PAGE, max: MAX_PAGE}
 
 /** The keyset position after `cursor`, which must have been issued for the same owner id. */
 function after(cursor: string | null | undefined, ownerId: number): number {
@@ -158,7 +148,7 @@ function after(cursor: string | null | undefined, ownerId: number): number {
  * repeats or skips a follow that exists for the whole walk, whatever is inserted meanwhile.
  */
 export async function listFollowers(db: Queryable, creatorId: number, options: PageOptions = {}): Promise<Page<Follower>> {
-  const limit = pageLimit(options.limit)
+  const limit = pageLimit(options.limit, FOLLOW_PAGE)
   const from = after(options.cursor, creatorId)
   if (!options.cursor && (await db.query(SQL.creator, [creatorId])).rows.length === 0) throw creatorNotFound(creatorId)
   const {rows} = await db.query<{user_id: number; handle: string; notify: boolean; created_at: Date}>(SQL.followers, [creatorId, from, limit])
@@ -168,7 +158,7 @@ export async function listFollowers(db: Queryable, creatorId: number, options: P
 
 /** The creators a user follows in creator-id order, keyset-paged over (user_id, creator_id). */
 export async function listFollowing(db: Queryable, userId: number, options: PageOptions = {}): Promise<Page<Following>> {
-  const limit = pageLimit(options.limit)
+  const limit = pageLimit(options.limit, FOLLOW_PAGE)
   const from = after(options.cursor, userId)
   if (!options.cursor && (await db.query(SQL.user, [userId])).rows.length === 0) throw userNotFound(userId)
   const {rows} = await db.query<{creator_id: number; name: string; notify: boolean; created_at: Date}>(SQL.following, [userId, from, limit])

@@ -1,7 +1,7 @@
 import {NotFoundError, UsageError, throwUsageErrors} from '../errors.js'
 import type {ChangeFeed} from '../events.js'
 import type {Db, Queryable} from '../db/types.js'
-import {decodeCursor, encodeCursor, type Page} from './cursor.js'
+import {decodeCursor, encodeCursor, pageLimit, type Page, type PageOptions} from './cursor.js'
 
 /** A product as readers see it. Timestamps are ISO strings (JSON-safe, cacheable as they are). */
 export interface Product {
@@ -142,22 +142,12 @@ export async function deleteProduct(deps: CatalogDeps, id: number): Promise<{id:
   return out
 }
 
-export interface PageOptions {
-  /** nextCursor of the previous page; omit for the first. */
-  cursor?: string | null
-  /** Items per page, 1–100. Default 20. */
-  limit?: number
-}
-
-export function pageLimit(limit: number | undefined): number {
-  const n = limit ?? 20
-  if (!Number.isInteger(n) || n < 1 || n > 100) throw new UsageError('limit', `must be a whole number from 1 to 100, got ${limit}`)
-  return n
-}
+/** Product and drop pages: 20 by default, at most 100. */
+export const CATALOG_PAGE = {fallback: 20, max: 100}
 
 /** A creator's live (not deleted) products in id order, keyset-paged: stable under inserts and deletes. */
 export async function listCreatorProducts(db: Queryable, creatorId: number, options: PageOptions = {}): Promise<Page<Product>> {
-  const limit = pageLimit(options.limit)
+  const limit = pageLimit(options.limit, CATALOG_PAGE)
   // one row more than asked says whether a next page exists
   const result = options.cursor
     ? await db.query<ProductRow>(SQL.nextPage, [creatorId, decodeCursor(options.cursor, ['number'])[0], limit + 1])

@@ -1,5 +1,5 @@
 import {Faker, en} from '@faker-js/faker'
-import {NotEmptyError, UsageError, throwUsageErrors} from '../errors.js'
+import {checkWholeNumber, NotEmptyError, throwUsageErrors, UsageError} from '../errors.js'
 import {createRandom, randomInt} from '../random.js'
 import {resetSchema, rowCounts} from '../db/migrate.js'
 import type {CopyColumn, CopyValue, Db} from '../db/types.js'
@@ -51,9 +51,7 @@ const BATCH = 10_000
 
 export function validateSeedOptions(o: SeedOptions): void {
   const errors: UsageError[] = []
-  const positive = (field: string, v: number, min: number) => {
-    if (!Number.isInteger(v) || v < min) errors.push(new UsageError(field, `must be a whole number ≥ ${min}, got ${v}`))
-  }
+  const positive = (field: string, v: number, min: number) => checkWholeNumber(errors, field, v, min)
   positive('--users', o.users, 1)
   positive('--creators', o.creators, 1)
   positive('--celebrities', o.celebrities, 0)

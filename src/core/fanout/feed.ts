@@ -1,6 +1,6 @@
 import type {Queryable} from '../db/types.js'
-import {decodeCursor, encodeCursor, InvalidCursorError, type Page} from '../catalog/cursor.js'
-import {pageLimit, type PageOptions} from '../catalog/follows.js'
+import {decodeCursor, encodeCursor, InvalidCursorError, pageLimit, type Page, type PageOptions} from '../catalog/cursor.js'
+import {FOLLOW_PAGE} from '../catalog/follows.js'
 import type {FanoutEventType} from './worker.js'
 
 export interface Notification {
@@ -54,7 +54,7 @@ const FEED = {
 const NEWEST = Number.MAX_SAFE_INTEGER
 
 export async function listNotifications(db: Queryable, userId: number, options: PageOptions = {}): Promise<Page<Notification>> {
-  const limit = pageLimit(options.limit)
+  const limit = pageLimit(options.limit, FOLLOW_PAGE)
   let before = NEWEST
   if (options.cursor) {
     const [owner, last] = decodeCursor(options.cursor, ['number', 'number']) as [number, number]

@@ -1,6 +1,6 @@
 import {EventEmitter} from 'node:events'
 import {randomUUID} from 'node:crypto'
-import {NotFoundError, UsageError, isUniqueViolation, throwUsageErrors} from '../errors.js'
+import {checkWholeNumber, isUniqueViolation, NotFoundError, throwUsageErrors, UsageError} from '../errors.js'
 import type {Db, Queryable} from '../db/types.js'
 import {LatencyHistogram, type LatencySummary} from '../../sim/metrics/histogram.js'
 import {FANOUT_SQL as SQL} from './sql.js'
@@ -81,9 +81,7 @@ export function fanoutSettings(o: FanoutOptions): Settings {
     pollMs: o.pollMs ?? FANOUT_DEFAULTS.pollMs,
   }
   const errors: UsageError[] = []
-  const check = (field: string, v: number, min: number) => {
-    if (!Number.isInteger(v) || v < min) errors.push(new UsageError(field, `must be a whole number ≥ ${min}, got ${v}`))
-  }
+  const check = (field: string, v: number, min: number) => checkWholeNumber(errors, field, v, min)
   check('--workers', s.workers, 1)
   check('--page-size', s.pageSize, 1)
   check('--pull-threshold', s.pullThreshold, 0)

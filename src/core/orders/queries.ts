@@ -1,7 +1,7 @@
 import {NotFoundError} from '../errors.js'
 import type {Queryable} from '../db/types.js'
-import {decodeCursor, encodeCursor, type Page} from '../catalog/cursor.js'
-import {pageLimit, type PageOptions} from '../catalog/follows.js'
+import {decodeCursor, encodeCursor, pageLimit, type Page, type PageOptions} from '../catalog/cursor.js'
+import {CATALOG_PAGE} from '../catalog/products.js'
 
 /** An order as its owner sees it. */
 export interface OrderView {
@@ -42,7 +42,7 @@ export async function getOrderForUser(db: Queryable, userId: number, orderId: nu
 
 /** The user's orders, newest first, in keyset pages. */
 export async function listUserOrders(db: Queryable, userId: number, options: PageOptions = {}): Promise<Page<OrderView>> {
-  const limit = pageLimit(options.limit)
+  const limit = pageLimit(options.limit, CATALOG_PAGE)
   const before = options.cursor ? (decodeCursor(options.cursor, ['number'])[0] as number) : Number.MAX_SAFE_INTEGER
   const {rows} = await db.query<OrderRow>(SQL.page, [userId, before, limit + 1])
   const items = rows.slice(0, limit).map(view)

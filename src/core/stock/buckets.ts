@@ -1,3 +1,4 @@
+import {hash32} from '../hash.js'
 import type {Queryable} from '../db/types.js'
 
 /**
@@ -15,21 +16,9 @@ export function splitStock(stock: number, n: number): number[] {
   return Array.from({length: n}, (_, i) => base + (i < stock % n ? 1 : 0))
 }
 
-/** A stable start bucket for a buyer's key (FNV-1a), so retries of one key start at one bucket. */
+/** A stable start bucket for a buyer's key, so retries of one key start at one bucket. */
 export function startBucket(userId: number, key: string, n: number): number {
-  let h = 0x811c9dc5
-  const text = `${userId}:${key}`
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i)
-    h = Math.imul(h, 0x01000193)
-  }
-  // murmur3's finalizer: FNV's low bits alone are weak (a key with every digit twice has a fixed parity)
-  h ^= h >>> 16
-  h = Math.imul(h, 0x85ebca6b)
-  h ^= h >>> 13
-  h = Math.imul(h, 0xc2b2ae35)
-  h ^= h >>> 16
-  return (h >>> 0) % n
+  return hash32(`${userId}:${key}`) % n
 }
 
 /**

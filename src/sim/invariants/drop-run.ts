@@ -2,7 +2,7 @@ import {randomBytes} from 'node:crypto'
 import {isDeepStrictEqual} from 'node:util'
 import {createDrop, startDrop} from '../../core/catalog/drops.js'
 import type {Queryable} from '../../core/db/types.js'
-import {LivedropError, UsageError, throwUsageErrors} from '../../core/errors.js'
+import {checkWholeNumber, LivedropError, throwUsageErrors, UsageError} from '../../core/errors.js'
 import type {EngineDeps} from '../../core/orders/deps.js'
 import {placeOrder, type PlaceOrderResult} from '../../core/orders/place-order.js'
 import {createRandom, randomInt} from '../../core/random.js'
@@ -84,9 +84,7 @@ export interface DropRunResult {
 
 export function validateDropRunOptions(o: DropRunOptions): void {
   const errors: UsageError[] = []
-  const whole = (field: string, v: number, min: number) => {
-    if (!Number.isInteger(v) || v < min) errors.push(new UsageError(field, `must be a whole number ≥ ${min}, got ${v}`))
-  }
+  const whole = (field: string, v: number, min: number) => checkWholeNumber(errors, field, v, min)
   whole('--stock', o.stock, 1)
   whole('--buyers', o.buyers, 1)
   whole('--concurrency', o.concurrency, 1)
