@@ -19,7 +19,7 @@ import {createDrop, startDrop} from '../src/core/catalog/drops.js'
 import {placeOrder} from '../src/core/orders/place-order.js'
 import {purgeIdempotencyKeys} from '../src/core/orders/purge.js'
 import {LatencyHistogram} from '../src/sim/metrics/histogram.js'
-import {createDropFixture} from '../src/sim/invariants/drop-run.js'
+import {createDropFixture} from '../src/sim/load/drop-run.js'
 
 const args = process.argv.slice(2)
 const arg = (name: string, fallback: number) => {

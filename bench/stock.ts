@@ -19,7 +19,7 @@ import {createDrop, startDrop} from '../src/core/catalog/drops.js'
 import {placeOrder} from '../src/core/orders/place-order.js'
 import type {EngineDeps} from '../src/core/orders/deps.js'
 import type {StockStrategy} from '../src/core/stock/types.js'
-import {createDropFixture, type DropFixture} from '../src/sim/invariants/drop-run.js'
+import {createDropFixture, type DropFixture} from '../src/sim/load/drop-run.js'
 
 const args = process.argv.slice(2)
 const arg = (name: string, fallback: number) => {

@@ -15,7 +15,7 @@ import type {Db} from '../src/core/db/types.js'
 import {placeOrder, type PlaceOrderResult} from '../src/core/orders/place-order.js'
 import type {EngineDeps} from '../src/core/orders/deps.js'
 import {checkDropInvariants} from '../src/sim/invariants/index.js'
-import {createDropFixture, type DropFixture} from '../src/sim/invariants/drop-run.js'
+import {createDropFixture, type DropFixture} from '../src/sim/load/drop-run.js'
 import type {StockStrategy} from '../src/core/stock/types.js'
 
 async function outboxCounts(db: Db, dropId: number): Promise<Record<string, number>> {

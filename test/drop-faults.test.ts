@@ -16,7 +16,7 @@ import {placeOrder, type PlaceOrderResult} from '../src/core/orders/place-order.
 import {GATE_EPOCH_SQL, gateTokens} from '../src/core/stock/redis-gate.js'
 import type {StockStrategy} from '../src/core/stock/types.js'
 import {checkDropInvariants} from '../src/sim/invariants/index.js'
-import {createDropFixture, type DropFixture} from '../src/sim/invariants/drop-run.js'
+import {createDropFixture, type DropFixture} from '../src/sim/load/drop-run.js'
 
 /**
  * Faults against real servers: backends of this file's database killed mid-transaction, and for

@@ -6,7 +6,7 @@ import {createDrop, endDrop, getDropStatus, startDrop} from '../src/core/catalog
 import {DropNotLiveError, KeyReusedWithDifferentRequestError, RequestInFlightError} from '../src/core/errors.js'
 import {placeOrder, type PlaceOrderResult} from '../src/core/orders/place-order.js'
 import {checkDropInvariants, type AcknowledgedOrder} from '../src/sim/invariants/index.js'
-import {createDropFixture, type DropFixture} from '../src/sim/invariants/drop-run.js'
+import {createDropFixture, type DropFixture} from '../src/sim/load/drop-run.js'
 
 /**
  * Random interleavings of orders, retries (same key, same or different request) and ends of a

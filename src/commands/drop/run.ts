@@ -6,7 +6,7 @@ import {migrate} from '../../core/db/migrate.js'
 import {InvariantViolatedError} from '../../core/errors.js'
 import {openEngineDeps} from '../../core/orders/deps.js'
 import {DEFAULT_BUCKETS, STOCK_STRATEGIES, type StockStrategy} from '../../core/stock/index.js'
-import {DROP_RUN_DEFAULTS, parseQtyRange, runDrop, type DropRunResult} from '../../sim/invariants/drop-run.js'
+import {DROP_RUN_DEFAULTS, parseQtyRange, runDrop, type DropRunResult} from '../../sim/load/drop-run.js'
 
 export default class DropRun extends BaseCommand {
   static override summary = 'Race buyers against a new drop in-process, report, and check the invariants'

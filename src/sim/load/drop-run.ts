@@ -8,7 +8,7 @@ import {placeOrder, type PlaceOrderResult} from '../../core/orders/place-order.j
 import {createRandom, randomInt} from '../../core/random.js'
 import {DEFAULT_BUCKETS, type StockStrategy} from '../../core/stock/index.js'
 import {LatencyHistogram, type LatencySummary} from '../metrics/histogram.js'
-import {checkDropInvariants, type AcknowledgedOrder, type InvariantResult} from './index.js'
+import {checkDropInvariants, type AcknowledgedOrder, type InvariantResult} from '../invariants/index.js'
 
 /**
  * `livedrop drop run`: a drop raced in-process. Creates what it needs (creator, product, buyers)
