@@ -15,7 +15,7 @@ for (const backend of ['postgres', 'pglite'] as const) {
       ;({dropId} = await seedWorld(s.engine, {users: 10, stock: 3}))
       const health = await s.app.inject({method: 'GET', url: '/healthz'})
       expect(health.statusCode).toBe(200)
-      expect(health.json()).toMatchObject({ok: true, db: true})
+      expect(health.json()).toMatchObject({ok: true, db: true, redis: null, cache: {nodes: 1, up: 1}})
     })
 
     it('serves catalog reads through the cache, 404 for unknown ids', async () => {
@@ -156,5 +156,18 @@ describe('rate limits', () => {
     expect(Number(retryAfter)).toBeGreaterThanOrEqual(1)
     // another user has a bucket of its own
     expect((await s.app.inject({method: 'GET', url: '/me/orders', headers: s.auth(8)})).statusCode).toBe(200)
+  })
+})
+
+describe('health with a cache node down', () => {
+  const s = useServer('pglite', {engine: {cache: 'redis://127.0.0.1:1'}})
+  it('reports the node down, stays healthy, and serves reads from the database', async () => {
+    await seedWorld(s.engine, {users: 3, stock: 1})
+    const health = await s.app.inject({method: 'GET', url: '/healthz'})
+    expect(health.statusCode).toBe(200)
+    expect(health.json()).toMatchObject({ok: true, db: true, cache: {nodes: 1, up: 0}})
+    const product = await s.app.inject({method: 'GET', url: '/products/1'})
+    expect(product.statusCode).toBe(200)
+    expect(s.engine.catalog.stats().fallbacks).toBeGreaterThan(0)
   })
 })

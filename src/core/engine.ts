@@ -1,6 +1,6 @@
 import type {Redis} from 'ioredis'
 import {createCatalogCache, type CatalogCache, type CatalogCacheOptions} from './cache/catalog-cache.js'
-import {createCacheNodes} from './cache/nodes.js'
+import {createCacheNodes, type CacheNodes} from './cache/nodes.js'
 import {openDb} from './db/index.js'
 import {assertMigrated, migrate} from './db/migrate.js'
 import type {Db, DbTarget} from './db/types.js'
@@ -41,8 +41,11 @@ export interface Engine {
   readonly deps: EngineDeps
   /** Fan-out workers running in this process, if any. */
   readonly fanout: FanoutWorkersHandle | null
-  /** Reachability of the database and Redis. */
-  health(): Promise<{ok: boolean; db: boolean; redis: boolean | null}>
+  /**
+   * Reachability of the database, Redis and the cache nodes. A cache node that is down does not
+   * make the instance unhealthy: reads fall through to the next node or the database.
+   */
+  health(): Promise<{ok: boolean; db: boolean; redis: boolean | null; cache: {nodes: number; up: number}}>
   close(): Promise<void>
 }
 
@@ -51,11 +54,12 @@ export async function createEngine(config: EngineConfig): Promise<Engine> {
   let redis: Redis | null = null
   const changes = new ChangeFeed()
   let catalog: CatalogCache
+  let nodes: CacheNodes
   try {
     if (config.migrate) await migrate(db)
     else await assertMigrated(db)
     redis = config.redisUrl ? await connectRedis(config.redisUrl) : null
-    const nodes = await createCacheNodes(config.cache ?? 'memory')
+    nodes = await createCacheNodes(config.cache ?? 'memory')
     catalog = await createCatalogCache({db, nodes, changes, ...config.cacheOptions})
   } catch (err) {
     redis?.disconnect()
@@ -83,7 +87,8 @@ export async function createEngine(config: EngineConfig): Promise<Engine> {
             () => false,
           )
         : null
-      return {ok: dbOk && redisOk !== false, db: dbOk, redis: redisOk}
+      const cacheUp = await Promise.all(nodes.nodes.map((n) => n.get('livedrop:health').then(() => 1, () => 0)))
+      return {ok: dbOk && redisOk !== false, db: dbOk, redis: redisOk, cache: {nodes: cacheUp.length, up: cacheUp.reduce<number>((a, b) => a + b, 0)}}
     },
     async close() {
       await fanout?.stop()
