@@ -9,11 +9,8 @@
  * Usage: npm run bench:fanout -- [--followers 1000000] [--rounds 2] [--page-size 5000] [--json]
  * DATABASE_URL names the server (default postgres://root@127.0.0.1:5432/postgres).
  */
-import pg from 'pg'
-import {randomBytes} from 'node:crypto'
 import {parseArgs} from 'node:util'
-import {PostgresDb} from '../src/core/db/postgres.js'
-import {migrate} from '../src/core/db/migrate.js'
+import {benchDatabase} from './db.js'
 import {drainOutbox, listNotifications, startFanoutWorkers} from '../src/core/fanout/index.js'
 import {createTable} from '../src/cli/table.js'
 import {LatencyHistogram} from '../src/sim/metrics/histogram.js'
@@ -33,30 +30,11 @@ const PAGE = Number(args['page-size'])
 const PULL_SAMPLES = Number(args['pull-samples'])
 const log = (m: string) => process.stderr.write(m + '\n')
 
-const adminUrl = process.env.DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/postgres'
-const name = `livedrop_bench_fanout_${randomBytes(4).toString('hex')}`
-const url = (() => {
-  const u = new URL(adminUrl)
-  u.pathname = `/${name}`
-  return u.toString()
-})()
-
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({connectionString: adminUrl})
-  await c.connect()
-  try {
-    await c.query(sql)
-  } finally {
-    await c.end()
-  }
-}
-
 async function main() {
-  await admin(`CREATE DATABASE ${name}`)
-  const db = new PostgresDb(url, {max: 4})
+  const bench = await benchDatabase('fanout', 4)
+  const db = bench.db
   try {
-    await migrate(db)
-    log(`setting up ${FOLLOWERS.toLocaleString('en-US')} followers in ${name} …`)
+    log(`setting up ${FOLLOWERS.toLocaleString('en-US')} followers in ${bench.url.replace(/.*\//, '')} …`)
     await db.exec(`
       INSERT INTO users (id, handle, display_name) VALUES (1, 'celebrity', 'Celebrity');
       INSERT INTO creators (id, user_id, name, is_celebrity) VALUES (1, 1, 'Celebrity', true);
@@ -163,8 +141,7 @@ async function main() {
       console.log(`push: event → row visible p95 ${p95.toFixed(0)} ms (last round)`)
     }
   } finally {
-    await db.close()
-    await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    await bench.drop()
   }
 }
 

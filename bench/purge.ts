@@ -10,11 +10,8 @@
  * batched purge (target: within 20%).
  * Env: DATABASE_URL (admin database to create the throwaway one from).
  */
-import pg from 'pg'
-import {randomBytes} from 'node:crypto'
 import Table from 'cli-table3'
-import {PostgresDb} from '../src/core/db/postgres.js'
-import {migrate} from '../src/core/db/migrate.js'
+import {benchDatabase} from './db.js'
 import {createDrop, startDrop} from '../src/core/catalog/drops.js'
 import {placeOrder} from '../src/core/orders/place-order.js'
 import {purgeIdempotencyKeys} from '../src/core/orders/purge.js'
@@ -30,33 +27,14 @@ const KEYS = arg('keys', 5_000_000)
 const BATCH = arg('batch-size', 5000)
 const ORDER_SECONDS = arg('order-seconds', 10)
 const JSON_OUT = args.includes('--json')
-const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/postgres'
 const DAY = 86_400_000
 const log = (m: string) => process.stderr.write(m + '\n')
 
-function dbUrl(name: string): string {
-  const u = new URL(ADMIN_URL)
-  u.pathname = `/${name}`
-  return u.toString()
-}
-
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({connectionString: ADMIN_URL})
-  await c.connect()
-  try {
-    await c.query(sql)
-  } finally {
-    await c.end()
-  }
-}
-
 async function main(): Promise<void> {
-  const name = `livedrop_bench_purge_${randomBytes(4).toString('hex')}`
-  await admin(`CREATE DATABASE ${name}`)
-  const db = new PostgresDb(dbUrl(name), {max: 12})
+  const bench = await benchDatabase('purge', 12)
+  const db = bench.db
   const out: Record<string, number> = {}
   try {
-    await migrate(db)
     const old = new Date(Date.now() - 30 * DAY)
     const oldDay = old.toISOString().slice(0, 10)
     /** Loads KEYS expired completed keys for `day` (its own partition if one exists, else the default). */
@@ -129,8 +107,7 @@ async function main(): Promise<void> {
     out.partitionKeys = part.deleted
     log(`partition drop: ${part.deleted.toLocaleString('en-US')} keys (${part.partitionsDropped.join(', ')}) in ${out.partitionSeconds.toFixed(3)} s`)
   } finally {
-    await db.close()
-    await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    await bench.drop()
   }
 
   const ratios = {

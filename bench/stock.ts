@@ -13,8 +13,7 @@ import pg from 'pg'
 import {randomBytes} from 'node:crypto'
 import {Redis} from 'ioredis'
 import Table from 'cli-table3'
-import {PostgresDb} from '../src/core/db/postgres.js'
-import {migrate} from '../src/core/db/migrate.js'
+import {benchDatabase} from './db.js'
 import {createDrop, startDrop} from '../src/core/catalog/drops.js'
 import {placeOrder} from '../src/core/orders/place-order.js'
 import type {EngineDeps} from '../src/core/orders/deps.js'
@@ -32,26 +31,9 @@ const ROUNDS = arg('rounds', 3)
 const CONCURRENCY = arg('concurrency', 16)
 const GATE_CONCURRENCY = arg('gate-concurrency', 256)
 const JSON_OUT = args.includes('--json')
-const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/postgres'
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const BIG_STOCK = 1_000_000_000
 const log = (m: string) => process.stderr.write(m + '\n')
-
-function dbUrl(name: string): string {
-  const u = new URL(ADMIN_URL)
-  u.pathname = `/${name}`
-  return u.toString()
-}
-
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({connectionString: ADMIN_URL})
-  await c.connect()
-  try {
-    await c.query(sql)
-  } finally {
-    await c.end()
-  }
-}
 
 /** Runs `workers` loops of fn for SECONDS; returns completed calls per second. */
 async function timed(workers: number, fn: (worker: number, i: number) => Promise<unknown>): Promise<number> {
@@ -84,21 +66,19 @@ async function liveDrop(deps: EngineDeps, f: DropFixture, strategy: StockStrateg
 }
 
 async function main(): Promise<void> {
-  const name = `livedrop_bench_stock_${randomBytes(4).toString('hex')}`
-  await admin(`CREATE DATABASE ${name}`)
-  const db = new PostgresDb(dbUrl(name), {max: CONCURRENCY})
+  const bench = await benchDatabase('stock', CONCURRENCY)
+  const db = bench.db
   const redis = new Redis(REDIS_URL)
   const prefix = `livedrop-bench:${randomBytes(4).toString('hex')}:`
   const results: Array<{name: string; rate: number; unit: string}> = []
   try {
-    await migrate(db)
     const f = await createDropFixture(db, 2000)
     const deps: EngineDeps = {db, redis, redisPrefix: prefix}
     let seq = 0
     const user = (w: number, i: number) => f.buyerIds[(w * 7919 + i) % f.buyerIds.length]
 
     const hot = await liveDrop(deps, f, 'row')
-    const pool = new pg.Pool({connectionString: dbUrl(name), max: CONCURRENCY})
+    const pool = new pg.Pool({connectionString: bench.url, max: CONCURRENCY})
     const drops = {row: await liveDrop(deps, f, 'row'), buckets: await liveDrop(deps, f, 'buckets'), 'redis-gate': await liveDrop(deps, f, 'redis-gate')}
     const samples: Record<string, number[]> = {baseline: [], row: [], buckets: [], 'redis-gate': []}
     for (let round = 1; round <= ROUNDS; round++) {
@@ -140,8 +120,7 @@ async function main(): Promise<void> {
     results.push({name: 'redis-gate sold-out answers', rate: soldOut, unit: 'answers/s'})
   } finally {
     redis.disconnect()
-    await db.close()
-    await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    await bench.drop()
   }
 
   const rate = (n: string) => results.find((r) => r.name.startsWith(n))!.rate
