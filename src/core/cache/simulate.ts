@@ -1,4 +1,4 @@
-import {createRandom} from '../random.js'
+import {createRandom, createZipf} from '../random.js'
 import {hash32} from '../hash.js'
 import {BoundedLoads, HashRing, DEFAULT_VNODES} from './ring.js'
 
@@ -85,20 +85,8 @@ function drawRequests(keys: number, requests: number, zipf: number, seed: number
     for (let i = 0; i < requests; i++) out[i] = Math.floor(random() * keys)
     return out
   }
-  const cdf = new Float64Array(keys)
-  let sum = 0
-  for (let k = 0; k < keys; k++) cdf[k] = sum += 1 / (k + 1) ** zipf
-  for (let i = 0; i < requests; i++) {
-    const u = random() * sum
-    let lo = 0
-    let hi = keys - 1
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (cdf[mid] < u) lo = mid + 1
-      else hi = mid
-    }
-    out[i] = lo
-  }
+  const rank = createZipf(keys, zipf)
+  for (let i = 0; i < requests; i++) out[i] = rank(random) - 1
   return out
 }
 

@@ -40,6 +40,11 @@ export class PgliteDb implements Db {
     await this.pg.exec(script)
   }
 
+  /** PGlite is one connection: its session is the database itself. */
+  async withSession<T>(fn: (session: Queryable) => Promise<T>): Promise<T> {
+    return fn(this)
+  }
+
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     return this.pg.transaction(async (inner) => {
       const tx: Queryable = {

@@ -92,6 +92,34 @@ export class PostgresDb implements Db {
     }
   }
 
+  async withSession<T>(fn: (session: Queryable) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient
+    try {
+      client = await this.pool.connect()
+    } catch (err) {
+      throw this.translate(err)
+    }
+    client.on('error', ignore)
+    let broken = false
+    try {
+      return await fn({
+        async query<R>(sql: Sql, params?: unknown[]) {
+          const result = await client.query(toConfig(sql, params))
+          return {rows: result.rows as R[], rowCount: result.rowCount ?? 0}
+        },
+        async exec(script: string) {
+          await client.query(script)
+        },
+      })
+    } catch (err) {
+      broken = isConnectionError(err)
+      throw err
+    } finally {
+      client.off('error', ignore)
+      client.release(broken ? true : undefined)
+    }
+  }
+
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     let client: pg.PoolClient
     try {

@@ -27,6 +27,8 @@ export interface Db extends Queryable {
   readonly kind: 'postgres' | 'pglite'
   /** Where it connects, safe to print (password hidden). */
   readonly label: string
+  /** Runs fn on one connection outside a transaction, for session state such as advisory locks. */
+  withSession<T>(fn: (session: Queryable) => Promise<T>): Promise<T>
   /** Runs fn in one transaction on one connection; rolls back if fn throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>
   /**

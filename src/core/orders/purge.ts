@@ -1,4 +1,3 @@
-import {PostgresDb} from '../db/postgres.js'
 import {ensureIdempotencyPartitions} from '../db/migrate.js'
 import type {Db, Queryable} from '../db/types.js'
 import {PurgeLockedError, UsageError, sqlState} from '../errors.js'
@@ -80,32 +79,18 @@ const RUNNING = new WeakSet<Db>()
 async function withPurgeLock<T>(db: Db, fn: () => Promise<T>): Promise<T> {
   const locked = () => new PurgeLockedError('another idempotency purge is running', {hint: 'Wait for it to finish, or run again later.'})
   if (RUNNING.has(db)) throw locked()
-  if (db instanceof PostgresDb) {
-    const client = await db.pool.connect()
-    client.on('error', () => {})
+  // a session-level lock lives on one connection, held for the whole purge
+  return db.withSession(async (session) => {
+    const {rows} = await session.query<{ok: boolean}>('SELECT pg_try_advisory_lock($1) AS ok', [PURGE_LOCK])
+    if (!rows[0].ok) throw locked()
+    RUNNING.add(db)
     try {
-      const {rows} = await client.query<{ok: boolean}>('SELECT pg_try_advisory_lock($1) AS ok', [PURGE_LOCK])
-      if (!rows[0].ok) throw locked()
-      RUNNING.add(db)
-      try {
-        return await fn()
-      } finally {
-        RUNNING.delete(db)
-        await client.query('SELECT pg_advisory_unlock($1)', [PURGE_LOCK]).catch(() => {})
-      }
+      return await fn()
     } finally {
-      client.release()
+      RUNNING.delete(db)
+      await session.query('SELECT pg_advisory_unlock($1)', [PURGE_LOCK]).catch(() => {})
     }
-  }
-  const {rows} = await db.query<{ok: boolean}>('SELECT pg_try_advisory_lock($1) AS ok', [PURGE_LOCK])
-  if (!rows[0].ok) throw locked()
-  RUNNING.add(db)
-  try {
-    return await fn()
-  } finally {
-    RUNNING.delete(db)
-    await db.query('SELECT pg_advisory_unlock($1)', [PURGE_LOCK]).catch(() => {})
-  }
+  })
 }
 
 const PARTITIONS = `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid

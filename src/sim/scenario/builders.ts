@@ -1,7 +1,8 @@
 import {mintToken} from '../../server/auth.js'
 import type {AcknowledgedOrder} from '../invariants/index.js'
 import type {RequestBuilder} from '../load/open-model.js'
-import {createQtyPicker, createRetryKeys, createZipf} from './sampling.js'
+import {createZipf} from '../../core/random.js'
+import {createQtyPicker, createRetryKeys} from './sampling.js'
 import type {RequestType, Scenario} from './schema.js'
 
 /** The ids the traffic refers to: what the seed made and the drop the orders race for. */

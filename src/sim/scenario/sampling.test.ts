@@ -1,6 +1,7 @@
 import {describe, expect, it} from 'vitest'
 import {createRandom} from '../../core/random.js'
-import {createQtyPicker, createRetryKeys, createZipf} from './sampling.js'
+import {createZipf} from '../../core/random.js'
+import {createQtyPicker, createRetryKeys} from './sampling.js'
 
 describe('samplers', () => {
   it('zipf: rank frequencies follow 1/k^s', () => {

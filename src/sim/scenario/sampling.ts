@@ -1,31 +1,8 @@
 /**
- * Samplers request builders use to turn a scenario into traffic: Zipf popularity (rank 1, the
- * celebrity, is the most popular), the order quantity distribution, and Idempotency-Key retries.
+ * Samplers request builders use to turn a scenario into traffic (Zipf popularity is createZipf in
+ * core/random.ts): the order quantity distribution and Idempotency-Key retries.
  * All take the run's seeded random source, so a seed gives the same traffic.
  */
-
-/**
- * Ranks 1..n with P(k) ∝ 1/k^exponent, drawn by binary search over the cumulative weights.
- * @example createZipf(1000, 1.1)(random) → 1 about 13% of the time, 1000 rarely
- */
-export function createZipf(n: number, exponent: number): (random: () => number) => number {
-  if (!(n >= 1)) throw new RangeError(`zipf needs n ≥ 1, got ${n}`)
-  const cdf = new Float64Array(n)
-  let sum = 0
-  for (let k = 1; k <= n; k++) cdf[k - 1] = sum += 1 / k ** exponent
-  for (let i = 0; i < n; i++) cdf[i] /= sum
-  return (random) => {
-    const u = random()
-    let lo = 0
-    let hi = n - 1
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (cdf[mid] < u) lo = mid + 1
-      else hi = mid
-    }
-    return lo + 1
-  }
-}
 
 /** Picks a quantity from the scenario's `order.qty` weights, e.g. {"1": 0.9, "2": 0.1}. */
 export function createQtyPicker(weights: Record<string, number>): (random: () => number) => number {
