@@ -119,6 +119,13 @@ async function main(): Promise<void> {
     })
     results.push({name: 'redis-gate sold-out answers', rate: soldOut, unit: 'answers/s'})
   } finally {
+    // the gate's keys are this run's alone (its own prefix): leave nothing behind in the shared Redis
+    let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+      if (keys.length) await redis.del(...keys)
+      cursor = next
+    } while (cursor !== '0')
     redis.disconnect()
     await bench.drop()
   }
