@@ -27,6 +27,9 @@ async function postgresUp(): Promise<boolean> {
       await db.close()
       await client.query(`ALTER DATABASE ${TEMPLATE_DB}_building RENAME TO ${TEMPLATE_DB}`)
     }
+    // templates of earlier migrations are garbage; one still in use by another run stays (no FORCE)
+    const {rows} = await client.query<{datname: string}>(`SELECT datname FROM pg_database WHERE datname LIKE 'livedrop\\_tpl\\_%' AND datname <> $1`, [TEMPLATE_DB])
+    for (const {datname} of rows) await client.query(`DROP DATABASE IF EXISTS "${datname}"`).catch(() => {})
     return true
   } finally {
     await client.query('SELECT pg_advisory_unlock(7421002)').catch(() => {})
