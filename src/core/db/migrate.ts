@@ -12,8 +12,11 @@ export interface Migration {
 const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url))
 /** Any constant: serialises concurrent migrators on one database. */
 const MIGRATION_LOCK = 7_421_001
-/** Days of idempotency-key partitions kept ahead of today. */
-export const PARTITION_DAYS_AHEAD = 7
+/**
+ * Days of idempotency-key partitions kept ahead of today. Few on purpose: a key lookup probes every
+ * partition (its day is not known), and a day without a partition lands in the default one anyway.
+ */
+export const PARTITION_DAYS_AHEAD = 2
 
 /** The numbered migrations shipped with this build: 001_schema.sql → version 1. */
 export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
