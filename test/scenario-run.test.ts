@@ -65,3 +65,17 @@ describe('livedrop scenario validate', () => {
     expect(bad.stdout).toContain('steady-browse')
   })
 })
+
+describe('livedrop scenario run --mode saturate', () => {
+  it('climbs connection steps against the in-process stack and reports the best one meeting the read thresholds', async () => {
+    const r = await runCli(['scenario', 'run', scenarioFile(SMALL + RELAXED), '--mode', 'saturate', '--step-seconds', '1', '--json'], {env: {DATABASE_URL: undefined}, timeoutMs: 90_000})
+    expect(r.code, r.stderr).toBe(0)
+    const result = JSON.parse(r.stdout)
+    expect(result.steps.length).toBeGreaterThanOrEqual(2)
+    expect(result.steps[0].connections).toBe(1)
+    expect(result.steps.every((s: {throughput: number}) => s.throughput > 0)).toBe(true)
+    expect(result.best).not.toBeNull()
+    expect(result.best.pass).toBe(true)
+    expect(['thresholds failed', 'throughput stopped rising', 'all steps ran']).toContain(result.stoppedBecause)
+  })
+})

@@ -210,14 +210,18 @@ async function execute(opts: ScenarioRunOptions, emitter: EventEmitter, signal: 
  * `--mode saturate`: the same stack, then autocannon climbs through connection counts with the
  * scenario's read mix and reports the highest throughput at which the read thresholds hold.
  */
-export async function saturateScenarioStack(opts: ScenarioRunOptions, onStep?: (step: SaturateStep) => void, onStage?: (s: Stage, d: string) => void): Promise<SaturateResult> {
+export async function saturateScenarioStack(
+  opts: ScenarioRunOptions & {stepSeconds?: number},
+  onStep?: (step: SaturateStep) => void,
+  onStage?: (s: Stage, d: string) => void,
+): Promise<SaturateResult> {
   const s = opts.scenario
   return withStack(opts, onStage ?? (() => {}), async ({engine, target, world, dropId}) => {
     await startDrop(engine.deps, dropId)
     const {builders} = createBuilders(s, {users: world.users, creators: world.creators, products: world.products, dropId, secret: opts.secret})
     const plan = saturationPlan(s, REQUEST_GROUPS.read)
     onStage?.('run', `saturating ${target}`)
-    return saturate({target, builders, weights: plan.weights, thresholds: plan.thresholds, seed: s.dataset.seed, onStep})
+    return saturate({target, builders, weights: plan.weights, thresholds: plan.thresholds, seed: s.dataset.seed, stepSeconds: opts.stepSeconds, onStep})
   })
 }
 

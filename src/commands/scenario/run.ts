@@ -38,6 +38,7 @@ generator could not keep its schedule), 4 invalid scenario file, 3 target unreac
     scale: Flags.string({description: 'multiply rates and dataset sizes', default: '1'}),
     out: Flags.string({description: 'write the full result (HDR histograms encoded) as JSON for `livedrop report`'}),
     reset: Flags.boolean({description: 'wipe a non-empty database and seed the scenario dataset'}),
+    'step-seconds': Flags.integer({description: 'with --mode saturate: seconds per connection step', default: 5, min: 1}),
     mode: Flags.string({description: 'open: fixed arrival rates; saturate: autocannon ramp to the highest throughput meeting the read thresholds', options: ['open', 'saturate'], default: 'open'}),
   }
 
@@ -65,7 +66,7 @@ generator could not keep its schedule), 4 invalid scenario file, 3 target unreac
       reset: flags.reset,
     }
     const stage = (name: string, detail: string) => this.note(`[${name}] ${detail}`)
-    if (flags.mode === 'saturate') return this.saturate(options, stage)
+    if (flags.mode === 'saturate') return this.saturate({...options, stepSeconds: flags['step-seconds']}, stage)
 
     const handle = runScenarioStack(options)
     handle.on('stage', stage)
@@ -94,7 +95,7 @@ generator could not keep its schedule), 4 invalid scenario file, 3 target unreac
     return result
   }
 
-  private async saturate(options: ScenarioRunOptions, stage: (name: string, detail: string) => void): Promise<SaturateResult> {
+  private async saturate(options: ScenarioRunOptions & {stepSeconds: number}, stage: (name: string, detail: string) => void): Promise<SaturateResult> {
     const result = await saturateScenarioStack(options, (step) => this.note(`  ${step.connections} connections: ${step.throughput.toFixed(0)} req/s, p95 ${step.latency.p95.toFixed(1)} ms ${step.pass ? 'PASS' : 'FAIL'}`), stage)
     const t = createTable(['connections', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'errors', 'thresholds'])
     for (const s of result.steps) t.push([s.connections, s.throughput.toFixed(0), s.latency.p50.toFixed(1), s.latency.p95.toFixed(1), s.latency.p99.toFixed(1), s.errors, s.pass ? 'PASS' : 'FAIL'])
