@@ -33,6 +33,19 @@ function copyField(value: CopyValue): string {
 
 const ignore = () => {}
 
+/** The Queryable face of one checked-out client. */
+function clientQueryable(client: pg.PoolClient): Queryable {
+  return {
+    async query<R>(sql: Sql, params?: unknown[]) {
+      const result = await client.query(toConfig(sql, params))
+      return {rows: result.rows as R[], rowCount: result.rowCount ?? 0}
+    },
+    async exec(script: string) {
+      await client.query(script)
+    },
+  }
+}
+
 export class PostgresDb implements Db {
   readonly kind = 'postgres' as const
   readonly label: string
@@ -92,7 +105,12 @@ export class PostgresDb implements Db {
     }
   }
 
-  async withSession<T>(fn: (session: Queryable) => Promise<T>): Promise<T> {
+  /**
+   * Runs fn on one pooled client. A backend killed meanwhile makes the client emit 'error'; the
+   * listener keeps that from crashing the process (the failure reaches fn through its next query),
+   * and a client whose connection failed is destroyed, never handed to the next caller.
+   */
+  private async withClient<T>(fn: (client: pg.PoolClient, markBroken: () => void) => Promise<T>): Promise<T> {
     let client: pg.PoolClient
     try {
       client = await this.pool.connect()
@@ -102,65 +120,35 @@ export class PostgresDb implements Db {
     client.on('error', ignore)
     let broken = false
     try {
-      return await fn({
-        async query<R>(sql: Sql, params?: unknown[]) {
-          const result = await client.query(toConfig(sql, params))
-          return {rows: result.rows as R[], rowCount: result.rowCount ?? 0}
-        },
-        async exec(script: string) {
-          await client.query(script)
-        },
-      })
+      return await fn(client, () => (broken = true))
     } catch (err) {
-      broken = isConnectionError(err)
+      if (isConnectionError(err)) broken = true
       throw err
     } finally {
       client.off('error', ignore)
       client.release(broken ? true : undefined)
     }
+  }
+
+  async withSession<T>(fn: (session: Queryable) => Promise<T>): Promise<T> {
+    return this.withClient((client) => fn(clientQueryable(client)))
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient
-    try {
-      client = await this.pool.connect()
-    } catch (err) {
-      throw this.translate(err)
-    }
-    // a backend killed mid-transaction makes the client emit 'error'; without a listener Node
-    // would crash the process, with one the failure reaches the caller through its next query
-    client.on('error', ignore)
-    let broken = false
-    const tx: Queryable = {
-      async query<R>(sql: Sql, params?: unknown[]) {
-        const result = await client.query(toConfig(sql, params))
-        return {rows: result.rows as R[], rowCount: result.rowCount ?? 0}
-      },
-      async exec(script: string) {
-        await client.query(script)
-      },
-    }
-    try {
-      await client.query('BEGIN')
-      const value = await fn(tx)
-      await client.query('COMMIT')
-      return value
-    } catch (err) {
-      broken = isConnectionError(err)
-      if (!broken) await client.query('ROLLBACK').catch(() => (broken = true))
-      throw err
-    } finally {
-      // a connection that failed is destroyed, never handed to the next caller
-      client.off('error', ignore)
-      client.release(broken ? true : undefined)
-    }
+    return this.withClient(async (client, markBroken) => {
+      try {
+        await client.query('BEGIN')
+        const value = await fn(clientQueryable(client))
+        await client.query('COMMIT')
+        return value
+      } catch (err) {
+        if (!isConnectionError(err)) await client.query('ROLLBACK').catch(markBroken)
+        throw err
+      }
+    })
   }
 
   async copyRows(table: string, columns: CopyColumn[], batches: Iterable<CopyValue[][]> | AsyncIterable<CopyValue[][]>): Promise<number> {
-    const client = await this.pool.connect().catch((err) => {
-      throw this.translate(err)
-    })
-    client.on('error', ignore)
     let count = 0
     async function* lines() {
       for await (const batch of batches) {
@@ -172,14 +160,9 @@ export class PostgresDb implements Db {
         yield chunk
       }
     }
-    try {
-      const names = columns.map((c) => `"${c.name}"`).join(', ')
-      await pipeline(Readable.from(lines()), client.query(copyFrom(`COPY ${table} (${names}) FROM STDIN`)))
-      return count
-    } finally {
-      client.off('error', ignore)
-      client.release()
-    }
+    const names = columns.map((c) => `"${c.name}"`).join(', ')
+    await this.withClient((client) => pipeline(Readable.from(lines()), client.query(copyFrom(`COPY ${table} (${names}) FROM STDIN`))))
+    return count
   }
 
   async close(): Promise<void> {
