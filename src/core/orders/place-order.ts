@@ -1,7 +1,7 @@
 import {DropNotLiveError, InvalidQuantityError, KeyReusedWithDifferentRequestError, RequestInFlightError, UsageError, isUniqueViolation} from '../errors.js'
 import type {Db, Queryable} from '../db/types.js'
 import type {DropStatus} from '../events.js'
-import {FAST_TAKE_CTES, settleBuckets, startBucket, takeFromBucketsSlow} from '../stock/buckets.js'
+import {fastTakeCtes, settleBuckets, startBucket, takeFromBucketsSlow} from '../stock/buckets.js'
 import {gateAdmit, gateEmpty, gateMark, gateRefund, syncGate, type GateAnswer, type GateRef} from '../stock/redis-gate.js'
 import {ROW_TAKE_CTES, markStockLow} from '../stock/row.js'
 import {DEFAULT_IN_FLIGHT_TIMEOUT_MS, DEFAULT_REDIS_PREFIX, clock, type EngineDeps} from './deps.js'
@@ -104,7 +104,7 @@ const ROW_ORDER = {
  */
 const BUCKETS_FAST = {
   name: 'orders.buckets_fast',
-  text: `WITH ${FAST_TAKE_CTES},
+  text: `WITH ${fastTakeCtes()},
     d AS (SELECT drops.id, drops.creator_id FROM drops, took WHERE drops.id = $2::bigint),
     ${WRITE_ORDER_CTES}
     SELECT took.bucket, took.available, total.n AS total, body.b AS body, (SELECT count(*) FROM k)::int AS keyed
@@ -375,17 +375,7 @@ const FAST_BUCKETS = {
   name: 'orders.fast_buckets',
   text: `WITH ${PRIOR_CTE},
     snap AS (SELECT status FROM drops WHERE id = $2::bigint AND strategy = 'buckets'),
-    pick AS (
-      SELECT bucket FROM drop_stock_buckets
-      WHERE drop_id = $2::bigint AND open AND available >= $3::int AND NOT EXISTS (SELECT 1 FROM prior)
-        AND EXISTS (SELECT 1 FROM snap WHERE status = 'live')
-      ORDER BY (bucket - $7::int + $8::int) % $8::int
-      LIMIT 1 FOR UPDATE SKIP LOCKED),
-    took AS (
-      UPDATE drop_stock_buckets b SET available = b.available - $3::int
-      FROM pick WHERE b.drop_id = $2::bigint AND b.bucket = pick.bucket AND b.open AND b.available >= $3::int
-      RETURNING b.bucket, b.available),
-    total AS (SELECT coalesce(sum(available), 0)::int AS n FROM drop_stock_buckets WHERE drop_id = $2::bigint),
+    ${fastTakeCtes("AND NOT EXISTS (SELECT 1 FROM prior) AND EXISTS (SELECT 1 FROM snap WHERE status = 'live')")},
     d AS (SELECT drops.id, drops.creator_id FROM drops, took WHERE drops.id = $2::bigint),
     ${ORDER_CTES},
     sold AS (

@@ -73,11 +73,12 @@ export type BucketTake = {taken: true; bucketEmptied: boolean; totalAfter: numbe
  * locks the first unlocked open bucket with enough stock from the start bucket round the ring
  * (skipping locked ones), `took` takes qty from it (no row when none could serve), and `total`
  * is the snapshot total before this order: an upper bound of what is left (stock only goes down).
- * Parameters: $2 drop id, $3 qty, $7 start bucket, $8 bucket count.
+ * Parameters: $2 drop id, $3 qty, $7 start bucket, $8 bucket count. `pickAlso` adds conditions
+ * (SQL, starting with AND) a bucket may only be picked under.
  */
-export const FAST_TAKE_CTES = `pick AS (
+export const fastTakeCtes = (pickAlso = '') => `pick AS (
       SELECT bucket FROM drop_stock_buckets
-      WHERE drop_id = $2::bigint AND open AND available >= $3::int
+      WHERE drop_id = $2::bigint AND open AND available >= $3::int ${pickAlso}
       ORDER BY (bucket - $7::int + $8::int) % $8::int
       LIMIT 1 FOR UPDATE SKIP LOCKED),
     took AS (
