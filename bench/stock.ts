@@ -13,6 +13,7 @@ import pg from 'pg'
 import {randomBytes} from 'node:crypto'
 import {Redis} from 'ioredis'
 import Table from 'cli-table3'
+import {scanKeys} from '../src/core/redis.js'
 import {benchDatabase} from './db.js'
 import {createDrop, startDrop} from '../src/core/catalog/drops.js'
 import {placeOrder} from '../src/core/orders/place-order.js'
@@ -120,12 +121,7 @@ async function main(): Promise<void> {
     results.push({name: 'redis-gate sold-out answers', rate: soldOut, unit: 'answers/s'})
   } finally {
     // the gate's keys are this run's alone (its own prefix): leave nothing behind in the shared Redis
-    let cursor = '0'
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-      if (keys.length) await redis.del(...keys)
-      cursor = next
-    } while (cursor !== '0')
+    await scanKeys(redis, prefix, async (keys) => void (await redis.del(...keys)))
     redis.disconnect()
     await bench.drop()
   }

@@ -21,3 +21,13 @@ export async function connectRedis(url: string, options: RedisOptions = {}): Pro
     })
   }
 }
+
+/** Calls each with the keys under prefix, a SCAN page at a time (never KEYS: it would block the server). */
+export async function scanKeys(client: Redis, prefix: string, each: (keys: string[]) => Promise<void>): Promise<void> {
+  let cursor = '0'
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+    if (keys.length) await each(keys)
+    cursor = next
+  } while (cursor !== '0')
+}

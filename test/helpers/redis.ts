@@ -1,6 +1,7 @@
 import {Redis} from 'ioredis'
 import {randomBytes} from 'node:crypto'
 import {afterAll, beforeAll} from 'vitest'
+import {scanKeys} from '../../src/core/redis.js'
 import {REDIS_URL} from './env.js'
 
 export {REDIS_URL}
@@ -14,12 +15,7 @@ export function useRedisPrefix(): {readonly prefix: string; readonly client: Red
   })
   afterAll(async () => {
     if (!client) return
-    let cursor = '0'
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-      if (keys.length) await client.del(...keys)
-      cursor = next
-    } while (cursor !== '0')
+    await scanKeys(client, prefix, async (keys) => void (await client!.del(...keys)))
     client.disconnect()
   })
   return {

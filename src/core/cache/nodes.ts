@@ -1,6 +1,7 @@
 import {Cluster, Redis} from 'ioredis'
 import {LRUCache} from 'lru-cache'
 import {UsageError, redactUrl} from '../errors.js'
+import {scanKeys} from '../redis.js'
 import {HashRing, DEFAULT_VNODES} from './ring.js'
 
 /** Where cached entries live, parsed from the `cache` setting (--cache / LIVEDROP_CACHE). */
@@ -145,15 +146,6 @@ function parseInfo(text: string): Record<string, string> {
     if (i > 0 && !line.startsWith('#')) out[line.slice(0, i)] = line.slice(i + 1)
   }
   return out
-}
-
-async function scanKeys(client: Redis, prefix: string, each: (keys: string[]) => Promise<void>): Promise<void> {
-  let cursor = '0'
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-    if (keys.length) await each(keys)
-    cursor = next
-  } while (cursor !== '0')
 }
 
 async function serverInfo(client: Redis, prefix: string): Promise<Omit<NodeInfo, 'id' | 'up'>> {

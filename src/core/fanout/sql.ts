@@ -28,33 +28,27 @@ function pushPage(onConflict: boolean, users: boolean) {
   }
 }
 
+/** Leases up to `limit` unprocessed events of a kind whose lease is free or expired: $3 owner, $4 lease ms. */
+function claim(name: string, kind: string, limit: string) {
+  return {
+    name,
+    text: `WITH c AS (
+             SELECT id FROM outbox
+              WHERE processed_at IS NULL AND ${kind}
+                AND (lease_until IS NULL OR lease_until < clock_timestamp()) AND ${MATCH}
+              ORDER BY id LIMIT ${limit}
+              FOR UPDATE SKIP LOCKED)
+           UPDATE outbox o SET lease_owner = $3, lease_until = ${leaseUntil('$4')}, attempts = o.attempts + 1
+             FROM c WHERE o.id = c.id
+           RETURNING o.id`,
+  }
+}
+
 export const FANOUT_SQL = {
   /** One follower event (drop_started, stock_low, sold_out, drop_ended) whose lease is free or expired. */
-  claimFollowerEvent: {
-    name: 'fanout.claim-follower-event',
-    text: `WITH c AS (
-             SELECT id FROM outbox
-              WHERE processed_at IS NULL AND event_type <> 'order_confirmed'
-                AND (lease_until IS NULL OR lease_until < clock_timestamp()) AND ${MATCH}
-              ORDER BY id LIMIT 1
-              FOR UPDATE SKIP LOCKED)
-           UPDATE outbox o SET lease_owner = $3, lease_until = ${leaseUntil('$4')}, attempts = o.attempts + 1
-             FROM c WHERE o.id = c.id
-           RETURNING o.id`,
-  },
+  claimFollowerEvent: claim('fanout.claim-follower-event', `event_type <> 'order_confirmed'`, '1'),
   /** A batch of order confirmations: one recipient each, so many fit one transaction. */
-  claimOrderEvents: {
-    name: 'fanout.claim-order-events',
-    text: `WITH c AS (
-             SELECT id FROM outbox
-              WHERE processed_at IS NULL AND event_type = 'order_confirmed'
-                AND (lease_until IS NULL OR lease_until < clock_timestamp()) AND ${MATCH}
-              ORDER BY id LIMIT $5
-              FOR UPDATE SKIP LOCKED)
-           UPDATE outbox o SET lease_owner = $3, lease_until = ${leaseUntil('$4')}, attempts = o.attempts + 1
-             FROM c WHERE o.id = c.id
-           RETURNING o.id`,
-  },
+  claimOrderEvents: claim('fanout.claim-order-events', `event_type = 'order_confirmed'`, '$5'),
   /** Delivers claimed order confirmations to their buyers and closes them, in one statement. */
   deliverOrderEvents: {
     name: 'fanout.deliver-order-events',
