@@ -45,12 +45,19 @@ export interface RunHandle extends EventEmitter {
  * const result = await handle.result
  */
 export function runScenario(opts: RunScenarioOptions): RunHandle {
-  const emitter = new EventEmitter() as RunHandle
+  return startRun<RunHandle>(opts.signal, (emitter, signal) => execute(opts, emitter, signal))
+}
+
+/**
+ * The handle shape of every run (library API = CLI): an emitter renderers listen to, `result`,
+ * and abort(), which the caller's signal also triggers.
+ */
+export function startRun<H extends EventEmitter>(signal: AbortSignal | undefined, execute: (emitter: EventEmitter, signal: AbortSignal) => Promise<unknown>): H {
+  const emitter = new EventEmitter()
   const controller = new AbortController()
-  opts.signal?.addEventListener('abort', () => controller.abort(), {once: true})
-  const result = execute(opts, emitter, controller.signal)
-  Object.assign(emitter, {result, abort: () => controller.abort()})
-  return emitter
+  signal?.addEventListener('abort', () => controller.abort(), {once: true})
+  const result = execute(emitter, controller.signal)
+  return Object.assign(emitter, {result, abort: () => controller.abort()}) as unknown as H
 }
 
 async function execute(opts: RunScenarioOptions, emitter: EventEmitter, signal: AbortSignal): Promise<RunResult> {

@@ -12,7 +12,7 @@ import {buildServer} from '../server/app.js'
 import {checkDropInvariants} from './invariants/index.js'
 import {LatencyHistogram} from './metrics/histogram.js'
 import type {InvariantResult, RunResult} from './metrics/result.js'
-import {finalizeRun, REQUEST_GROUPS, type PhaseEvent, type RunProgress} from './run.js'
+import {finalizeRun, REQUEST_GROUPS, startRun, type PhaseEvent, type RunProgress} from './run.js'
 import {startGenerator} from './load/generator.js'
 import {saturate, saturationPlan, type SaturateResult, type SaturateStep} from './load/saturate.js'
 import {createBuilders} from './scenario/builders.js'
@@ -58,12 +58,7 @@ export interface ScenarioRunHandle extends EventEmitter {
  * the stock, then checks the invariants against the database.
  */
 export function runScenarioStack(opts: ScenarioRunOptions): ScenarioRunHandle {
-  const emitter = new EventEmitter() as ScenarioRunHandle
-  const controller = new AbortController()
-  opts.signal?.addEventListener('abort', () => controller.abort(), {once: true})
-  const result = execute(opts, emitter, controller.signal)
-  Object.assign(emitter, {result, abort: () => controller.abort()})
-  return emitter
+  return startRun<ScenarioRunHandle>(opts.signal, (emitter, signal) => execute(opts, emitter, signal))
 }
 
 interface Stack {
@@ -138,6 +133,7 @@ async function execute(opts: ScenarioRunOptions, emitter: EventEmitter, signal: 
       let runStart = 0
       let soldOutAtMs: number | null = null
       let dropLiveAtMs: number | null = null
+      let openFailure: unknown = null
       generator.on('progress', (p) => emitter.emit('progress', p))
       generator.on('phase', (p) => {
         emitter.emit('phase', p)
@@ -160,7 +156,11 @@ async function execute(opts: ScenarioRunOptions, emitter: EventEmitter, signal: 
               engine.fanout?.wake()
               await opts.onDropLive?.({db: engine.db, dropId})
             })
-            .catch((err) => emitter.emit('error', err))
+            .catch((err) => {
+              // the drop never opened: the run means nothing, stop it and report why
+              openFailure = err
+              generator.abort()
+            })
         }, s.drop.startOffset)
         cleanups.push(() => clearTimeout(opener))
         if (s.drop.duration !== undefined) {
@@ -169,6 +169,7 @@ async function execute(opts: ScenarioRunOptions, emitter: EventEmitter, signal: 
         }
       })
       const {result, ledger, notify} = await generator.done
+      if (openFailure) throw openFailure
       for (const c of cleanups.splice(0)) c()
 
       stage('verify', 'checking invariants against the database')
