@@ -16,8 +16,9 @@ import {createProduct, getProduct} from '../src/core/catalog/products.js'
 import {PgliteDb} from '../src/core/db/pglite.js'
 import {migrate} from '../src/core/db/migrate.js'
 import {startRedis} from '../test/cache-servers.js'
+import {JSON_OUT} from './args.js'
 
-const json = process.argv.includes('--json')
+const json = JSON_OUT
 const PHASE_MS = 2000
 const CONCURRENCY = 64
 

@@ -9,25 +9,16 @@
  * Usage: npm run bench:fanout -- [--followers 1000000] [--rounds 2] [--page-size 5000] [--json]
  * DATABASE_URL names the server (default postgres://root@127.0.0.1:5432/postgres).
  */
-import {parseArgs} from 'node:util'
 import {benchDatabase} from './db.js'
 import {drainOutbox, listNotifications, startFanoutWorkers} from '../src/core/fanout/index.js'
 import {createTable} from '../src/cli/table.js'
 import {LatencyHistogram} from '../src/sim/metrics/histogram.js'
+import {JSON_OUT, numberArg} from './args.js'
 
-const {values: args} = parseArgs({
-  options: {
-    followers: {type: 'string', default: '1000000'},
-    rounds: {type: 'string', default: '2'},
-    'page-size': {type: 'string', default: '5000'},
-    'pull-samples': {type: 'string', default: '10'},
-    json: {type: 'boolean', default: false},
-  },
-})
-const FOLLOWERS = Number(args.followers)
-const ROUNDS = Number(args.rounds)
-const PAGE = Number(args['page-size'])
-const PULL_SAMPLES = Number(args['pull-samples'])
+const FOLLOWERS = numberArg('followers', 1_000_000)
+const ROUNDS = numberArg('rounds', 2)
+const PAGE = numberArg('page-size', 5000)
+const PULL_SAMPLES = numberArg('pull-samples', 10)
 const log = (m: string) => process.stderr.write(m + '\n')
 
 async function main() {
@@ -122,7 +113,7 @@ async function main() {
       pullVisibleMs: visible.summary(),
       pullMarkedMs: marked.summary(),
     }
-    if (args.json) {
+    if (JSON_OUT) {
       process.stdout.write(JSON.stringify(report, null, 2) + '\n')
     } else {
       const table = createTable(['fan-out of one event', 'rows/s', 'seconds for all'], ['left', 'right', 'right'])

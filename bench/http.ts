@@ -14,10 +14,10 @@ import {seed} from '../src/core/catalog/seed.js'
 import {getProduct} from '../src/core/catalog/products.js'
 import {runOpenModel} from '../src/sim/load/open-model.js'
 import {benchDatabase} from './db.js'
+import {JSON_OUT, numberArg} from './args.js'
 
-const args = process.argv.slice(2)
-const json = args.includes('--json')
-const seconds = Number(args[args.indexOf('--seconds') + 1]) || 5
+const json = JSON_OUT
+const seconds = numberArg('seconds', 5)
 const CONNECTIONS = 64
 const FIXED_RATE = 1500
 

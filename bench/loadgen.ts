@@ -10,15 +10,11 @@ import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import Table from 'cli-table3'
 import {loadavg} from 'node:os'
 import {runOpenModel, type OpenModelResult} from '../src/sim/load/open-model.js'
+import {JSON_OUT, numberArg} from './args.js'
 
-const args = process.argv.slice(2)
-const json = args.includes('--json')
-const flag = (name: string, def: number) => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? Number(args[i + 1]) : def
-}
-const seconds = flag('seconds', 3)
-const connections = flag('connections', 256)
+const json = JSON_OUT
+const seconds = numberArg('seconds', 3)
+const connections = numberArg('connections', 256)
 
 // the same bare server the HTTP bench uses as its baseline: small JSON, keep-alive
 const SERVER = `

@@ -17,16 +17,11 @@ import {placeOrder} from '../src/core/orders/place-order.js'
 import {purgeIdempotencyKeys} from '../src/core/orders/purge.js'
 import {LatencyHistogram} from '../src/sim/metrics/histogram.js'
 import {createDropFixture} from '../src/sim/load/drop-run.js'
+import {JSON_OUT, numberArg} from './args.js'
 
-const args = process.argv.slice(2)
-const arg = (name: string, fallback: number) => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? Number(args[i + 1]) : fallback
-}
-const KEYS = arg('keys', 5_000_000)
-const BATCH = arg('batch-size', 5000)
-const ORDER_SECONDS = arg('order-seconds', 10)
-const JSON_OUT = args.includes('--json')
+const KEYS = numberArg('keys', 5_000_000)
+const BATCH = numberArg('batch-size', 5000)
+const ORDER_SECONDS = numberArg('order-seconds', 10)
 const DAY = 86_400_000
 const log = (m: string) => process.stderr.write(m + '\n')
 

@@ -9,8 +9,9 @@ import {pipeline} from 'node:stream/promises'
 import {from as copyFrom, to as copyTo} from 'pg-copy-streams'
 import {seed} from '../src/core/catalog/seed.js'
 import {benchDatabase} from './db.js'
+import {JSON_OUT} from './args.js'
 
-const json = process.argv.includes('--json')
+const json = JSON_OUT
 const {db, drop} = await benchDatabase('seed')
 const file = path.join(tmpdir(), `livedrop-follows-${process.pid}.tsv`)
 try {

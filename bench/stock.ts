@@ -20,18 +20,13 @@ import {placeOrder} from '../src/core/orders/place-order.js'
 import type {EngineDeps} from '../src/core/orders/deps.js'
 import type {StockStrategy} from '../src/core/stock/types.js'
 import {createDropFixture, type DropFixture} from '../src/sim/load/drop-run.js'
+import {JSON_OUT, numberArg} from './args.js'
 
-const args = process.argv.slice(2)
-const arg = (name: string, fallback: number) => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? Number(args[i + 1]) : fallback
-}
-const SECONDS = arg('seconds', 3)
+const SECONDS = numberArg('seconds', 3)
 /** Each measure runs this many times, interleaved with the others; the median is reported (a shared machine is noisy). */
-const ROUNDS = arg('rounds', 3)
-const CONCURRENCY = arg('concurrency', 16)
-const GATE_CONCURRENCY = arg('gate-concurrency', 256)
-const JSON_OUT = args.includes('--json')
+const ROUNDS = numberArg('rounds', 3)
+const CONCURRENCY = numberArg('concurrency', 16)
+const GATE_CONCURRENCY = numberArg('gate-concurrency', 256)
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const BIG_STOCK = 1_000_000_000
 const log = (m: string) => process.stderr.write(m + '\n')
