@@ -43,6 +43,7 @@ export async function buildServer(engine: Engine, options: ServerOptions): Promi
     return503OnClosing: true,
   })
   const metrics = new ServerMetrics()
+  app.addHook('onClose', async () => metrics.close())
   const limiter = new RateLimiter(options.rateLimitPerSecond ?? 200, options.rateLimitBurst ?? 400)
 
   app.decorateRequest('userId', 0)

@@ -43,11 +43,15 @@ export class ServerMetrics {
     })
   }
 
+  /** Stops the event-loop monitor (the server's onClose calls it). */
+  readonly close: () => void
+
   constructor() {
     // prom-client's default Node metrics name gauges *_total, which promtool rejects; these two
     // carry what an operator looks at: memory and event-loop lag
     const lag = monitorEventLoopDelay({resolution: 10})
     lag.enable()
+    this.close = () => lag.disable()
     this.gauge('livedrop_process_resident_memory_bytes', 'Resident memory of this serve process', [], (set) => set({}, process.memoryUsage.rss()))
     this.gauge('livedrop_event_loop_lag_p99_seconds', 'p99 event-loop delay since the last scrape', [], (set) => {
       set({}, lag.percentile(99) / 1e9)
