@@ -69,7 +69,7 @@ async function measure(url: string): Promise<Figures> {
     fixedAchieved: Math.round(stats.achievedRate),
     fixedP99: Number(stats.corrected.p99.toFixed(2)),
     fixedServiceP99: Number(stats.service.p99.toFixed(2)),
-    fixedVoid: fixed.void?.reason ?? null,
+    fixedVoid: fixed.stall?.reason ?? null,
   }
 }
 

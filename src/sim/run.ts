@@ -2,7 +2,7 @@ import {EventEmitter} from 'node:events'
 import {hostname} from 'node:os'
 import {UsageError, redactUrl, throwUsageErrors} from '../core/errors.js'
 import {reachable} from './load/reachable.js'
-import {computeVerdict, evaluateRunThresholds, type RunResult} from './metrics/result.js'
+import {judgeRun, type RunResult} from './metrics/result.js'
 import {runOpenModel, type PhaseEvent, type RequestBuilder, type RunProgress} from './load/open-model.js'
 import {REQUEST_GROUPS, thresholdSpec, type RequestType, type Scenario} from './scenario/schema.js'
 
@@ -24,6 +24,8 @@ export interface RunScenarioOptions {
   generator?: Partial<Scenario['generator']>
   /** Stops the run early; the result then has aborted: true. */
   signal?: AbortSignal
+  /** Test-only: starves the generator's thread with a real busy loop of forMs every everyMs. */
+  testStarve?: {everyMs: number; forMs: number}
 }
 
 export interface RunHandle extends EventEmitter {
@@ -87,9 +89,9 @@ async function execute(opts: RunScenarioOptions, emitter: EventEmitter, signal: 
     connections: g.connections,
     slackMs: g.slackMs,
     timeoutMs: g.timeout,
-    maxLateFraction: g.maxLateFraction,
     maxLagMs: g.maxLagMs,
     signal,
+    testStarve: opts.testStarve,
     onProgress: (p) => emitter.emit('progress', p),
     onPhase: (p) => emitter.emit('phase', p),
   })
@@ -109,6 +111,10 @@ async function execute(opts: RunScenarioOptions, emitter: EventEmitter, signal: 
       maxLagMs: g.maxLagMs,
       eventLoopLag: load.eventLoopLag,
       lateFraction: load.lateFraction,
+      late: load.late,
+      worstLagMs: load.worstLagMs,
+      cpu: load.cpu,
+      stall: load.stall,
       runs: 1,
     },
     phases: load.phases,
@@ -117,14 +123,12 @@ async function execute(opts: RunScenarioOptions, emitter: EventEmitter, signal: 
     thresholds: [],
     invariants: [],
     stats: {},
-    void: load.void,
+    void: null,
     aborted: load.aborted,
     verdict: {pass: true, void: false, thresholdsFailed: 0, invariantsFailed: 0, exitCode: 0},
   }
-  result.thresholds = evaluateRunThresholds(result, REQUEST_GROUPS)
-  result.verdict = computeVerdict(result)
-  return result
+  return judgeRun(result, REQUEST_GROUPS)
 }
 
-export {finalizeRun, verdictError, computeVerdict, evaluateRunThresholds} from './metrics/result.js'
+export {finalizeRun, judgeRun, verdictError, computeVerdict, evaluateRunThresholds} from './metrics/result.js'
 export {REQUEST_GROUPS} from './scenario/schema.js'

@@ -21,6 +21,8 @@ export interface GeneratorInput {
   generator?: Partial<Scenario['generator']>
   /** Followers whose SSE streams time drop start → drop_started. */
   notifyUsers: number[]
+  /** Test-only: starves this thread with a real busy loop of forMs every everyMs during the run. */
+  testStarve?: {everyMs: number; forMs: number}
 }
 
 export type ToGenerator = {type: 'mark'; at: number} | {type: 'abort'}
@@ -61,14 +63,16 @@ async function watch(user: number, latencies: Map<number, number>, signal: Abort
 
 try {
   const latencies = new Map<number, number>()
-  const sse = new AbortController()
-  await Promise.all(input.notifyUsers.map((u) => watch(u, latencies, sse.signal)))
+  // one controller per stream: a shared signal would carry one abort listener per stream, and past
+  // ten Node warns of a leak (MaxListenersExceededWarning) on every run that samples notifications
+  const streams = input.notifyUsers.map(() => new AbortController())
+  await Promise.all(input.notifyUsers.map((u, i) => watch(u, latencies, streams[i].signal)))
   const {builders, ledger} = createBuilders(input.scenario, input.world)
-  const run = runScenario({scenario: input.scenario, target: input.target, builders, file: input.file, scale: input.scale, generator: input.generator, signal: controller.signal})
+  const run = runScenario({scenario: input.scenario, target: input.target, builders, file: input.file, scale: input.scale, generator: input.generator, signal: controller.signal, testStarve: input.testStarve})
   run.on('progress', (p) => port.postMessage({type: 'progress', p}))
   run.on('phase', (p) => port.postMessage({type: 'phase', p}))
   const result = await run.result
-  sse.abort()
+  for (const s of streams) s.abort()
 
   // followers whose event never came are recorded at the time waited, so a lost one cannot flatter the p95
   const notify = new LatencyHistogram()

@@ -49,9 +49,10 @@ export interface OpenModelOptions {
   slackMs?: number
   /** Per-request timeout (headers and body). Default 10 s. */
   timeoutMs?: number
-  /** More late sends than this share voids the run. Default 0.01. */
-  maxLateFraction?: number
-  /** An event-loop stall longer than this voids the run. Default 500 ms. */
+  /**
+   * A hard stall: when requests were due and the generator sent none for longer than this, the
+   * run stops and is void. Default 500 ms. (Late sends alone never stop a run: see judgeRun.)
+   */
   maxLagMs?: number
   /** After the last phase, how long in-flight and queued requests may finish. Default timeoutMs + 1 s. */
   drainMs?: number
@@ -63,6 +64,8 @@ export interface OpenModelOptions {
   warmupConnections?: number
   /** Stops scheduling; what was recorded so far is returned (aborted: true). */
   signal?: AbortSignal
+  /** Test-only: starves the generator's own thread with a real busy loop of forMs every everyMs. */
+  testStarve?: {everyMs: number; forMs: number}
   onProgress?: (p: RunProgress) => void
   onPhase?: (p: PhaseEvent) => void
 }
@@ -97,14 +100,23 @@ export interface OpenModelResult {
   series: SeriesPoint[]
   durationMs: number
   eventLoopLag: {p50: number; p99: number; max: number}
+  /** Sends the generator made more than slackMs after their intended time. */
+  late: number
   lateFraction: number
-  void: {reason: string; detail: Record<string, unknown>} | null
+  /** The most any request waited for the generator to get to it, ms. */
+  worstLagMs: number
+  /** Share of the run the generator's thread was busy (event-loop utilization), 0–1. */
+  cpu: number
+  /** Set when the generator stalled (sent nothing while requests were due for longer than maxLagMs). */
+  stall: {reason: string; detail: Record<string, unknown>} | null
   aborted: boolean
 }
 
 class Recorder {
   readonly corrected = new LatencyHistogram()
   readonly service = new LatencyHistogram()
+  /** Corrected latency, except that a late send counts from when the generator got to it. */
+  readonly excused = new LatencyHistogram()
   scheduled = 0
   sent = 0
   completed = 0
@@ -139,7 +151,7 @@ class Recorder {
       statuses: this.statuses,
       corrected: this.corrected.summary(),
       service: this.service.summary(),
-      histograms: {corrected: this.corrected.encode(), service: this.service.encode()},
+      histograms: {corrected: this.corrected.encode(), service: this.service.encode(), excused: this.excused.encode()},
     }
   }
 }
@@ -189,14 +201,15 @@ const defaultOk = (s: number) => s >= 200 && s < 400
  * arrival process and is sent then, whether or not earlier ones have answered. Latency is
  * recorded from the intended time (corrected) and from the actual send (service). When every
  * connection is busy a request waits for one (counted as queued; its corrected latency keeps
- * running); when the generator itself falls behind, requests are counted late, and too many
- * late sends or an event-loop stall void the run.
+ * running). When the generator itself falls behind, requests are counted late and also recorded
+ * without that lateness (the excused histogram), so the verdict can tell whether the lateness
+ * could have changed it; only a hard stall (no send for longer than maxLagMs while requests were
+ * due) stops the run.
  */
 export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult> {
   const connections = o.connections ?? 256
   const slackMs = o.slackMs ?? 10
   const timeoutMs = o.timeoutMs ?? 10_000
-  const maxLateFraction = o.maxLateFraction ?? 0.01
   const maxLagMs = o.maxLagMs ?? 500
   const drainMs = o.drainMs ?? timeoutMs + 1000
   const seed = o.seed ?? 1
@@ -238,16 +251,19 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
   let inFlight = 0
   let sentTotal = 0
   let lateTotal = 0
+  let worstLagMs = 0
+  // when the last tick ended: with requests due, the time since then is time the generator sent nothing
+  let lastTickAbs = 0
   let completedTotal = 0
   let errorsTotal = 0
   let lastCompleted = 0
   let currentPhase = -1
   let pending: Arrival | null = next()
   // requests waiting for a free connection, oldest first
-  const backlog: Arrival[] = []
+  const backlog: Array<Arrival & {lateMs: number}> = []
   let backlogHead = 0
   let stopped = false
-  let voided: OpenModelResult['void'] = null
+  let stall: OpenModelResult['stall'] = null
   let finish!: () => void
   const finished = new Promise<void>((resolve) => (finish = resolve))
 
@@ -283,7 +299,8 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
     return i
   }
 
-  const send = (a: Arrival, intendedAbs: number) => {
+  /** lateMs: how long after its intended time the generator got to it (0 when on time). */
+  const send = (a: Arrival, intendedAbs: number, lateMs: number) => {
     const rec = recorders[a.phase].get(a.type)!
     const phase = o.phases[a.phase]
     let spec: HttpRequestSpec
@@ -325,6 +342,7 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
         const service = end - sentAt
         rec.corrected.recordMs(corrected)
         rec.service.recordMs(service)
+        rec.excused.recordMs(corrected - lateMs)
         allCorrected.recordMs(corrected)
         b.corrected.recordMs(corrected)
         b.service.recordMs(service)
@@ -374,8 +392,8 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
   const pump = () => {
     while (!stopped && backlogHead < backlog.length && inFlight < connections) {
       const a = backlog[backlogHead]
-      backlog[backlogHead++] = undefined as unknown as Arrival
-      send(a, t0 + a.t)
+      backlog[backlogHead++] = undefined as unknown as Arrival & {lateMs: number}
+      send(a, t0 + a.t, a.lateMs)
     }
     if (backlogHead > 4096 && backlogHead * 2 > backlog.length) {
       backlog.splice(0, backlogHead)
@@ -394,6 +412,14 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
       const p = o.phases[++currentPhase]
       o.onPhase?.({index: currentPhase, name: p.name, startMs: starts[currentPhase], durationMs: p.durationMs, targetRate: targetOf(p)})
     }
+    if (pending !== null && pending.t <= now) {
+      const idleMs = nowAbs - Math.max(t0 + pending.t, lastTickAbs)
+      if (idleMs > maxLagMs) {
+        worstLagMs = Math.max(worstLagMs, now - pending.t)
+        stall = {reason: `the generator sent nothing for ${idleMs.toFixed(0)} ms while requests were due (budget ${maxLagMs} ms)`, detail: {stalledMs: idleMs, budgetMs: maxLagMs, atMs: now}}
+        return stop('void')
+      }
+    }
     // a bounded batch, so responses get handled even when far behind
     let n = 0
     while (pending !== null && pending.t <= now && n++ < 2000) {
@@ -401,16 +427,20 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
       pending = next()
       const rec = recorders[a.phase].get(a.type)!
       rec.scheduled++
-      if (now - a.t > slackMs) {
+      const lagMs = now - a.t
+      if (lagMs > worstLagMs) worstLagMs = lagMs
+      const lateMs = lagMs > slackMs ? lagMs : 0
+      if (lateMs) {
         rec.late++
         lateTotal++
       }
-      if (inFlight < connections && backlogHead >= backlog.length) send(a, t0 + a.t)
+      if (inFlight < connections && backlogHead >= backlog.length) send(a, t0 + a.t, lateMs)
       else {
         rec.queued++
-        backlog.push(a)
+        backlog.push({...a, lateMs})
       }
     }
+    lastTickAbs = performance.now()
     if (pending === null) return pump()
     // a timer rather than a setImmediate spin: ~1 ms of send jitter (it counts in the corrected
     // latency) costs far less than a core spinning against the requests' own I/O
@@ -431,33 +461,17 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
   const onAbort = () => stop('abort')
   o.signal?.addEventListener('abort', onAbort, {once: true})
 
-  const health = () => {
-    const maxLag = lagMs(lag.max)
-    if (maxLag > maxLagMs) {
-      voided = {reason: `the generator's event loop stalled for ${maxLag.toFixed(0)} ms (budget ${maxLagMs} ms)`, detail: {maxLagMs: maxLag, budgetMs: maxLagMs}}
-      return stop('void')
-    }
-    // judge the late share once there is enough to judge, and at the end
-    const scheduled = sentTotal + (backlog.length - backlogHead)
-    const fraction = scheduled > 0 ? lateTotal / scheduled : 0
-    if (fraction > maxLateFraction && (scheduled >= 2000 || pending === null)) {
-      voided = {
-        reason: `${(fraction * 100).toFixed(2)}% of requests were sent more than ${slackMs} ms late (budget ${(maxLateFraction * 100).toFixed(2)}%)`,
-        detail: {lateFraction: fraction, late: lateTotal, scheduled, slackMs, budget: maxLateFraction},
-      }
-      stop('void')
-    }
-  }
-
   await warmup(Array.from({length: o.warmupConnections ?? Math.min(connections, 16)}, newClient), prefix)
   free.push(...clients)
   t0 = performance.now()
+  lastTickAbs = t0
   lag.reset()
+  const elu = performance.eventLoopUtilization()
+  const starve = o.testStarve ? setInterval(() => busyLoop(o.testStarve!.forMs), o.testStarve.everyMs) : undefined
   const progress = setInterval(() => {
     const now = performance.now()
     const elapsed = now - t0
     closeSeconds(Math.floor(elapsed / 1000))
-    if (!stopped) health()
     const pi = phaseAt(elapsed)
     o.onProgress?.({
       elapsedMs: Math.round(elapsed),
@@ -489,14 +503,15 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
   stopped = true
   if (timer) clearTimeout(timer)
   clearInterval(progress)
+  clearInterval(starve)
   o.signal?.removeEventListener('abort', onAbort)
   const durationMs = performance.now() - t0
-  if (!voided) health()
+  const cpu = performance.eventLoopUtilization(elu).utilization
   lag.disable()
 
   // requests never sent: still queued, or never reached because the run stopped early
   for (let i = backlogHead; i < backlog.length; i++) recorders[backlog[i].phase].get(backlog[i].type)!.unsent++
-  if (aborted || voided) {
+  if (aborted || stall) {
     for (let a = pending; a !== null; a = next()) {
       const rec = recorders[a.phase].get(a.type)!
       rec.scheduled++
@@ -520,8 +535,11 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
     series,
     durationMs,
     eventLoopLag: {p50: lagMs(lag.percentile(50)), p99: lagMs(lag.percentile(99)), max: lagMs(lag.max)},
+    late: lateTotal,
     lateFraction: scheduledTotal > 0 ? lateTotal / scheduledTotal : 0,
-    void: voided,
+    worstLagMs,
+    cpu,
+    stall,
     aborted,
   }
 }
@@ -536,4 +554,12 @@ function warmup(clients: Client[], prefix: string): Promise<unknown> {
         .catch(() => {}),
     ),
   )
+}
+
+/** Keeps the thread busy for ms: a real stall of the generator's own event loop (testStarve). */
+function busyLoop(ms: number): void {
+  const end = performance.now() + ms
+  while (performance.now() < end) {
+    // burn the thread on purpose
+  }
 }

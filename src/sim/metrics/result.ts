@@ -1,6 +1,6 @@
 import {InvariantViolatedError, ThresholdFailedError, VoidRunError, ExitCode, type LivedropError} from '../../core/errors.js'
 import {LatencyHistogram, type LatencySummary} from './histogram.js'
-import {evaluateThreshold, parseThreshold, type MetricLookup, type ThresholdResult, type ThresholdStat} from './thresholds.js'
+import {evaluateThreshold, formatThresholdValue, parseThreshold, type MetricLookup, type ThresholdResult, type ThresholdStat} from './thresholds.js'
 
 /** The serialisable result of a run: what `--out` writes and `livedrop report` reads back. */
 export interface RunResult {
@@ -29,11 +29,34 @@ export interface RunResult {
   invariants: InvariantResult[]
   /** Engine figures (cache hit ratio, units sold, sold-out answers, replays…) added after the run. */
   stats: Record<string, unknown>
-  /** Set when the generator could not keep its schedule: the numbers say nothing about the target. */
-  void: {reason: string; detail: Record<string, unknown>} | null
+  /**
+   * Set when the run is void (exit 100): the generator stalled (`stall`), or its late sends could
+   * have turned a pass into the failure measured (`lateness`; detail.thresholds says which and by
+   * how much). Derived by judgeRun; files of older versions carry no kind (a stall).
+   */
+  void: RunVoid | null
   /** Stopped early by the caller's AbortSignal. */
   aborted: boolean
   verdict: Verdict
+}
+
+export interface RunVoid {
+  kind?: 'stall' | 'lateness'
+  reason: string
+  detail: Record<string, unknown>
+}
+
+/** A failed threshold that passes once the generator's own lateness is taken out. */
+export interface LatenessFlip {
+  expression: string
+  scope: string
+  kind: ThresholdResult['kind']
+  op: ThresholdResult['op']
+  limit: number
+  /** As measured (late sends counted from their intended time). */
+  actual: number
+  /** With each late send's latency taken from when the generator actually got to it. */
+  excused: number
 }
 
 export interface GeneratorInfo {
@@ -47,6 +70,14 @@ export interface GeneratorInfo {
   eventLoopLag: {p50: number; p99: number; max: number}
   /** Share of requests the generator itself sent later than slackMs. */
   lateFraction: number
+  /** Requests the generator sent later than slackMs (absent in older run files). */
+  late?: number
+  /** The most any request waited for the generator to get to it, ms (absent in older run files). */
+  worstLagMs?: number
+  /** Share of the run the generator's thread was busy (event-loop utilization, 0–1; the busiest one's in a merged run). */
+  cpu?: number
+  /** The generator sent nothing for longer than maxLagMs while requests were due: the run stopped early. */
+  stall?: {reason: string; detail: Record<string, unknown>} | null
   /** How many generator runs were merged into this one (1 for a plain run). */
   runs: number
 }
@@ -90,8 +121,11 @@ export interface RequestStats {
   corrected: LatencySummary
   /** Latency from the actual send. */
   service: LatencySummary
-  /** HDR histograms, compressed base64, for exact merging and re-rendering. */
-  histograms: {corrected: string; service: string}
+  /**
+   * HDR histograms, compressed base64, for exact merging and re-rendering. `excused`: corrected
+   * latency except that a late send counts from when the generator got to it (absent in older files).
+   */
+  histograms: {corrected: string; service: string; excused?: string}
 }
 
 export interface SeriesTypePoint {
@@ -172,16 +206,19 @@ export function countLookup(result: RunResult, phase: string | null, groups: Gro
 /**
  * Evaluates every threshold of the run (whole-run and per-phase) from its stored histograms.
  * Histograms merge exactly, so `read.p95` is the p95 of every read, not an average of p95s.
+ * With excuseLateness, corrected latency is read from the excused histograms: what the run would
+ * have measured had every late send gone out when the generator actually sent it.
  */
-export function evaluateRunThresholds(result: RunResult, groups: Groups): ThresholdResult[] {
+export function evaluateRunThresholds(result: RunResult, groups: Groups, excuseLateness = false): ThresholdResult[] {
   const out: ThresholdResult[] = []
   const latencyOrCount = (phase: string | null): MetricLookup => {
     const counts = countLookup(result, phase, groups)
     const hists = new Map<string, LatencyHistogram | null>()
     return (metric, stat, timing) => {
       if (!/^p|^max$|^mean$/.test(stat)) return counts(metric, stat, timing)
-      const key = `${metric}/${timing}`
-      if (!hists.has(key)) hists.set(key, mergedHistogram(result, phase, metric, timing, groups))
+      const which = excuseLateness && timing === 'corrected' ? 'excused' : timing
+      const key = `${metric}/${which}`
+      if (!hists.has(key)) hists.set(key, mergedHistogram(result, phase, metric, which, groups))
       const h = hists.get(key)!
       if (!h || h.count === 0) return undefined
       if (stat === 'max') return h.maxMs
@@ -199,7 +236,7 @@ export function evaluateRunThresholds(result: RunResult, groups: Groups): Thresh
 }
 
 /** The exact merge of a metric's histograms over a scope; null when nothing was recorded. */
-export function mergedHistogram(result: RunResult, phase: string | null, metric: string, timing: 'corrected' | 'service', groups: Groups): LatencyHistogram | null {
+export function mergedHistogram(result: RunResult, phase: string | null, metric: string, timing: 'corrected' | 'service' | 'excused', groups: Groups): LatencyHistogram | null {
   const extra = result.metrics[metric]
   if (extra) return phase === null ? LatencyHistogram.decode(extra.histogram) : null
   const phases = phase === null ? result.phases : result.phases.filter((p) => p.name === phase)
@@ -207,7 +244,9 @@ export function mergedHistogram(result: RunResult, phase: string | null, metric:
   let h: LatencyHistogram | null = null
   for (const p of phases)
     for (const t of typesOf(metric, groups, available)) {
-      const enc = p.requests[t]?.histograms[timing]
+      const hs = p.requests[t]?.histograms
+      // a file without excused histograms had no way to excuse lateness: its corrected ones stand
+      const enc = hs && (hs[timing] ?? hs.corrected)
       if (!enc) continue
       h ??= new LatencyHistogram()
       h.add(LatencyHistogram.decode(enc))
@@ -224,6 +263,56 @@ export function computeVerdict(result: RunResult): Verdict {
 }
 
 /**
+ * The generator's stall, if any. A file of an older version kept it in `void` (with no kind).
+ */
+export function stallOf(result: RunResult): {reason: string; detail: Record<string, unknown>} | null {
+  if (result.generator.stall !== undefined) return result.generator.stall
+  return result.void && result.void.kind === undefined ? {reason: result.void.reason, detail: result.void.detail} : null
+}
+
+/**
+ * Judges the run: evaluates its thresholds, decides whether it is void, and sets the verdict.
+ *
+ * Latency counts from each request's intended send time, so a late send only makes a figure
+ * worse: a PASS measured with late sends stands. A FAIL is void only when the generator's
+ * lateness could have caused it: the thresholds are evaluated again with every late send counted
+ * from when the generator got to it, and if they all pass then (and no invariant failed), the run
+ * is void and `void.detail.thresholds` says which thresholds flipped and by how much. A stall of
+ * the generator (the run stopped early) is void regardless.
+ */
+export function judgeRun(result: RunResult, groups: Groups): RunResult {
+  result.thresholds = evaluateRunThresholds(result, groups)
+  const stall = stallOf(result)
+  let flips: LatenessFlip[] = []
+  // with no late send the excused histograms equal the corrected ones: nothing can flip
+  if (!stall && result.invariants.every((i) => i.pass)) flips = latenessFlips(result.thresholds, evaluateRunThresholds(result, groups, true))
+  result.void = stall
+    ? {kind: 'stall', ...stall}
+    : flips.length
+      ? {kind: 'lateness', reason: `the generator's late sends could have caused the failure: ${flips.map(describeFlip).join('; ')}`, detail: {thresholds: flips}}
+      : null
+  result.verdict = computeVerdict(result)
+  return result
+}
+
+/**
+ * The failed thresholds that pass without the generator's lateness, when that turns the whole
+ * threshold verdict into a pass; otherwise none (a failure that stands either way is the target's).
+ * `measured` and `excused` are the same thresholds in the same order.
+ */
+export function latenessFlips(measured: ThresholdResult[], excused: ThresholdResult[]): LatenessFlip[] {
+  if (measured.every((t) => t.pass) || !excused.every((t) => t.pass)) return []
+  return measured.flatMap((t, i) =>
+    t.pass ? [] : [{expression: t.expression, scope: t.scope, kind: t.kind, op: t.op, limit: t.limit, actual: t.actual!, excused: excused[i].actual!}],
+  )
+}
+
+/** "read.p95 < 200ms [run]: 237.1ms measured, 12.4ms without the generator's lateness" */
+export function describeFlip(f: LatenessFlip): string {
+  return `${f.expression} [${f.scope}]: ${formatThresholdValue(f.kind, f.actual)} measured, ${formatThresholdValue(f.kind, f.excused)} without the generator's lateness`
+}
+
+/**
  * Re-evaluates thresholds and the verdict after extras were added (invariants, stats, extra
  * metrics such as notify). Returns the same object, updated.
  */
@@ -235,17 +324,18 @@ export function finalizeRun(
   if (extras.invariants) result.invariants = extras.invariants
   if (extras.stats) result.stats = {...result.stats, ...extras.stats}
   for (const [name, h] of Object.entries(extras.metrics ?? {})) result.metrics[name] = {summary: h.summary(), histogram: h.encode()}
-  result.thresholds = evaluateRunThresholds(result, groups)
-  result.verdict = computeVerdict(result)
-  return result
+  return judgeRun(result, groups)
 }
 
 /** The error to exit with for a run's verdict (void 100 > invariant 98 > threshold 99), or null. */
 export function verdictError(result: RunResult): LivedropError | null {
   const v = result.verdict
   if (v.void) {
+    const lateness = result.void!.kind === 'lateness'
     return new VoidRunError(`the run is void: ${result.void!.reason}`, {
-      hint: 'The load generator fell behind its own schedule, so latency says nothing about the target. Lower the rates or --scale, give the generator a machine of its own, or split the load over several generators (report merge).',
+      hint: lateness
+        ? "The thresholds pass once the generator's own late sends are taken out, so the failure may be the generator's, not the target's. Give the generator a core or machine of its own, lower the rates or --scale, or split the load over several generators (report merge)."
+        : 'The load generator stopped sending for longer than its stall budget (generator.maxLagMs), so the run was stopped. Give the generator a core or machine of its own, lower the rates or --scale, or split the load over several generators (report merge).',
       details: result.void!.detail,
     })
   }

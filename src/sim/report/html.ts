@@ -3,6 +3,7 @@ import {createRequire} from 'node:module'
 import {mergedHistogram, type RunResult} from '../metrics/result.js'
 import {formatThresholdValue} from '../metrics/thresholds.js'
 import type {RunComparison} from './compare.js'
+import {generatorHealthLine, latenessFlipsOf} from './tables.js'
 
 const require = createRequire(import.meta.url)
 
@@ -75,12 +76,18 @@ function summaryTable(result: RunResult): string {
 }
 
 function verdictTables(result: RunResult): string {
+  const flips = latenessFlipsOf(result)
+  const excused = (t: RunResult['thresholds'][number]) => {
+    if (!flips.length) return ''
+    const f = flips.find((x) => x.expression === t.expression && x.scope === t.scope)
+    return `<td>${f ? `${esc(formatThresholdValue(f.kind, f.excused))} (PASS)` : ''}</td>`
+  }
   const th = result.thresholds
-    .map((t) => `<tr class="${t.pass ? 'pass' : 'fail'}"><td>${esc(t.expression)}</td><td>${esc(t.scope)}</td><td>${esc(formatThresholdValue(t.kind, t.actual))}</td><td>${t.noData ? 'PASS (no data)' : t.pass ? 'PASS' : 'FAIL'}</td></tr>`)
+    .map((t) => `<tr class="${t.pass ? 'pass' : 'fail'}"><td>${esc(t.expression)}</td><td>${esc(t.scope)}</td><td>${esc(formatThresholdValue(t.kind, t.actual))}</td><td>${t.noData ? 'PASS (no data)' : t.pass ? 'PASS' : 'FAIL'}</td>${excused(t)}</tr>`)
     .join('')
   const inv = result.invariants.map((i) => `<tr class="${i.pass ? 'pass' : 'fail'}"><td>${esc(i.name)}</td><td>${i.pass ? 'PASS' : 'FAIL'}</td><td>${esc(i.detail ?? '')}</td></tr>`).join('')
   return (
-    `<h2>Thresholds</h2>${th ? `<table id="thresholds"><thead><tr><th>threshold</th><th>scope</th><th>actual</th><th>verdict</th></tr></thead><tbody>${th}</tbody></table>` : '<p>No thresholds.</p>'}` +
+    `<h2>Thresholds</h2>${th ? `<table id="thresholds"><thead><tr><th>threshold</th><th>scope</th><th>actual</th><th>verdict</th>${flips.length ? "<th>without the generator's lateness</th>" : ''}</tr></thead><tbody>${th}</tbody></table>` : '<p>No thresholds.</p>'}` +
     `<h2>Invariants</h2>${inv ? `<table id="invariants"><thead><tr><th>invariant</th><th>verdict</th><th>detail</th></tr></thead><tbody>${inv}</tbody></table>` : '<p>No invariants were checked in this run.</p>'}`
   )
 }
@@ -209,7 +216,7 @@ tr.fail td{background:#fde8e8}tr.pass td{background:#eefbea}.verdict{display:inl
 </head>
 <body>
 <h1>${esc(result.scenario.name)} <span class="verdict ${v.pass ? 'ok' : 'bad'}">${esc(verdict)}</span></h1>
-<p>Target ${esc(result.target)} · started ${esc(result.startedAt)} · ${(result.durationMs / 1000).toFixed(1)} s · scale ${result.scenario.scale} · ${result.generator.runs} generator run(s) on ${esc(result.generator.hostname)} · generator late sends ${(result.generator.lateFraction * 100).toFixed(2)}%, event-loop lag max ${result.generator.eventLoopLag.max.toFixed(1)} ms</p>
+<p>Target ${esc(result.target)} · started ${esc(result.startedAt)} · ${(result.durationMs / 1000).toFixed(1)} s · scale ${result.scenario.scale} · ${result.generator.runs} generator run(s) on ${esc(result.generator.hostname)} · ${esc(generatorHealthLine(result))}</p>
 ${verdictTables(result)}
 ${options.comparison ? comparisonTable(options.comparison) : ''}
 <h2>Per phase and request type</h2>

@@ -1,6 +1,6 @@
 import {UsageError} from '../../core/errors.js'
 import {LatencyHistogram} from '../metrics/histogram.js'
-import {computeVerdict, evaluateRunThresholds, type Groups, type InvariantResult, type PhaseResult, type RequestStats, type RunResult, type SeriesPoint, type SeriesTypePoint} from '../metrics/result.js'
+import {judgeRun, stallOf, type Groups, type InvariantResult, type PhaseResult, type RequestStats, type RunResult, type SeriesPoint, type SeriesTypePoint} from '../metrics/result.js'
 
 const addCounts = (a: Record<string, number>, b: Record<string, number>) => {
   const out = {...a}
@@ -18,6 +18,7 @@ function mergeStats(all: RequestStats[], durationMs: number): RequestStats {
   const sum = (f: 'targetRate' | 'scheduled' | 'sent' | 'completed' | 'ok' | 'errors' | 'late' | 'queued' | 'unsent') => all.reduce((s, r) => s + r[f], 0)
   const corrected = mergeHistograms(all.map((r) => r.histograms.corrected))
   const service = mergeHistograms(all.map((r) => r.histograms.service))
+  const excused = mergeHistograms(all.map((r) => r.histograms.excused ?? r.histograms.corrected))
   const completed = sum('completed')
   return {
     targetRate: sum('targetRate'),
@@ -34,7 +35,7 @@ function mergeStats(all: RequestStats[], durationMs: number): RequestStats {
     statuses: all.reduce<Record<string, number>>((acc, r) => addCounts(acc, r.statuses), {}),
     corrected: corrected.summary(),
     service: service.summary(),
-    histograms: {corrected: corrected.encode(), service: service.encode()},
+    histograms: {corrected: corrected.encode(), service: service.encode(), excused: excused.encode()},
   }
 }
 
@@ -140,7 +141,10 @@ export function mergeRuns(runs: RunResult[], groups: Groups): RunResult {
 
   const scheduled = (r: RunResult) => r.phases.reduce((s, p) => s + Object.values(p.requests).reduce((x, q) => x + q.scheduled, 0), 0)
   const totalScheduled = runs.reduce((s, r) => s + scheduled(r), 0)
-  const voids = runs.filter((r) => r.void)
+  const stalls = runs.flatMap((r) => {
+    const stall = stallOf(r)
+    return stall ? [{hostname: r.generator.hostname, ...stall}] : []
+  })
   const merged: RunResult = {
     kind: 'livedrop-run',
     version: 1,
@@ -161,6 +165,13 @@ export function mergeRuns(runs: RunResult[], groups: Groups): RunResult {
         max: Math.max(...runs.map((r) => r.generator.eventLoopLag.max)),
       },
       lateFraction: totalScheduled > 0 ? runs.reduce((s, r) => s + r.generator.lateFraction * scheduled(r), 0) / totalScheduled : 0,
+      late: runs.reduce((s, r) => s + (r.generator.late ?? Math.round(r.generator.lateFraction * scheduled(r))), 0),
+      worstLagMs: Math.max(...runs.map((r) => r.generator.worstLagMs ?? 0)),
+      cpu: Math.max(...runs.map((r) => r.generator.cpu ?? 0)),
+      // one generator that stalled voids the whole merged run
+      stall: stalls.length
+        ? {reason: stalls.map((st) => `${st.hostname}: ${st.reason}`).join('; '), detail: {generators: stalls.map((st) => ({hostname: st.hostname, ...st.detail}))}}
+        : null,
       runs: runs.reduce((s, r) => s + r.generator.runs, 0),
     },
     phases,
@@ -169,14 +180,10 @@ export function mergeRuns(runs: RunResult[], groups: Groups): RunResult {
     thresholds: [],
     invariants: mergeInvariants(runs),
     stats: mergeEngineStats(runs),
-    // one generator that could not keep its schedule voids the whole merged run
-    void: voids.length
-      ? {reason: voids.map((r) => `${r.generator.hostname}: ${r.void!.reason}`).join('; '), detail: {generators: voids.map((r) => ({hostname: r.generator.hostname, ...r.void!.detail}))}}
-      : null,
+    // judged below: a stall of any generator, or lateness that could flip the merged verdict
+    void: null,
     aborted: runs.some((r) => r.aborted),
     verdict: first.verdict,
   }
-  merged.thresholds = evaluateRunThresholds(merged, groups)
-  merged.verdict = computeVerdict(merged)
-  return merged
+  return judgeRun(merged, groups)
 }

@@ -1,6 +1,6 @@
 import Table from 'cli-table3'
 import {formatThresholdValue} from '../metrics/thresholds.js'
-import type {RequestStats, RunResult} from '../metrics/result.js'
+import type {LatenessFlip, RequestStats, RunResult} from '../metrics/result.js'
 
 export interface RenderOptions {
   /** Colour headers and borders (a terminal). Default false: plain for logs and pipes. */
@@ -49,8 +49,17 @@ export function renderPhaseTables(result: RunResult, options: RenderOptions = {}
 export function renderVerdictTables(result: RunResult, options: RenderOptions = {}): string {
   const out: string[] = []
   if (result.thresholds.length) {
-    const t = table(['threshold', 'scope', 'actual', 'verdict'], options, ['left', 'left', 'right', 'left'])
-    for (const th of result.thresholds) t.push([th.expression, th.scope, formatThresholdValue(th.kind, th.actual), th.noData ? 'PASS (no data)' : th.pass ? 'PASS' : 'FAIL'])
+    const flips = latenessFlipsOf(result)
+    const head = ['threshold', 'scope', 'actual', 'verdict']
+    // a void-by-lateness run shows what each flipped threshold measured without the generator's lateness
+    if (flips.length) head.push("without generator's lateness")
+    const t = table(head, options, ['left', 'left', 'right', 'left', 'right'])
+    for (const th of result.thresholds) {
+      const row = [th.expression, th.scope, formatThresholdValue(th.kind, th.actual), th.noData ? 'PASS (no data)' : th.pass ? 'PASS' : 'FAIL']
+      const flip = flips.find((f) => f.expression === th.expression && f.scope === th.scope)
+      if (flips.length) row.push(flip ? `${formatThresholdValue(flip.kind, flip.excused)} (PASS)` : '')
+      t.push(row)
+    }
     out.push(t.toString())
   }
   if (result.invariants.length) {
@@ -72,6 +81,24 @@ export function renderVerdictTables(result: RunResult, options: RenderOptions = 
   return out.join('\n')
 }
 
+/** The thresholds a void-by-lateness run lists in void.detail.thresholds (none otherwise). */
+export function latenessFlipsOf(result: RunResult): LatenessFlip[] {
+  return result.void?.kind === 'lateness' ? ((result.void.detail.thresholds as LatenessFlip[] | undefined) ?? []) : []
+}
+
+/**
+ * The generator's health in one line, on every run:
+ * "generator: 0.42% of sends late (13 > 10ms), worst lag 38.0ms, CPU 23% of its thread".
+ */
+export function generatorHealthLine(result: RunResult): string {
+  const g = result.generator
+  const late = g.late !== undefined ? ` (${g.late.toLocaleString('en-US')} > ${g.slackMs}ms)` : ` (> ${g.slackMs}ms)`
+  const parts = [`${(g.lateFraction * 100).toFixed(2)}% of sends late${late}`, `worst lag ${ms(g.worstLagMs ?? g.eventLoopLag.max)}`]
+  if (g.cpu !== undefined) parts.push(`CPU ${(g.cpu * 100).toFixed(0)}% of its thread`)
+  if (g.stall) parts.push('stalled')
+  return `generator${g.runs > 1 ? `s (${g.runs})` : ''}: ${parts.join(', ')}`
+}
+
 /** The one-line verdict, e.g. "FAIL: 1 threshold failed (exit 99)". */
 export function verdictLine(result: RunResult): string {
   const v = result.verdict
@@ -82,9 +109,10 @@ export function verdictLine(result: RunResult): string {
 
 /** The whole report as the run prints it and `livedrop report run.json` re-renders it. */
 export function renderReport(result: RunResult, options: RenderOptions = {}): string {
-  const head = `${result.scenario.name}${result.scenario.scale !== 1 ? ` ×${result.scenario.scale}` : ''} against ${result.target}: ${(result.durationMs / 1000).toFixed(1)} s, ${result.generator.connections} connections, generator lag p99 ${ms(result.generator.eventLoopLag.p99)}`
-  const parts = [head]
-  if (result.void) parts.push(`VOID RUN: ${result.void.reason}. The figures below describe the generator, not the target.`)
+  const head = `${result.scenario.name}${result.scenario.scale !== 1 ? ` ×${result.scenario.scale}` : ''} against ${result.target}: ${(result.durationMs / 1000).toFixed(1)} s, ${result.generator.connections} connections`
+  const parts = [head, generatorHealthLine(result)]
+  if (result.void?.kind === 'lateness') parts.push(`VOID RUN: ${result.void.reason}. Latency counts from each request's intended send time, so the failure may be the generator's, not the target's.`)
+  else if (result.void) parts.push(`VOID RUN: ${result.void.reason}. The figures below describe the generator, not the target.`)
   parts.push(renderPhaseTables(result, options))
   const verdicts = renderVerdictTables(result, options)
   if (verdicts) parts.push(verdicts)
