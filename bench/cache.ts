@@ -13,7 +13,7 @@ import {HashRing} from '../src/core/cache/ring.js'
 import {createCacheNodes} from '../src/core/cache/nodes.js'
 import {createCatalogCache, type CatalogCache} from '../src/core/cache/catalog-cache.js'
 import {createProduct, getProduct} from '../src/core/catalog/products.js'
-import {PgliteDb} from '../src/core/db/pglite.js'
+import {openDb} from '../src/core/db/index.js'
 import {migrate} from '../src/core/db/migrate.js'
 import {startRedis} from '../test/cache-servers.js'
 import {JSON_OUT} from './args.js'
@@ -93,7 +93,7 @@ const add = (measure: string, livedrop: number, baselineName: string, baseline: 
 }
 
 // a small catalog in the embedded database
-const db = await PgliteDb.open(null)
+const db = await openDb({kind: 'embedded', dir: null})
 await migrate(db)
 await db.query(`INSERT INTO users (id, handle, display_name) VALUES (1, 'c', 'C')`)
 await db.query(`INSERT INTO creators (id, user_id, name, is_celebrity) VALUES (1, 1, 'C', true)`)

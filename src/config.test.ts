@@ -7,7 +7,7 @@ describe('resolveConfig', () => {
 
   it('defaults to the embedded database under ./.livedrop', () => {
     const c = resolveConfig({}, {}, cwd)
-    expect(c.db).toEqual({kind: 'pglite', dataDir: '/work/x/.livedrop/pgdata'})
+    expect(c.db).toEqual({kind: 'embedded', dir: '/work/x/.livedrop'})
     expect(c.dbSource).toBe('default')
     expect(c.redisUrl).toBeNull()
     expect(c.cache).toBe('memory')
@@ -16,7 +16,7 @@ describe('resolveConfig', () => {
   it('takes flags over env over scenario', () => {
     const env = {DATABASE_URL: 'postgres://env@h/db', REDIS_URL: 'redis://env:6379'}
     const scenario = {db: 'memory', redis: 'redis://scenario:6379', cache: 'redis://s:1'}
-    expect(resolveConfig({db: 'memory'}, env, cwd, scenario).db).toEqual({kind: 'pglite', dataDir: null})
+    expect(resolveConfig({db: 'memory'}, env, cwd, scenario).db).toEqual({kind: 'embedded', dir: null})
     const fromEnv = resolveConfig({}, env, cwd, scenario)
     expect(fromEnv.db).toEqual({kind: 'postgres', url: 'postgres://env@h/db'})
     expect(fromEnv.dbSource).toBe('env')
@@ -37,6 +37,6 @@ describe('resolveConfig', () => {
   })
 
   it('parses a directory as an embedded database', () => {
-    expect(parseDbTarget('./data', cwd)).toEqual({kind: 'pglite', dataDir: '/work/x/data'})
+    expect(parseDbTarget('./data', cwd)).toEqual({kind: 'embedded', dir: '/work/x/data'})
   })
 })

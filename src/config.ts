@@ -6,11 +6,11 @@ import type {DbTarget} from './core/db/types.js'
  * The one place configuration resolves: flags > environment > scenario file > defaults.
  *
  * Environment: DATABASE_URL (--db), REDIS_URL (--redis), LIVEDROP_CACHE (--cache),
- * LIVEDROP_SECRET (--secret), LIVEDROP_DATA_DIR (where the embedded database lives; default
- * ./.livedrop/pgdata).
+ * LIVEDROP_SECRET (--secret), LIVEDROP_DATA_DIR (where the embedded Postgres lives; default
+ * ./.livedrop).
  */
 export interface ConfigInput {
-  /** `memory`, `embedded`, a directory for PGlite, or a postgres:// URL. */
+  /** `memory` (a throwaway embedded Postgres), `embedded`, a directory for the embedded Postgres, or a postgres:// URL. */
   db?: string
   /** redis://host:port of the Redis used for gates, pub/sub and (by default) caching. */
   redis?: string
@@ -38,11 +38,11 @@ export interface Env {
   [name: string]: string | undefined
 }
 
-export const DEFAULT_DATA_DIR = '.livedrop/pgdata'
+export const DEFAULT_DATA_DIR = '.livedrop'
 
-export function parseDbTarget(value: string, cwd: string, field = '--db'): DbTarget {
-  if (value === 'memory') return {kind: 'pglite', dataDir: null}
-  if (value === 'embedded') return {kind: 'pglite', dataDir: path.resolve(cwd, DEFAULT_DATA_DIR)}
+export function parseDbTarget(value: string, cwd: string, field = '--db', dataDir = path.resolve(cwd, DEFAULT_DATA_DIR)): DbTarget {
+  if (value === 'memory') return {kind: 'embedded', dir: null}
+  if (value === 'embedded') return {kind: 'embedded', dir: dataDir}
   if (/^postgres(ql)?:\/\//.test(value)) {
     try {
       new URL(value)
@@ -56,7 +56,7 @@ export function parseDbTarget(value: string, cwd: string, field = '--db'): DbTar
       hint: 'Use postgres://…, `memory`, `embedded`, or a directory for the embedded database.',
     })
   }
-  return {kind: 'pglite', dataDir: path.resolve(cwd, value)}
+  return {kind: 'embedded', dir: path.resolve(cwd, value)}
 }
 
 function checkRedisUrl(value: string, field: string): string {
@@ -79,11 +79,11 @@ export function resolveConfig(flags: ConfigInput, env: Env, cwd: string, scenari
   }
 
   const dataDir = env.LIVEDROP_DATA_DIR ? path.resolve(cwd, env.LIVEDROP_DATA_DIR) : path.resolve(cwd, DEFAULT_DATA_DIR)
-  let db: DbTarget | undefined = {kind: 'pglite', dataDir}
+  let db: DbTarget | undefined = {kind: 'embedded', dir: dataDir}
   let dbSource: ResolvedConfig['dbSource'] = 'default'
-  if (flags.db !== undefined) [db, dbSource] = [attempt(() => parseDbTarget(flags.db!, cwd, '--db')), 'flag']
-  else if (env.DATABASE_URL) [db, dbSource] = [attempt(() => parseDbTarget(env.DATABASE_URL!, cwd, 'DATABASE_URL')), 'env']
-  else if (scenario.db !== undefined) [db, dbSource] = [attempt(() => parseDbTarget(scenario.db!, cwd, 'db')), 'scenario']
+  if (flags.db !== undefined) [db, dbSource] = [attempt(() => parseDbTarget(flags.db!, cwd, '--db', dataDir)), 'flag']
+  else if (env.DATABASE_URL) [db, dbSource] = [attempt(() => parseDbTarget(env.DATABASE_URL!, cwd, 'DATABASE_URL', dataDir)), 'env']
+  else if (scenario.db !== undefined) [db, dbSource] = [attempt(() => parseDbTarget(scenario.db!, cwd, 'db', dataDir)), 'scenario']
 
   const redisRaw = flags.redis ?? env.REDIS_URL ?? scenario.redis
   const redisField = flags.redis !== undefined ? '--redis' : env.REDIS_URL ? 'REDIS_URL' : 'redis'

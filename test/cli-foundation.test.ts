@@ -48,7 +48,7 @@ describe('livedrop CLI foundation', () => {
       expect(again.code).toBe(2)
       expect(again.stderr).toContain('--reset')
       const status = await runCli(['db', 'status', '--json'], {env})
-      expect(JSON.parse(status.stdout)).toMatchObject({kind: 'pglite', version: latestVersion(), pending: [], rows: {users: 200, creators: 5}})
+      expect(JSON.parse(status.stdout)).toMatchObject({kind: 'embedded', version: latestVersion(), pending: [], rows: {users: 200, creators: 5}})
       const refused = await runCli(['db', 'reset'], {env})
       expect(refused.code).toBe(2)
       expect(refused.stderr).toContain('--yes')

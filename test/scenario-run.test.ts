@@ -39,7 +39,7 @@ describe('livedrop scenario run on the embedded engine', () => {
     // the fault: a strategy that sells without taking stock (a phantom order past the stock)
     const handle = runScenarioStack({
       scenario,
-      db: {kind: 'pglite', dataDir: null},
+      db: {kind: 'embedded', dir: null},
       secret: 'test-secret-123',
       onDropLive: async ({db, dropId}) => {
         await db.query(`INSERT INTO orders (user_id, drop_id, qty, idempotency_key) VALUES (600, $1, 45, 'phantom')`, [dropId])

@@ -2,12 +2,13 @@ import {Command, Flags} from '@oclif/core'
 import {createInterface} from 'node:readline/promises'
 import {resolveConfig, type ConfigInput, type ResolvedConfig} from '../config.js'
 import {openDb, type Db} from '../core/db/index.js'
-import {ConfirmationRequiredError, describeError, ExitCode} from '../core/errors.js'
+import {embeddedStatus} from '../core/db/embedded.js'
+import {ConfirmationRequiredError, describeError, ExitCode, UsageError} from '../core/errors.js'
 
 /** Flags every command that touches the database takes. */
 export const dbFlags = {
   db: Flags.string({
-    description: 'Database: `memory`, `embedded` (./.livedrop/pgdata), a directory, or postgres://… [env: DATABASE_URL]',
+    description: 'Database: embedded Postgres in ./.livedrop by default; `memory` (a throwaway embedded one), a directory, or postgres://… [env: DATABASE_URL]',
     helpGroup: 'CONNECTION',
   }),
 }
@@ -19,13 +20,40 @@ export const dbFlags = {
 export abstract class BaseCommand extends Command {
   static override enableJsonFlag = true
 
+  override async init(): Promise<void> {
+    await super.init()
+    // A signal no command handles ends the process through exit(), so the 'exit' hooks run (the
+    // embedded Postgres is stopped there); a command with its own handler (serve, scenario run)
+    // gets the first signal, and a second one ends it the same way.
+    for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+      if (process.listenerCount(signal) > 0) continue
+      process.on(signal, () => {
+        if (process.listenerCount(signal) === 1) process.exit(code)
+      })
+    }
+  }
+
   protected config_(flags: ConfigInput): ResolvedConfig {
     return resolveConfig(flags, process.env, process.cwd())
   }
 
-  /** Opens the database the flags and environment name; the caller closes it. */
-  protected async openDatabase(flags: ConfigInput): Promise<Db> {
-    return openDb(this.config_(flags).db)
+  /**
+   * The config of a command that works on data. Only commands that make data (seed, migrate, serve,
+   * drop run) pass create: the others never create an embedded database that is not there yet.
+   */
+  protected dataConfig(flags: ConfigInput, {create = false} = {}): ResolvedConfig {
+    const config = this.config_(flags)
+    if (!create && config.db.kind === 'embedded' && config.db.dir && !embeddedStatus(config.db.dir).exists) {
+      throw new UsageError('--db', `no embedded database at ${config.db.dir} yet`, {
+        hint: 'Create it with `livedrop seed` (or `livedrop db migrate`), or point --db / DATABASE_URL at your Postgres.',
+      })
+    }
+    return config
+  }
+
+  /** Opens the database the flags and environment name (see dataConfig); the caller closes it. */
+  protected async openDatabase(flags: ConfigInput, options: {create?: boolean} = {}): Promise<Db> {
+    return openDb(this.dataConfig(flags, options).db)
   }
 
   /** Writes a progress or status line to stderr unless --json keeps output machine-readable. */

@@ -29,7 +29,7 @@ Migrates the database first if needed; refuses a non-empty database unless --res
 
   async run(): Promise<SeedResult & {database: string}> {
     const {flags} = await this.parse(Seed)
-    const db = await this.openDatabase(flags)
+    const db = await this.openDatabase(flags, {create: true})
     const progress = createProgress({json: this.jsonEnabled()})
     try {
       await migrate(db)

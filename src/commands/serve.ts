@@ -35,7 +35,7 @@ On the embedded database the schema is migrated on start; on Postgres run \`live
       db: config.db,
       redisUrl: config.redisUrl,
       cache: config.cache,
-      migrate: config.db.kind === 'pglite',
+      migrate: config.db.kind === 'embedded',
       fanoutWorkers: flags['workers-fanout'],
     })
     const {app} = await buildServer(engine, {secret: config.secret, rateLimitPerSecond: flags['rate-limit'], rateLimitBurst: flags['rate-limit'] * 2, bodyLimit: flags['body-limit']})

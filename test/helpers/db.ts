@@ -1,18 +1,18 @@
 import pg from 'pg'
 import {randomBytes} from 'node:crypto'
-import {afterAll, beforeAll, inject} from 'vitest'
-import {PgliteDb} from '../../src/core/db/pglite.js'
+import {afterAll, beforeAll} from 'vitest'
+import {openDb} from '../../src/core/db/index.js'
 import {PostgresDb} from '../../src/core/db/postgres.js'
 import {migrate} from '../../src/core/db/migrate.js'
 import type {Db} from '../../src/core/db/types.js'
-import {ADMIN_DATABASE_URL, TEMPLATE_DB, databaseUrl} from './env.js'
+import {ADMIN_DATABASE_URL, TEMPLATE_DB, databaseUrl, services} from './env.js'
 
-export const services = inject('services')
+export {services}
 
 export interface TestDatabase {
   /** The open database; valid between beforeAll and afterAll. */
   readonly db: Db
-  /** Its postgres:// URL (null on PGlite), for spawning the CLI against it. */
+  /** Its postgres:// URL, for spawning the CLI against it. */
   readonly url: string | null
 }
 
@@ -61,11 +61,11 @@ export function usePostgres(options: {max?: number} = {}): TestDatabase {
   }
 }
 
-/** A migrated in-memory PGlite for this test file. */
-export function usePglite(): TestDatabase {
-  let db: PgliteDb | undefined
+/** A migrated database on a throwaway embedded Postgres (the CLI's default engine) for this test file. */
+export function useEmbedded(): TestDatabase {
+  let db: Db | undefined
   beforeAll(async () => {
-    db = await PgliteDb.open(null)
+    db = await openDb({kind: 'embedded', dir: null})
     await migrate(db)
   })
   afterAll(async () => {
@@ -73,18 +73,20 @@ export function usePglite(): TestDatabase {
   })
   return {
     get db() {
-      if (!db) throw new Error('usePglite: the database is opened in beforeAll')
+      if (!db) throw new Error('useEmbedded: the database is opened in beforeAll')
       return db
     },
-    url: null,
+    get url() {
+      return (db as PostgresDb).url
+    },
   }
 }
 
 /**
- * The backends every storage suite runs on: embedded PGlite always, real Postgres when it is up
- * (global setup fails the run instead when LIVEDROP_REQUIRE_SERVICES=1).
+ * The backends every storage suite runs on: the embedded Postgres users get by default, and the
+ * test server (DATABASE_URL or 127.0.0.1:5432; global setup provides one or fails the run).
  */
 export const BACKENDS = [
-  {name: 'pglite', available: true, use: usePglite},
-  {name: 'postgres', available: services.postgres, use: usePostgres},
+  {name: 'embedded', available: true, use: useEmbedded},
+  {name: 'postgres', available: true, use: usePostgres},
 ] as const

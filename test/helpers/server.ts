@@ -16,17 +16,17 @@ export interface TestServer {
 }
 
 /**
- * An engine plus HTTP app on a throwaway database: real Postgres (`postgres`) or in-memory
- * PGlite (`pglite`). Requests go through fastify.inject unless the test listens itself.
+ * An engine plus HTTP app on a throwaway database: on the test server (`postgres`) or on a
+ * throwaway embedded Postgres (`embedded`). Requests go through fastify.inject unless the test listens itself.
  */
-export function useServer(backend: 'postgres' | 'pglite', options: Partial<ServerOptions> & {engine?: Partial<EngineConfig>} = {}): TestServer {
+export function useServer(backend: 'postgres' | 'embedded', options: Partial<ServerOptions> & {engine?: Partial<EngineConfig>} = {}): TestServer {
   let app: FastifyInstance | undefined
   let engine: Engine | undefined
   let name = ''
   let url: string | null = null
   beforeAll(async () => {
     if (backend === 'postgres') ({name, url} = await createTestDatabase())
-    engine = await createEngine({db: url ? {kind: 'postgres', url} : {kind: 'pglite', dataDir: null}, migrate: backend === 'pglite', ...options.engine})
+    engine = await createEngine({db: url ? {kind: 'postgres', url} : {kind: 'embedded', dir: null}, migrate: backend === 'embedded', ...options.engine})
     ;({app} = await buildServer(engine, {secret: TEST_SECRET, ...options}))
     await app.ready()
   })

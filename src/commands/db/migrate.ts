@@ -9,7 +9,7 @@ export default class DbMigrate extends BaseCommand {
 
   async run(): Promise<{database: string; applied: number[]; version: number}> {
     const {flags} = await this.parse(DbMigrate)
-    const db = await this.openDatabase(flags)
+    const db = await this.openDatabase(flags, {create: true})
     try {
       const applied = await migrate(db)
       const {current} = await schemaState(db)

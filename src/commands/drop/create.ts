@@ -33,7 +33,7 @@ Times: ISO 8601, \`now\`, or an offset like +2h. With --json prints the drop obj
     const now = new Date()
     const startsAt = parseWhen(flags['starts-at'], now, '--starts-at')
     const endsAt = parseWhen(flags['ends-at'], now, '--ends-at')
-    const engine = await openEngineDeps(this.config_(flags))
+    const engine = await openEngineDeps(this.dataConfig(flags))
     try {
       await assertMigrated(engine.deps.db)
       const drop = await createDrop(engine.deps, {

@@ -16,7 +16,7 @@ export default class DropEnd extends BaseCommand {
 
   async run(): Promise<DropTransition> {
     const {args, flags} = await this.parse(DropEnd)
-    const engine = await openEngineDeps(this.config_(flags))
+    const engine = await openEngineDeps(this.dataConfig(flags))
     try {
       await assertMigrated(engine.deps.db)
       const result = await endDrop(engine.deps, args.id)

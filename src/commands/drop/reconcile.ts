@@ -18,7 +18,7 @@ drops, writes a stock_low / sold_out event the drop is still owed. Safe while or
 
   async run(): Promise<ReconcileResult> {
     const {args, flags} = await this.parse(DropReconcile)
-    const engine = await openEngineDeps(this.config_(flags))
+    const engine = await openEngineDeps(this.dataConfig(flags))
     try {
       await assertMigrated(engine.deps.db)
       const r = await reconcileDrop(engine.deps, args.id)

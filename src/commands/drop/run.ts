@@ -39,7 +39,7 @@ latency, then checks: units sold ≤ stock (= stock when demand exceeded it), on
     const {flags} = await this.parse(DropRun)
     const {qtyMin, qtyMax} = parseQtyRange(flags.qty)
     const retryRate = Number(flags['retry-rate'])
-    const engine = await openEngineDeps(this.config_(flags), {max: Math.min(flags.concurrency, 32)})
+    const engine = await openEngineDeps(this.dataConfig(flags, {create: true}), {max: Math.min(flags.concurrency, 32)})
     const progress = createProgress({json: this.jsonEnabled()})
     try {
       await migrate(engine.deps.db)

@@ -16,7 +16,7 @@ export default class DropStart extends BaseCommand {
 
   async run(): Promise<DropTransition> {
     const {args, flags} = await this.parse(DropStart)
-    const engine = await openEngineDeps(this.config_(flags))
+    const engine = await openEngineDeps(this.dataConfig(flags))
     try {
       await assertMigrated(engine.deps.db)
       const result = await startDrop(engine.deps, args.id)

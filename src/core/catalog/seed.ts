@@ -181,7 +181,7 @@ export async function seed(db: Db, options: SeedOptions, onProgress: (p: SeedPro
   const userBatchCount = Math.ceil(users / BATCH)
   // Follows carry no foreign keys, so they load first, alone (the largest table at full COPY
   // speed); then users in two COPY streams on Postgres (two backends, two cores).
-  const userStreams = db.kind === 'postgres' && userBatchCount > 1 ? 2 : 1
+  const userStreams = userBatchCount > 1 ? 2 : 1
   const splitAt = Math.ceil(userBatchCount / userStreams)
   const usersCreatorsProducts = async () => {
     await Promise.all(

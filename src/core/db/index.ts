@@ -1,12 +1,16 @@
-import {PgliteDb} from './pglite.js'
+import {openEmbedded} from './embedded.js'
 import {PostgresDb, type PostgresOptions} from './postgres.js'
 import type {Db, DbTarget} from './types.js'
 
 export * from './types.js'
-export {PgliteDb} from './pglite.js'
 export {PostgresDb} from './postgres.js'
 
-/** Opens the database a target names. Postgres connects lazily; the first query reports failures. */
+/**
+ * Opens the database a target names: a Postgres server (connected lazily; the first query reports
+ * failures), or the embedded server, started or joined now and left when the Db closes.
+ */
 export async function openDb(target: DbTarget, options: PostgresOptions = {}): Promise<Db> {
-  return target.kind === 'postgres' ? new PostgresDb(target.url, options) : PgliteDb.open(target.dataDir)
+  if (target.kind === 'postgres') return new PostgresDb(target.url, options)
+  const cluster = await openEmbedded(target.dir, target.database)
+  return new PostgresDb(cluster.url, {...options, label: cluster.label, onClose: () => cluster.release()})
 }

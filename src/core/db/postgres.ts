@@ -17,6 +17,10 @@ export interface PostgresOptions {
   connectTimeoutMs?: number
   /** application_name, shown in pg_stat_activity. Default 'livedrop'. */
   applicationName?: string
+  /** What `label` says instead of the URL (the embedded server). Default: the URL, password hidden. */
+  label?: string
+  /** Runs after the pool has ended (the embedded server is left then). */
+  onClose?: () => Promise<void>
 }
 
 function toConfig(sql: Sql, params?: unknown[]): pg.QueryConfig {
@@ -47,12 +51,13 @@ function clientQueryable(client: pg.PoolClient): Queryable {
 }
 
 export class PostgresDb implements Db {
-  readonly kind = 'postgres' as const
   readonly label: string
   readonly pool: pg.Pool
+  private readonly onClose?: () => Promise<void>
 
   constructor(readonly url: string, options: PostgresOptions = {}) {
-    this.label = redactUrl(url)
+    this.label = options.label ?? redactUrl(url)
+    this.onClose = options.onClose
     this.pool = new pg.Pool({
       connectionString: url,
       max: options.max ?? 10,
@@ -166,6 +171,10 @@ export class PostgresDb implements Db {
   }
 
   async close(): Promise<void> {
-    await this.pool.end()
+    try {
+      await this.pool.end()
+    } finally {
+      await this.onClose?.()
+    }
   }
 }

@@ -12,7 +12,7 @@ export interface Queryable {
   exec(script: string): Promise<void>
 }
 
-/** A column of a bulk load and its Postgres type, used for casts on the PGlite path. */
+/** A column of a bulk load and its Postgres type. */
 export interface CopyColumn {
   name: string
   type: 'bigint' | 'integer' | 'text' | 'boolean' | 'timestamptz' | 'date' | 'jsonb'
@@ -20,11 +20,13 @@ export interface CopyColumn {
 
 export type CopyValue = string | number | bigint | boolean | Date | null
 
-/** Where the engine keeps its data. */
-export type DbTarget = {kind: 'postgres'; url: string} | {kind: 'pglite'; dataDir: string | null}
+/**
+ * Where the engine keeps its data: a Postgres server, or the embedded one in `dir` (null: a
+ * throwaway), in `database` (default 'livedrop'; created when missing).
+ */
+export type DbTarget = {kind: 'postgres'; url: string} | {kind: 'embedded'; dir: string | null; database?: string}
 
 export interface Db extends Queryable {
-  readonly kind: 'postgres' | 'pglite'
   /** Where it connects, safe to print (password hidden). */
   readonly label: string
   /** Runs fn on one connection outside a transaction, for session state such as advisory locks. */
@@ -32,7 +34,7 @@ export interface Db extends Queryable {
   /** Runs fn in one transaction on one connection; rolls back if fn throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>
   /**
-   * Bulk-loads rows: COPY FROM STDIN on Postgres, large multi-row inserts on PGlite.
+   * Bulk-loads rows with COPY FROM STDIN.
    * Rows come in batches so generators need not hold a million rows at once. Returns rows loaded.
    */
   copyRows(table: string, columns: CopyColumn[], batches: Iterable<CopyValue[][]> | AsyncIterable<CopyValue[][]>): Promise<number>
