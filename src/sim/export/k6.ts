@@ -1,3 +1,4 @@
+import {DEFAULT_TOKEN_TTL_SECONDS} from '../../server/auth.js'
 import {parseThreshold, type Threshold} from '../metrics/thresholds.js'
 import {REQUEST_GROUPS, type RequestType, type Scenario} from '../scenario/schema.js'
 
@@ -250,10 +251,12 @@ ${helpers(types)}
 const tokens = new Map<number, string>()
 const ISSUED_AT = Math.floor(Date.now() / 1000)
 
-/** base64url({"sub":user,"iat":seconds}) + "." + base64url(HMAC-SHA256(body, secret)), as src/server/auth.ts mints. */
+const TOKEN_HEADER = encoding.b64encode(JSON.stringify({alg: 'HS256', typ: 'JWT'}), 'rawurl')
+
+/** A JWT (HS256) valid for ${DEFAULT_TOKEN_TTL_SECONDS} s, as src/server/auth.ts mints: header.claims.HMAC-SHA256. */
 export function mintToken(userId: number, secret: string, issuedAt: number): string {
-  const body = encoding.b64encode(JSON.stringify({sub: userId, iat: issuedAt}), 'rawurl')
-  return \`\${body}.\${crypto.hmac('sha256', secret, body, 'base64rawurl')}\`
+  const claims = encoding.b64encode(JSON.stringify({sub: String(userId), iat: issuedAt, exp: issuedAt + ${DEFAULT_TOKEN_TTL_SECONDS}}), 'rawurl')
+  return \`\${TOKEN_HEADER}.\${claims}.\${crypto.hmac('sha256', secret, \`\${TOKEN_HEADER}.\${claims}\`, 'base64rawurl')}\`
 }
 
 function token(userId: number): string {
