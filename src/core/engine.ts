@@ -7,7 +7,7 @@ import type {Db, DbTarget} from './db/types.js'
 import {ChangeFeed} from './events.js'
 import {startFanoutWorkers, type FanoutOptions, type FanoutWorkersHandle} from './fanout/index.js'
 import {DEFAULT_REDIS_PREFIX, type EngineDeps} from './orders/deps.js'
-import {connectRedis} from './redis.js'
+import {connectRedis, pingRedis} from './redis.js'
 
 export interface EngineConfig {
   /** Where the data lives (see resolveConfig). */
@@ -81,14 +81,10 @@ export async function createEngine(config: EngineConfig): Promise<Engine> {
         () => true,
         () => false,
       )
-      const redisOk = redis
-        ? await redis.ping().then(
-            (r) => r === 'PONG',
-            () => false,
-          )
-        : null
+      // Redis only accelerates the redis gate (orders go to Postgres without it): down is degraded, not unhealthy
+      const redisOk = redis ? await pingRedis(redis) : null
       const cacheUp = await Promise.all(nodes.nodes.map((n) => n.get('livedrop:health').then(() => 1, () => 0)))
-      return {ok: dbOk && redisOk !== false, db: dbOk, redis: redisOk, cache: {nodes: cacheUp.length, up: cacheUp.reduce<number>((a, b) => a + b, 0)}}
+      return {ok: dbOk, db: dbOk, redis: redisOk, cache: {nodes: cacheUp.length, up: cacheUp.reduce<number>((a, b) => a + b, 0)}}
     },
     async close() {
       await fanout?.stop()

@@ -95,6 +95,11 @@ export class NotFoundError extends LivedropError {
   override readonly httpStatus: number = 404
 }
 
+/** The user an order names is not in the database (a token minted for an id that was never seeded). */
+export class UserNotFoundError extends NotFoundError {
+  override readonly code = 'USER_NOT_FOUND'
+}
+
 // ---- services (exit 3) ----
 
 export class ServiceUnreachableError extends LivedropError {
