@@ -13,7 +13,7 @@ import {createDrop, getDropStatus, reconcileDrop, startDrop} from '../src/core/c
 import {KeyReusedWithDifferentRequestError} from '../src/core/errors.js'
 import type {EngineDeps} from '../src/core/orders/deps.js'
 import {placeOrder, type PlaceOrderResult} from '../src/core/orders/place-order.js'
-import {GATE_EPOCH_SQL, gateTokens} from '../src/core/stock/redis-gate.js'
+import {GATE_EPOCH_SQL, GATE_SOLD_OUT, gateTokens} from '../src/core/stock/redis-gate.js'
 import type {StockStrategy} from '../src/core/stock/types.js'
 import {checkDropInvariants} from '../src/sim/invariants/index.js'
 import {createDropFixture, type DropFixture} from '../src/sim/load/drop-run.js'
@@ -188,15 +188,15 @@ describe.skipIf(!services.postgres)('drop engine under faults (Postgres)', () =>
       expect(await gateTokens(shared.client, await gateOf(shared.prefix, dropId))).toBe(100)
       const r = await race(deps, dropId, f, 2000, 48, 'gate')
       await expectExactlyAcknowledged(t.db, dropId, r, 100)
-      expect(await gateTokens(shared.client, await gateOf(shared.prefix, dropId))).toBe(0)
+      expect(await gateTokens(shared.client, await gateOf(shared.prefix, dropId))).toBe(GATE_SOLD_OUT)
 
-      // sold-out answers now come from Redis: no key rows are written for them
+      // sold-out answers now come from the gate, each recorded as its key's answer (one key row)
       const keysBefore = (await t.db.query<{n: number}>(`SELECT count(*)::int AS n FROM idempotency_keys`)).rows[0].n
       const late = await placeOrder(deps(), {userId: f.buyerIds[1], dropId, qty: 1, idempotencyKey: 'late-1'})
       expect(late).toMatchObject({outcome: 'sold_out', replay: false})
       expect(await placeOrder(deps(), {userId: f.buyerIds[1], dropId, qty: 1, idempotencyKey: 'late-1'})).toMatchObject({outcome: 'sold_out', replay: true, response: late.response})
       await expect(placeOrder(deps(), {userId: f.buyerIds[1], dropId, qty: 2, idempotencyKey: 'late-1'})).rejects.toBeInstanceOf(KeyReusedWithDifferentRequestError)
-      expect((await t.db.query<{n: number}>(`SELECT count(*)::int AS n FROM idempotency_keys`)).rows[0].n).toBe(keysBefore)
+      expect((await t.db.query<{n: number}>(`SELECT count(*)::int AS n FROM idempotency_keys`)).rows[0].n).toBe(keysBefore + 1)
       // a confirmed key retried after the sell-out still replays its order, not "sold out"
       const [key, first] = [...r.finals.entries()].find(([, v]) => v.outcome === 'confirmed')!
       const again = await placeOrder(deps(), {userId: r.userOf.get(key)!, dropId, qty: 1, idempotencyKey: key})
@@ -253,7 +253,7 @@ describe.skipIf(!services.postgres)('drop engine under faults (Postgres)', () =>
         await client.flushall()
         const rec = await reconcileDrop(deps(), dropId)
         expect(rec.gate).toEqual({tokens: 0, marked: 100})
-        expect(await gateTokens(client, await gateOf('faults:', dropId))).toBe(0)
+        expect(await gateTokens(client, await gateOf('faults:', dropId))).toBe(GATE_SOLD_OUT)
         const [key, first] = [...r.finals.entries()].find(([, v]) => v.outcome === 'confirmed')!
         expect(await placeOrder(deps(), {userId: r.userOf.get(key)!, dropId, qty: 1, idempotencyKey: key})).toMatchObject({outcome: 'confirmed', replay: true, response: first.response})
       })

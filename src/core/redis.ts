@@ -31,3 +31,20 @@ export async function scanKeys(client: Redis, prefix: string, each: (keys: strin
     cursor = next
   } while (cursor !== '0')
 }
+
+/** Rejects when the promise has not settled within ms (the call itself may still finish later). */
+export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms)
+  })
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer))
+}
+
+/** True when Redis answers PING within timeoutMs (default 250): a health check never waits on reconnects. */
+export async function pingRedis(redis: Redis, timeoutMs = 250): Promise<boolean> {
+  return withTimeout(redis.ping(), timeoutMs).then(
+    (r) => r === 'PONG',
+    () => false,
+  )
+}

@@ -17,6 +17,8 @@ export interface EngineDeps {
   now?: () => Date
   /** A key's first request may stay in flight this long before a retry may take it over. Default 30,000 ms. */
   inFlightTimeoutMs?: number
+  /** A redis-gate call slower than this counts as Redis down: orders go to Postgres for a while. Default 250 ms. */
+  gateTimeoutMs?: number
 }
 
 export const DEFAULT_REDIS_PREFIX = 'livedrop:'

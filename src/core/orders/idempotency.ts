@@ -1,5 +1,5 @@
 import {createHash} from 'node:crypto'
-import {KeyReusedWithDifferentRequestError, NotFoundError, RequestInFlightError} from '../errors.js'
+import {KeyReusedWithDifferentRequestError, NotFoundError, RequestInFlightError, UserNotFoundError} from '../errors.js'
 import type {Queryable} from '../db/types.js'
 import type {DropStatus} from '../events.js'
 import type {StockStrategy} from '../stock/types.js'
@@ -79,13 +79,14 @@ const CLAIM = {
   prior AS (
     SELECT created_day::text AS day, fingerprint, state, response_status, response_body, locked_at
     FROM idempotency_keys WHERE user_id = $1 AND key = $2 ORDER BY created_at LIMIT 1),
+  u AS (SELECT 1 FROM users WHERE id = $1),
   ins AS (
     INSERT INTO idempotency_keys (user_id, key, created_day, fingerprint, state, locked_at, created_at)
     SELECT $1, $2, $4::date, $5, 'in_flight', $6, $6
-    WHERE NOT EXISTS (SELECT 1 FROM prior) AND EXISTS (SELECT 1 FROM d)
+    WHERE NOT EXISTS (SELECT 1 FROM prior) AND EXISTS (SELECT 1 FROM d) AND EXISTS (SELECT 1 FROM u)
     ON CONFLICT DO NOTHING
     RETURNING created_day::text AS day)
-  SELECT d.id, d.strategy, d.status, d.creator_id, d.product_id, d.bucket_count, d.low_stock_threshold, d.low_stock_notified,
+  SELECT EXISTS (SELECT 1 FROM u) AS user_known, d.id, d.strategy, d.status, d.creator_id, d.product_id, d.bucket_count, d.low_stock_threshold, d.low_stock_notified,
     d.available, d.epoch, ins.day AS ins_day, prior.day AS prior_day, prior.fingerprint, prior.state, prior.response_status,
     prior.response_body, prior.locked_at
   FROM async_commit LEFT JOIN d ON true LEFT JOIN ins ON true LEFT JOIN prior ON true`,
@@ -117,6 +118,7 @@ const COMPLETE = {
 }
 
 interface ClaimRow {
+  user_known: boolean
   id: number | null
   strategy: StockStrategy
   status: DropStatus
@@ -141,50 +143,87 @@ export function utcDay(time: Date): string {
   return time.toISOString().slice(0, 10)
 }
 
+/** How long a request waits for an earlier one with its key to finish before answering "in flight". */
+export const IN_FLIGHT_WAIT_MS = 1000
+/** An earlier request in flight longer than this has probably died: its answer comes with the takeover. */
+const LIKELY_DEAD_MS = 5000
+
+/**
+ * When an answer will be there for a request whose key is in flight since `ageMs`: a live first
+ * request finishes within a second; one that looks dead is taken over once its claim times out.
+ */
+export function retryAfterSeconds(ageMs: number, inFlightTimeoutMs: number): number {
+  const longest = Math.max(1, Math.ceil(inFlightTimeoutMs / 1000))
+  if (ageMs < LIKELY_DEAD_MS) return 1
+  return Math.min(longest, Math.max(1, Math.ceil((inFlightTimeoutMs - ageMs) / 1000)))
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
 /**
  * Claims (userId, key) for a request, or answers from what an earlier request with the key left.
- * Throws KeyReusedWithDifferentRequestError, RequestInFlightError, or NotFoundError for an unknown drop.
+ * A key in flight is waited for (up to IN_FLIGHT_WAIT_MS) so a burst of retries gets replays.
+ * Throws KeyReusedWithDifferentRequestError, RequestInFlightError, NotFoundError for an unknown
+ * drop, UserNotFoundError for an unknown user.
  */
 export async function claimKey(
   db: Queryable,
   request: {userId: number; key: string; dropId: number; fingerprint: string},
-  now: Date,
+  clock: () => Date,
   inFlightTimeoutMs: number,
 ): Promise<Claim> {
-  // a few rounds at most: a concurrent claim of the same key commits between our statements
-  for (let round = 0; round < 10; round++) {
+  const waitUntil = Date.now() + IN_FLIGHT_WAIT_MS
+  let pause = 5
+  // a few rounds at most of racing: a concurrent claim of the same key commits between our statements
+  for (let races = 0; races < 10; ) {
+    const now = clock()
     const {rows} = await db.query<ClaimRow>(CLAIM, [request.userId, request.key, request.dropId, utcDay(now), request.fingerprint, now])
     const r = rows[0]
     if (r.prior_day !== null) {
-      if (r.fingerprint !== request.fingerprint) {
-        throw new KeyReusedWithDifferentRequestError(`idempotency key ${JSON.stringify(request.key)} was first used with a different request`, {
-          hint: 'Use a new Idempotency-Key for a new request; retry only with exactly the same request.',
-        })
-      }
+      if (r.fingerprint !== request.fingerprint) throw keyReused(request.key)
       if (r.state === 'completed') return {kind: 'replay', response: {status: r.response_status!, body: r.response_body!}}
       const lockedAt = r.locked_at ? new Date(r.locked_at) : new Date(0)
-      const age = now.getTime() - lockedAt.getTime()
+      // clocks of two processes differ a little: a claim "from the future" is a fresh one
+      const age = Math.max(0, now.getTime() - lockedAt.getTime())
       if (age < inFlightTimeoutMs) {
-        const retryAfterSeconds = Math.max(1, Math.ceil((inFlightTimeoutMs - age) / 1000))
+        if (Date.now() < waitUntil) {
+          await sleep(pause)
+          pause = Math.min(pause * 2, 80)
+          continue
+        }
+        const seconds = retryAfterSeconds(age, inFlightTimeoutMs)
         throw new RequestInFlightError(`the first request with idempotency key ${JSON.stringify(request.key)} is still in flight`, {
-          hint: `Retry the same request after ${retryAfterSeconds} s.`,
-          details: {retryAfterSeconds},
+          hint: `Retry the same request after ${seconds} s.`,
+          details: {retryAfterSeconds: seconds},
         })
       }
       if (r.id === null) throw dropNotFound(request.dropId)
       // the first request's claim is stale: take it over (fenced by its token)
       const taken = await db.query(TAKEOVER, [request.userId, request.key, r.prior_day, lockedAt, now])
       if (taken.rowCount === 1) return {kind: 'owned', owned: {userId: request.userId, key: request.key, day: r.prior_day, token: now}, drop: facts(r)}
+      races++
       continue
     }
     if (r.id === null) throw dropNotFound(request.dropId)
+    if (!r.user_known) throw userNotFound(request.userId)
     if (r.ins_day !== null) return {kind: 'owned', owned: {userId: request.userId, key: request.key, day: r.ins_day, token: now}, drop: facts(r)}
     // our insert met a row committed after our snapshot: read it next round
+    races++
   }
   throw new RequestInFlightError(`could not claim idempotency key ${JSON.stringify(request.key)}: it keeps changing`, {
     hint: 'Retry the same request in a second.',
     details: {retryAfterSeconds: 1},
   })
+}
+
+export function keyReused(key: string): KeyReusedWithDifferentRequestError {
+  return new KeyReusedWithDifferentRequestError(`idempotency key ${JSON.stringify(key)} was first used with a different request`, {
+    hint: 'Use a new Idempotency-Key for a new request; retry only with exactly the same request.',
+  })
+}
+
+export function userNotFound(userId: number): UserNotFoundError {
+  return new UserNotFoundError(`user ${userId} does not exist`, {hint: 'Use a token for a user in this database (`livedrop token --user ID` with a seeded id).'})
 }
 
 function facts(r: ClaimRow): DropFacts {
@@ -215,4 +254,57 @@ export async function releaseKey(db: Queryable, owned: OwnedKey): Promise<void> 
 export async function completeKey(db: Queryable, owned: OwnedKey, response: StoredResponse): Promise<boolean> {
   const {rowCount} = await db.query(COMPLETE, [owned.userId, owned.key, owned.day, owned.token, response.status, JSON.stringify(response.body)])
   return rowCount === 1
+}
+
+const RECORD = {
+  name: 'idempotency.record',
+  text: `INSERT INTO idempotency_keys (user_id, key, created_day, fingerprint, state, response_status, response_body, created_at, completed_at)
+    SELECT $1, $2, $3::date, $4, 'completed', $5, $6, $7, now()
+    WHERE NOT EXISTS (SELECT 1 FROM idempotency_keys WHERE user_id = $1 AND key = $2) AND EXISTS (SELECT 1 FROM users WHERE id = $1)
+    ON CONFLICT DO NOTHING
+    RETURNING 1`,
+}
+
+/**
+ * Stores an answer given outside Postgres (the redis gate's sold out) as the key's completed
+ * answer, so a reuse of the key is caught whichever layer answered. False when the key already
+ * has an answer or the user is unknown: the claim path must decide then.
+ */
+export async function recordAnswer(db: Queryable, request: {userId: number; key: string; fingerprint: string}, response: StoredResponse, now: Date): Promise<boolean> {
+  const {rowCount} = await db.query(RECORD, [request.userId, request.key, utcDay(now), request.fingerprint, response.status, JSON.stringify(response.body), now])
+  return rowCount === 1
+}
+
+/** Longest accepted Idempotency-Key. */
+export const MAX_KEY_LENGTH = 255
+
+/**
+ * Reads an Idempotency-Key header value. The IETF draft makes it a Structured Field String
+ * (RFC 8941: `"8e03978e-40d5"`, escapes only \" and \\); a bare value (`8e03978e-40d5`, no
+ * quotes, as older clients send) means the same key, so `"abc"` and `abc` are one key.
+ * Parameters (`"abc";x=1`) are not accepted.
+ */
+export function parseIdempotencyKey(value: string): {key: string} | {error: string} {
+  const v = value.trim()
+  let key = ''
+  if (v.startsWith('"')) {
+    let i = 1
+    for (; i < v.length; i++) {
+      const c = v.charCodeAt(i)
+      if (c === 0x22) break
+      if (c === 0x5c) {
+        const next = v[++i]
+        if (next !== '"' && next !== '\\') return {error: 'a quoted key may escape only " and \\'}
+        key += next
+      } else if (c < 0x20 || c > 0x7e) return {error: 'a key holds printable ASCII characters only'}
+      else key += v[i]
+    }
+    if (i >= v.length) return {error: 'the quoted key has no closing quote'}
+    if (i !== v.length - 1) return {error: 'nothing may follow the quoted key (no parameters, no second key)'}
+  } else {
+    if (!/^[\x21\x23-\x7e]*$/.test(v)) return {error: 'a key holds printable ASCII characters without spaces; quote it as a string ("...") if it needs them'}
+    key = v
+  }
+  if (key.length === 0 || key.length > MAX_KEY_LENGTH) return {error: `a key is 1 to ${MAX_KEY_LENGTH} characters`}
+  return {key}
 }

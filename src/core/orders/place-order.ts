@@ -1,17 +1,31 @@
-import {DropNotLiveError, InvalidQuantityError, KeyReusedWithDifferentRequestError, RequestInFlightError, UsageError, isUniqueViolation} from '../errors.js'
+import {DropNotLiveError, InvalidQuantityError, KeyReusedWithDifferentRequestError, RequestInFlightError, UsageError, isUniqueViolation, sqlState} from '../errors.js'
 import type {Db, Queryable} from '../db/types.js'
 import type {DropStatus} from '../events.js'
 import {fastTakeCtes, settleBuckets, startBucket, takeFromBucketsSlow} from '../stock/buckets.js'
-import {gateAdmit, gateEmpty, gateMark, gateRefund, syncGate, type GateAnswer, type GateRef} from '../stock/redis-gate.js'
+import {GATE_EPOCH_SQL, gateAdmit, gateEmpty, gateMark, gateRefund, syncGate, type GateAnswer, type GateClient, type GateRef} from '../stock/redis-gate.js'
 import {ROW_TAKE_CTES, markStockLow} from '../stock/row.js'
 import {DEFAULT_IN_FLIGHT_TIMEOUT_MS, DEFAULT_REDIS_PREFIX, clock, type EngineDeps} from './deps.js'
-import {claimKey, completeKey, releaseKey, requestFingerprint, utcDay, type DropFacts, type DropInfo, type OwnedKey, type StoredResponse} from './idempotency.js'
+import {
+  MAX_KEY_LENGTH,
+  claimKey,
+  completeKey,
+  keyReused,
+  recordAnswer,
+  releaseKey,
+  requestFingerprint,
+  userNotFound,
+  utcDay,
+  type DropFacts,
+  type DropInfo,
+  type OwnedKey,
+  type StoredResponse,
+} from './idempotency.js'
 import {withRetry} from './retry.js'
+
+export {MAX_KEY_LENGTH}
 
 /** The most units one order may ask for. */
 export const MAX_ORDER_QTY = 100
-/** Longest accepted Idempotency-Key. */
-export const MAX_KEY_LENGTH = 255
 
 export interface PlaceOrderInput {
   userId: number
@@ -45,11 +59,13 @@ export interface PlaceOrderResult {
 /** The stored answer for a sold-out request: a function of the request alone, so every replay path agrees. */
 export function soldOutResponse(dropId: number, qty: number): StoredResponse {
   const message = qty === 1 ? `drop ${dropId} is sold out` : `drop ${dropId} has fewer than ${qty} units left`
-  // the API's one error shape, so clients read error.code for sold out as for every other refusal
-  return {status: 409, body: {error: {code: 'SOLD_OUT', message, dropId, requested: qty}}}
+  // the API's one error shape, so clients read error.code for sold out as for every other refusal.
+  // Keys in jsonb's order (shorter first, then bytewise): a replay read back from Postgres's jsonb
+  // column must serialise to the very bytes of the first answer.
+  return {status: 409, body: {error: {code: 'SOLD_OUT', dropId, message, requested: qty}}}
 }
 
-function toResult(response: StoredResponse, replay: boolean): PlaceOrderResult {
+function toResult({response, replay}: {response: StoredResponse; replay: boolean}): PlaceOrderResult {
   if (response.status === 201) return {outcome: 'confirmed', order: response.body as unknown as Order, replay, response}
   return {outcome: 'sold_out', replay, response}
 }
@@ -260,20 +276,11 @@ async function placeInPostgres(deps: EngineDeps, input: PlaceOrderInput, fingerp
   const claim = await claimKey(
     db,
     {userId: input.userId, key: input.idempotencyKey, dropId: input.dropId, fingerprint},
-    clock(deps),
+    () => clock(deps),
     deps.inFlightTimeoutMs ?? DEFAULT_IN_FLIGHT_TIMEOUT_MS,
   )
   if (claim.kind === 'replay') return {response: claim.response, replay: true, drop: null, pgSoldOut: false}
   const {owned, drop} = claim
-  dropInfos(db).set(drop.id, {
-    id: drop.id,
-    strategy: drop.strategy,
-    creatorId: drop.creatorId,
-    productId: drop.productId,
-    bucketCount: drop.bucketCount,
-    lowStockThreshold: drop.lowStockThreshold,
-    epoch: drop.epoch,
-  })
   try {
     if (drop.status === 'sold_out') return {response: await storeSoldOut(db, owned, input), replay: false, drop, pgSoldOut: true}
     if (drop.status !== 'live') throw notLive(drop.id, drop.status)
@@ -328,7 +335,10 @@ function insertKeyCte(now: string): string {
       RETURNING 1)`
 }
 
-const PRIOR_CTE = `prior AS (SELECT 1 FROM idempotency_keys WHERE user_id = $1::bigint AND key = $4::text LIMIT 1)`
+// an earlier request with this key, or a user the database does not know: the claim path decides
+const PRIOR_CTE = `prior AS (
+      (SELECT 1 FROM idempotency_keys WHERE user_id = $1::bigint AND key = $4::text LIMIT 1)
+      UNION ALL SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM users WHERE id = $1::bigint))`
 
 /**
  * row / redis-gate. stock_low is the order that crosses the threshold (available only goes down,
@@ -435,13 +445,53 @@ async function placeFast(deps: EngineDeps, input: PlaceOrderInput, fingerprint: 
   return {response, replay: false, drop: info, pgSoldOut: r.response_status === 409 && (r.snap_status === 'sold_out' || r.total === 0)}
 }
 
-/** What never changes about drops seen before, per database: lets orders skip the claim round trip and ask the gate first. */
-const DROP_INFO = new WeakMap<Db, Map<number, DropInfo>>()
-function dropInfos(db: Db): Map<number, DropInfo> {
+const DROP_INFO_SQL = {
+  name: 'orders.drop_info',
+  text: `SELECT id, strategy, creator_id, product_id, bucket_count, low_stock_threshold, ${GATE_EPOCH_SQL} AS epoch FROM drops WHERE id = $1`,
+}
+
+/** What never changes about drops seen before, per database, or the one read of it under way. */
+const DROP_INFO = new WeakMap<Db, Map<number, DropInfo | Promise<DropInfo | null>>>()
+
+/**
+ * What never changes about a drop, read once per process (a drop's opening burst shares the one
+ * read), so the first orders on a drop take the same one-statement path as later ones. Null for a
+ * drop that does not exist (not remembered: it may be created later).
+ */
+function dropInfo(db: Db, dropId: number): DropInfo | Promise<DropInfo | null> {
   let map = DROP_INFO.get(db)
   if (!map) DROP_INFO.set(db, (map = new Map()))
+  const known = map.get(dropId)
+  if (known) return known
   if (map.size > 100_000) map.clear()
-  return map
+  type Row = {id: number; strategy: DropInfo['strategy']; creator_id: number; product_id: number; bucket_count: number; low_stock_threshold: number; epoch: number}
+  const drops = map
+  const loading = db.query<Row>(DROP_INFO_SQL, [dropId]).then(
+    ({rows}) => {
+      if (!rows.length) {
+        drops.delete(dropId)
+        return null
+      }
+      const r = rows[0]
+      const info: DropInfo = {
+        id: Number(r.id),
+        strategy: r.strategy,
+        creatorId: Number(r.creator_id),
+        productId: Number(r.product_id),
+        bucketCount: Number(r.bucket_count),
+        lowStockThreshold: Number(r.low_stock_threshold),
+        epoch: Number(r.epoch),
+      }
+      drops.set(dropId, info)
+      return info
+    },
+    (err) => {
+      drops.delete(dropId)
+      throw err
+    },
+  )
+  map.set(dropId, loading)
+  return loading
 }
 
 /** Re-syncs a flushed gate once per drop at a time, not once per request. */
@@ -464,58 +514,63 @@ function validate(input: PlaceOrderInput): void {
 /**
  * Places an order during a live drop: never oversells, idempotent per (userId, idempotencyKey).
  * Sold out is an outcome (stored and replayed), not an error. Throws InvalidQuantityError,
- * DropNotLiveError, NotFoundError, KeyReusedWithDifferentRequestError, RequestInFlightError.
+ * DropNotLiveError, NotFoundError, UserNotFoundError, KeyReusedWithDifferentRequestError, RequestInFlightError.
  */
 export async function placeOrder(deps: EngineDeps, input: PlaceOrderInput): Promise<PlaceOrderResult> {
   validate(input)
-  const fingerprint = requestFingerprint(input)
-  const redis = deps.redis ?? null
-  const prefix = deps.redisPrefix ?? DEFAULT_REDIS_PREFIX
-  const field = `${input.userId}:${input.idempotencyKey}`
+  try {
+    return await place(deps, input, requestFingerprint(input))
+  } catch (err) {
+    // a user deleted between our check and the insert (the check is in the order's own statement)
+    if (sqlState(err) === '23503' && /user_id_fkey$/.test((err as {constraint?: string}).constraint ?? '')) throw userNotFound(input.userId)
+    throw err
+  }
+}
 
-  let gate: GateAnswer | null = null
-  const info = dropInfos(deps.db).get(input.dropId)
-  let ref: GateRef | null = info?.strategy === 'redis-gate' ? {prefix, dropId: input.dropId, epoch: info.epoch} : null
-  if (redis && ref) {
-    gate = await gateAdmit(redis, ref, field, input.qty, fingerprint)
-    if (gate.kind === 'sold_out') return toResult(soldOutResponse(input.dropId, input.qty), false)
-    if (gate.kind === 'replay_sold_out') {
-      if (gate.fingerprint !== fingerprint) {
-        throw new KeyReusedWithDifferentRequestError(`idempotency key ${JSON.stringify(input.idempotencyKey)} was first used with a different request`, {
-          hint: 'Use a new Idempotency-Key for a new request; retry only with exactly the same request.',
-        })
-      }
-      return toResult(soldOutResponse(input.dropId, input.qty), true)
+async function place(deps: EngineDeps, input: PlaceOrderInput, fingerprint: string): Promise<PlaceOrderResult> {
+  const info = await dropInfo(deps.db, input.dropId)
+  if (!info) return toResult(await placeInPostgres(deps, input, fingerprint)) // throws NotFoundError
+  const field = `${input.userId}:${input.idempotencyKey}`
+  const g: GateClient | null = info.strategy === 'redis-gate' && deps.redis ? {redis: deps.redis, db: deps.db, timeoutMs: deps.gateTimeoutMs} : null
+  const ref: GateRef = {prefix: deps.redisPrefix ?? DEFAULT_REDIS_PREFIX, dropId: input.dropId, epoch: info.epoch}
+  const gate: GateAnswer | null = g && (await gateAdmit(g, ref, field, input.qty))
+
+  if (gate?.kind === 'replay_sold_out') {
+    if (gate.fingerprint !== fingerprint) throw keyReused(input.idempotencyKey)
+    return toResult({response: soldOutResponse(input.dropId, input.qty), replay: true})
+  }
+  if (g && gate?.kind === 'sold_out') {
+    // Postgres has said the drop is sold out; the answer is the key's once it is recorded there
+    const response = soldOutResponse(input.dropId, input.qty)
+    if (await recordAnswer(deps.db, {userId: input.userId, key: input.idempotencyKey, fingerprint}, response, clock(deps))) {
+      await gateMark(g, ref, field, `so:${fingerprint}`)
+      return toResult({response, replay: false})
     }
+    // the key has an answer already (replay or refuse it), or the user is unknown: Postgres decides
   }
 
   let placed: Placed
   try {
-    // a drop seen before and a fresh key: one statement; anything else: claim, then order
-    placed = (info && (await placeFast(deps, input, fingerprint, info))) || (await placeInPostgres(deps, input, fingerprint))
+    // one statement for a fresh key; anything else: claim, then order
+    placed = (await placeFast(deps, input, fingerprint, info)) || (await placeInPostgres(deps, input, fingerprint))
   } catch (err) {
-    if (redis && ref && gate?.kind === 'admit') await gateRefund(redis, ref, input.qty)
+    if (g && gate?.kind === 'admit') await gateRefund(g, ref, input.qty)
     throw err
   }
-
-  if (placed.drop?.strategy === 'redis-gate') ref = {prefix, dropId: input.dropId, epoch: placed.drop.epoch}
-  if (redis && ref) {
-    const fresh = !placed.replay && placed.response.status === 201
-    if (placed.pgSoldOut) await gateEmpty(redis, ref)
-    else if (gate?.kind === 'admit' && !fresh) await gateRefund(redis, ref, input.qty)
-    if (gate?.kind !== 'admit') {
-      await gateMark(redis, ref, field)
-      if (!gate || (gate.kind === 'to_postgres' && gate.reason === 'missing')) {
-        const id = `${prefix}${input.dropId}.${ref.epoch}`
-        if (!RESYNCS.has(id)) {
-          const done = syncGate(deps.db, redis, prefix, input.dropId, 'if-missing')
-            .catch(() => {})
-            .finally(() => RESYNCS.delete(id))
-          RESYNCS.set(id, done)
-        }
-        await RESYNCS.get(id)
-      }
+  if (!g || !gate) return toResult(placed)
+  const fresh = !placed.replay && placed.response.status === 201
+  if (placed.pgSoldOut) await gateEmpty(g, ref)
+  else if (gate.kind === 'admit' && !fresh) await gateRefund(g, ref, input.qty)
+  if (gate.kind !== 'admit') await gateMark(g, ref, field, 'pg')
+  if (gate.kind === 'to_postgres' && gate.reason === 'missing') {
+    // the gate was flushed or never written: rebuild it from Postgres, once, in the background
+    const id = `${ref.prefix}${ref.dropId}.${ref.epoch}`
+    if (!RESYNCS.has(id)) {
+      const done = syncGate(deps.db, g.redis, ref.prefix, input.dropId, 'if-missing')
+        .catch(() => {})
+        .finally(() => RESYNCS.delete(id))
+      RESYNCS.set(id, done)
     }
   }
-  return toResult(placed.response, placed.replay)
+  return toResult(placed)
 }

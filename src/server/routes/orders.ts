@@ -1,6 +1,7 @@
 import type {FastifyInstance} from 'fastify'
-import {placeOrder} from '../../core/orders/place-order.js'
+import {MAX_ORDER_QTY, placeOrder} from '../../core/orders/place-order.js'
 import {getOrderForUser, listUserOrders} from '../../core/orders/queries.js'
+import {parseIdempotencyKey} from '../../core/orders/idempotency.js'
 import {LivedropError} from '../../core/errors.js'
 import type {AppContext} from '../app.js'
 import {sendError} from '../errors.js'
@@ -12,29 +13,34 @@ const orderBody = {
   additionalProperties: false,
   properties: {
     dropId: {type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER},
-    qty: {type: 'integer', minimum: 1, maximum: 1000},
+    qty: {type: 'integer', minimum: 1, maximum: MAX_ORDER_QTY},
     payload: {type: 'object', maxProperties: 32},
   },
 } as const
-
-/** IETF Idempotency-Key draft: a non-empty key of printable characters. */
-const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/
 
 export async function orderRoutes(app: FastifyInstance, {engine, metrics, requireUser}: AppContext): Promise<void> {
   app.post<{Body: {dropId: number; qty: number; payload?: Record<string, unknown>}}>(
     '/orders',
     {onRequest: requireUser, schema: {body: orderBody}},
     async (request, reply) => {
-      const key = request.headers['idempotency-key']
-      if (typeof key !== 'string' || !KEY_PATTERN.test(key)) {
+      const header = request.headers['idempotency-key']
+      if (typeof header !== 'string' || header.trim() === '') {
         metrics.orders.inc({outcome: 'missing_key'})
-        return sendError(reply, 400, 'IDEMPOTENCY_KEY_REQUIRED', 'the Idempotency-Key header is required (1–255 printable characters)', {
+        return sendError(reply, 400, 'IDEMPOTENCY_KEY_REQUIRED', 'the Idempotency-Key header is required', {
           field: 'headers.idempotency-key',
-          hint: 'Send a unique key per order attempt and reuse it for retries.',
+          hint: 'Send a unique key per order attempt (a quoted string, e.g. Idempotency-Key: "8e03978e-40d5") and reuse it for retries.',
+        })
+      }
+      const parsed = parseIdempotencyKey(header)
+      if ('error' in parsed) {
+        metrics.orders.inc({outcome: 'invalid_key'})
+        return sendError(reply, 400, 'IDEMPOTENCY_KEY_INVALID', `Idempotency-Key: ${parsed.error}`, {
+          field: 'headers.idempotency-key',
+          hint: 'Send 1–255 printable characters as a quoted string, e.g. Idempotency-Key: "8e03978e-40d5" (escape " and \\ with \\).',
         })
       }
       try {
-        const result = await placeOrder(engine.deps, {userId: request.userId, dropId: request.body.dropId, qty: request.body.qty, idempotencyKey: key, payload: request.body.payload})
+        const result = await placeOrder(engine.deps, {userId: request.userId, dropId: request.body.dropId, qty: request.body.qty, idempotencyKey: parsed.key, payload: request.body.payload})
         metrics.orders.inc({outcome: result.replay ? 'replay' : result.outcome})
         if (result.replay) reply.header('idempotent-replayed', 'true')
         return reply.code(result.response.status).send(result.response.body)
