@@ -2,7 +2,7 @@ import {EventEmitter} from 'node:events'
 import type {FastifyInstance} from 'fastify'
 import {request} from 'undici'
 import {createDrop, endDrop, startDrop} from '../core/catalog/drops.js'
-import {seed} from '../core/catalog/seed.js'
+import {datasetFingerprint, seed, seededFingerprint} from '../core/catalog/seed.js'
 import {rowCounts} from '../core/db/migrate.js'
 import type {Db, DbTarget} from '../core/db/types.js'
 import {createEngine, type Engine} from '../core/engine.js'
@@ -35,6 +35,8 @@ export interface ScenarioRunOptions {
   secret: string
   /** Wipe a non-empty database and seed afresh; otherwise an already seeded one is reused. */
   reset?: boolean
+  /** The database is the scenario's own (the embedded default): data a dead seed left is replaced. */
+  ownDatabase?: boolean
   generator?: Partial<Scenario['generator']>
   signal?: AbortSignal
   /** Runs right after the drop goes live. Tests use it to sabotage the engine and see the run catch it. */
@@ -233,11 +235,18 @@ interface PreparedData {
   celebrityProduct: number
 }
 
-/** Seeds the scenario's dataset into an empty database (or with reset), or reuses what is there. */
+/**
+ * Reuses data this scenario's dataset already seeded (same fingerprint); seeds an empty database,
+ * one whose own seed died half-way, or any with reset; reuses other data as it is.
+ */
 async function prepareData(engine: Engine, s: Scenario, opts: ScenarioRunOptions, stage: (s: Stage, d: string) => void): Promise<PreparedData> {
   const counts = await rowCounts(engine.db)
   const empty = Object.values(counts).every((n) => n === 0)
-  if (empty || opts.reset) {
+  const seeded = await seededFingerprint(engine.db)
+  const fingerprint = datasetFingerprint(s.dataset)
+  if (seeded === fingerprint && !opts.reset) {
+    stage('seed', `reusing the dataset seeded earlier (${fingerprint})`)
+  } else if (empty || opts.reset || (opts.ownDatabase && seeded === null)) {
     stage('seed', `${s.dataset.users} users, ${s.dataset.celebrityFollowers} celebrity followers`)
     await seed(engine.db, {...s.dataset, reset: !empty})
   } else if (counts.creators === 0 || counts.products === 0) {

@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand, dbFlags} from '../../cli/base-command.js'
 import {createTable} from '../../cli/table.js'
 import {resolveConfig} from '../../config.js'
+import {datasetFingerprint} from '../../core/catalog/seed.js'
 import {UsageError} from '../../core/errors.js'
 import {verdictError, type RunResult} from '../../sim/run.js'
 import {writeRunFile} from '../../sim/report/run-file.js'
@@ -12,9 +13,10 @@ import type {SaturateResult} from '../../sim/load/saturate.js'
 
 export default class ScenarioRun extends BaseCommand {
   static override summary = 'Replay a scenario at fixed arrival rates, report honest latency, check invariants, gate CI'
-  static override description = `With no --target the whole stack starts in-process on an ephemeral port (a throwaway in-memory
-PGlite and the scenario's cache nodes unless --db/--redis/--cache say otherwise), seeds the scenario's
-dataset, runs, and tears down. With --target it drives a running deployment (give the same --secret)
+  static override description = `With no --target the whole stack starts in-process on an ephemeral port (the embedded Postgres in
+./.livedrop, in a database of the scenario's dataset, and the scenario's cache nodes, unless
+--db/--redis/--cache say otherwise), seeds the scenario's dataset, runs, and tears down. The embedded
+dataset is seeded once and reused by later runs of any scenario with the same dataset section. With --target it drives a running deployment (give the same --secret)
 and creates the drop and checks the invariants through --db.
 
 An empty database is seeded; one that already holds data is reused (add --reset to wipe and reseed).
@@ -47,8 +49,11 @@ generator could not keep its schedule), 4 invalid scenario file, 3 target unreac
     const scale = Number(flags.scale)
     if (!(scale > 0)) throw new UsageError('--scale', `expected a number > 0, got ${flags.scale}`, {hint: 'For example --scale 0.5 or --scale 4.'})
     const scenario = await loadScenario(args.file, {scale})
-    // a scenario run seeds its own data: without --db or DATABASE_URL it gets a throwaway database
-    const config = resolveConfig(flags, process.env, process.cwd(), {db: 'memory', cache: scenario.engine.cache})
+    const config = resolveConfig(flags, process.env, process.cwd(), {cache: scenario.engine.cache})
+    // without --db or DATABASE_URL the run gets a database of its own, named after its dataset,
+    // in the embedded Postgres: seeded once, reused by later runs, never mixed with other data
+    const ownDatabase = config.dbSource === 'default' && config.db.kind === 'embedded'
+    const db = ownDatabase ? {...config.db, database: `scenario_${datasetFingerprint(scenario.dataset)}`} : config.db
     if (flags.target && config.dbSource !== 'flag' && config.dbSource !== 'env') {
       throw new UsageError('--db', 'is required with --target: the drop is created and the invariants are checked in the deployment\'s database', {
         hint: 'Pass --db postgres://… (the database the target serves).',
@@ -59,7 +64,8 @@ generator could not keep its schedule), 4 invalid scenario file, 3 target unreac
       file: args.file,
       scale,
       target: flags.target ?? null,
-      db: config.db,
+      db,
+      ownDatabase,
       redisUrl: config.redisUrl,
       cache: config.cache,
       secret: config.secret,

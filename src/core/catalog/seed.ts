@@ -1,4 +1,5 @@
 import {Faker, en} from '@faker-js/faker'
+import {createHash} from 'node:crypto'
 import {checkWholeNumber, NotEmptyError, throwUsageErrors, UsageError} from '../errors.js'
 import {createRandom, randomInt} from '../random.js'
 import {resetSchema, rowCounts} from '../db/migrate.js'
@@ -48,6 +49,18 @@ export interface SeedResult {
 }
 
 const BATCH = 10_000
+
+/** Names the data seed() makes from these options (the same options give the same rows). Example: 'a3f9c0d21b7e'. */
+export function datasetFingerprint(o: Omit<SeedOptions, 'reset'>): string {
+  const canonical = [o.users, o.creators, o.celebrities, o.celebrityFollowers, o.productsPerCreator, o.seed].join('/')
+  return createHash('sha256').update(`seed-v1/${canonical}`).digest('hex').slice(0, 12)
+}
+
+/** The fingerprint of the dataset seed() last completed in this database, or null. */
+export async function seededFingerprint(db: Db): Promise<string | null> {
+  const {rows} = await db.query<{fingerprint: string}>('SELECT fingerprint FROM livedrop_dataset ORDER BY seeded_at DESC LIMIT 1')
+  return rows[0]?.fingerprint ?? null
+}
 
 export function validateSeedOptions(o: SeedOptions): void {
   const errors: UsageError[] = []
@@ -233,6 +246,8 @@ export async function seed(db: Db, options: SeedOptions, onProgress: (p: SeedPro
     SELECT setval(pg_get_serial_sequence('creators', 'id'), GREATEST((SELECT max(id) FROM creators), 1));
     SELECT setval(pg_get_serial_sequence('products', 'id'), GREATEST((SELECT max(id) FROM products), 1));
     ANALYZE users; ANALYZE creators; ANALYZE follows; ANALYZE products;`)
+  // written last: a seed that died half-way has no fingerprint, so a scenario run seeds again
+  await db.query('INSERT INTO livedrop_dataset (fingerprint) VALUES ($1)', [datasetFingerprint(options)])
 
   const seconds = (performance.now() - started) / 1000
   const total = Object.values(rows).reduce((a, b) => a + b, 0)

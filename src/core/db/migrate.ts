@@ -128,6 +128,7 @@ export async function resetSchema(db: Db): Promise<number[]> {
   await db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK])
     await tx.exec(`${TABLES.map((t) => `DROP TABLE IF EXISTS ${t} CASCADE;`).join('\n')}
+      DROP TABLE IF EXISTS livedrop_dataset;
       DROP TABLE IF EXISTS livedrop_schema;
       DROP FUNCTION IF EXISTS livedrop_ensure_idempotency_partitions(date, integer);`)
   })
