@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand, dbFlags} from '../cli/base-command.js'
 import {createEngine} from '../core/engine.js'
+import {AddressInUseError, AddressNotAvailableError, UsageError} from '../core/errors.js'
 import {buildServer} from '../server/app.js'
 
 export default class Serve extends BaseCommand {
@@ -39,7 +40,14 @@ On the embedded database the schema is migrated on start; on Postgres run \`live
       fanoutWorkers: flags['workers-fanout'],
     })
     const {app} = await buildServer(engine, {secret: config.secret, rateLimitPerSecond: flags['rate-limit'], rateLimitBurst: flags['rate-limit'] * 2, bodyLimit: flags['body-limit']})
-    const url = await app.listen({port: flags.port, host: flags.host})
+    let url: string
+    try {
+      url = await app.listen({port: flags.port, host: flags.host})
+    } catch (err) {
+      await app.close()
+      await engine.close()
+      throw listenError(err, flags.host, flags.port)
+    }
     this.log(`livedrop serving ${engine.db.label} at ${url}`)
     await new Promise<void>((resolve) => {
       const shutdown = async (signal: string) => {
@@ -53,4 +61,20 @@ On the embedded database the schema is migrated on start; on Postgres run \`live
     })
     return {url}
   }
+}
+
+/** Why listening failed, by errno: a port in use or an address not on this machine is a flag to change. */
+function listenError(err: unknown, host: string, port: number): unknown {
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === 'EADDRINUSE') {
+    return new AddressInUseError('--port', `${host}:${port} is already in use`, {hint: 'Pick another --port (0 picks a free one), or stop the process listening there (`ss -ltnp` shows it).', cause: err})
+  }
+  if (code === 'EACCES') return new UsageError('--port', `port ${port} needs privileges this process does not have`, {hint: 'Use a port above 1023, e.g. --port 8080.', cause: err})
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return new AddressNotAvailableError('--host', `${host} is not an address of this machine`, {
+      hint: 'Use 127.0.0.1 (this machine only), 0.0.0.0 (every interface), or an address `ip -brief addr` lists.',
+      cause: err,
+    })
+  }
+  return err
 }

@@ -67,6 +67,41 @@ export function throwUsageErrors(errors: UsageError[]): void {
   })
 }
 
+/** Collects a UsageError unless value is at most max (upper bounds that fit one machine, or a column). */
+export function checkAtMost(errors: UsageError[], field: string, value: number, max: number, why: string): void {
+  if (value > max) errors.push(new UsageError(field, `must be at most ${max.toLocaleString('en-US')}, got ${value.toLocaleString('en-US')}`, {hint: why}))
+}
+
+/** `serve --port`: another process listens there (EADDRINUSE). */
+export class AddressInUseError extends UsageError {
+  override readonly code = 'ADDRESS_IN_USE'
+}
+
+/** `serve --host`: not an address of this machine (EADDRNOTAVAIL), or not one at all. */
+export class AddressNotAvailableError extends UsageError {
+  override readonly code = 'ADDRESS_NOT_AVAILABLE'
+}
+
+/** The database URL demands SSL (sslmode=require, ssl=true) of a server that does not offer it. */
+export class SslNotSupportedError extends UsageError {
+  override readonly code = 'SSL_NOT_SUPPORTED'
+}
+
+/** Postgres refused the login or the connection's settings (SQLSTATE class 28: user, password, pg_hba.conf). */
+export class DatabaseLoginError extends UsageError {
+  override readonly code = 'DATABASE_LOGIN_REFUSED'
+}
+
+/** The target deployment refused tokens signed with --secret (401): its secret is another one. */
+export class SecretRejectedError extends UsageError {
+  override readonly code = 'SECRET_REJECTED'
+}
+
+/** What was asked for does not fit this machine (memory or disk); details.estimate says how much it needs. */
+export class TooLargeError extends UsageError {
+  override readonly code = 'TOO_LARGE'
+}
+
 export class SchemaTooNewError extends LivedropError {
   override readonly code = 'SCHEMA_TOO_NEW'
   override readonly exitCode = ExitCode.usage
@@ -161,10 +196,13 @@ export function isRetryableSqlError(err: unknown): boolean {
 }
 
 export function isConnectionError(err: unknown): boolean {
+  const {code, syscall} = (err ?? {}) as {code?: unknown; syscall?: unknown}
+  // node codes first: EPIPE has the shape of a SQLSTATE
+  if (typeof code === 'string' && CONNECTION_NODE_CODES.has(code)) return true
+  // a Unix-socket path that does not exist (postgres://…?host=/no/such/dir)
+  if (code === 'ENOENT' && syscall === 'connect') return true
   const state = sqlState(err)
   if (state !== undefined) return CONNECTION_SQLSTATES.has(state)
-  const code = (err as {code?: unknown} | null)?.code
-  if (typeof code === 'string' && CONNECTION_NODE_CODES.has(code)) return true
   const message = err instanceof Error ? err.message : ''
   // node-postgres reports a socket closed under it without a code
   return /Connection terminated|connection is closed|Client has encountered a connection error/i.test(message)
@@ -173,6 +211,25 @@ export function isConnectionError(err: unknown): boolean {
 export function isUniqueViolation(err: unknown, constraint?: string): boolean {
   if (sqlState(err) !== '23505') return false
   return constraint === undefined || (err as {constraint?: string}).constraint === constraint
+}
+
+/**
+ * Driver errors a user can act on that reach the command line untranslated, by SQLSTATE or errno
+ * (the core translates connection failures itself); anything else is returned as it is.
+ */
+export function translateDriverError(err: unknown): unknown {
+  if (err instanceof LivedropError) return err
+  if (isConnectionError(err)) {
+    return new ServiceUnreachableError(`cannot connect: ${(err as Error).message}`, {hint: 'Start the service, or check the address in --db / DATABASE_URL or --redis / REDIS_URL.', cause: err})
+  }
+  // class 28 (invalid authorization): only a login raises it
+  if (sqlState(err)?.startsWith('28')) {
+    return new DatabaseLoginError('--db', `Postgres refused the login (SQLSTATE ${sqlState(err)}): ${(err as Error).message}`, {
+      hint: "Check the user and password in --db / DATABASE_URL; the server's pg_hba.conf decides who may connect from where.",
+      cause: err,
+    })
+  }
+  return err
 }
 
 /** Hides the password of a connection URL: postgres://u:secret@h/db → postgres://u:***@h/db. */
@@ -186,9 +243,10 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** The short, user-facing form of any error: code, message, hint, exit code. */
-export function describeError(err: unknown): {code: string; message: string; hint?: string; exitCode: number} {
-  if (err instanceof LivedropError) return {code: err.code, message: err.message, hint: err.hint, exitCode: err.exitCode}
+/** The short, user-facing form of any error: code, message, hint, exit code (driver errors translated first). */
+export function describeError(error: unknown): {code: string; message: string; hint?: string; exitCode: number; details?: Record<string, unknown>} {
+  const err = translateDriverError(error)
+  if (err instanceof LivedropError) return {code: err.code, message: err.message, hint: err.hint, exitCode: err.exitCode, ...(err.details ? {details: err.details} : {})}
   const message = err instanceof Error ? err.message : String(err)
   return {code: 'INTERNAL', message, hint: 'This is a bug in livedrop; please report it with the command you ran.', exitCode: ExitCode.internal}
 }
