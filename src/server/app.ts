@@ -1,13 +1,16 @@
+import {randomUUID} from 'node:crypto'
 import Fastify, {type FastifyInstance, type FastifyReply, type FastifyRequest} from 'fastify'
 import type {Engine} from '../core/engine.js'
 import {verifyToken} from './auth.js'
-import {errorHandler, sendError} from './errors.js'
+import {signCursors} from './cursors.js'
+import {clientErrorHandler, errorHandler, sendError} from './errors.js'
 import {ServerMetrics} from './metrics.js'
 import {RateLimiter} from './rate-limit.js'
 import {registerRoutes} from './routes/index.js'
+import {noQuery} from './routes/schemas.js'
 
 export interface ServerOptions {
-  /** Secret that signs bearer tokens. */
+  /** Secret that signs bearer tokens and cursors. */
   secret: string
   /** Requests per second per user (or per IP when anonymous). Default 200. */
   rateLimitPerSecond?: number
@@ -15,8 +18,8 @@ export interface ServerOptions {
   rateLimitBurst?: number
   /** Largest request body in bytes. Default 16 KiB. */
   bodyLimit?: number
-  /** Fastify's logger (pino) settings; false for none. Default false. */
-  logger?: boolean
+  /** Where errors (every 5xx, with its request id) are logged as JSON lines; false for nowhere. Default: stderr. */
+  log?: {write(line: string): void} | false
 }
 
 declare module 'fastify' {
@@ -35,20 +38,31 @@ export interface AppContext {
 
 /** Builds the HTTP API over an engine. The caller listens and, on shutdown, closes app then engine. */
 export async function buildServer(engine: Engine, options: ServerOptions): Promise<{app: FastifyInstance; metrics: ServerMetrics}> {
+  const log = options.log ?? process.stderr
   const app = Fastify({
-    logger: options.logger ?? false,
+    logger: log ? {level: 'error', stream: log} : false,
+    // unique across processes and restarts, so a reported id finds its log line
+    genReqId: () => randomUUID(),
     bodyLimit: options.bodyLimit ?? 16 * 1024,
     // strict schemas: no coercion of bodies, no silently dropped fields
     ajv: {customOptions: {removeAdditional: false, coerceTypes: false, allErrors: false}},
     return503OnClosing: true,
+    frameworkErrors: errorHandler,
+    clientErrorHandler,
   })
   const metrics = new ServerMetrics()
   app.addHook('onClose', async () => metrics.close())
   const limiter = new RateLimiter(options.rateLimitPerSecond ?? 200, options.rateLimitBurst ?? 400)
 
+  // every body is JSON: text/plain is refused (415) rather than parsed into a string
+  app.removeContentTypeParser('text/plain')
   app.decorateRequest('userId', 0)
   app.setErrorHandler(errorHandler)
-  app.setNotFoundHandler((request, reply) => sendError(reply, 404, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`))
+  app.setNotFoundHandler((request, reply) => sendError(reply, 404, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`, {field: 'url'}))
+  // a route that declares no query parameters refuses any, so a typo or a token in the URL is not ignored
+  app.addHook('onRoute', (route) => {
+    route.schema = {...route.schema, querystring: route.schema?.querystring ?? noQuery}
+  })
 
   // identify the caller early so the rate limit is per user; routes that need a user still check
   app.addHook('onRequest', async (request, reply) => {
@@ -65,11 +79,15 @@ export async function buildServer(engine: Engine, options: ServerOptions): Promi
     metrics.requests.inc({route, method: request.method, status: String(reply.statusCode)})
     metrics.latency.observe({route, method: request.method}, reply.elapsedTime / 1000)
   })
+  signCursors(app, options.secret)
 
   const requireUser = async (request: FastifyRequest, reply: FastifyReply) => {
     if (!request.userId) {
       reply.header('www-authenticate', 'Bearer')
-      await sendError(reply, 401, 'UNAUTHENTICATED', 'a valid bearer token is required', {hint: 'Send Authorization: Bearer <token> (mint one with `livedrop token --user ID`).'})
+      await sendError(reply, 401, 'UNAUTHENTICATED', 'a valid, unexpired bearer token is required', {
+        field: 'headers.authorization',
+        hint: 'Send Authorization: Bearer <token>; tokens expire (default 24h): mint one with `livedrop token --user ID`.',
+      })
     }
   }
 
@@ -77,10 +95,15 @@ export async function buildServer(engine: Engine, options: ServerOptions): Promi
   return {app, metrics}
 }
 
-/** The bearer token from the Authorization header, or from ?access_token= for EventSource clients. */
+/**
+ * The bearer token from the Authorization header (the scheme is case-insensitive, RFC 9110), or
+ * from ?access_token= on the event stream alone: EventSource cannot send headers, and a token
+ * in a URL must not authorize anything else (URLs end up in logs and histories).
+ */
 function bearer(request: FastifyRequest): string | null {
-  const header = request.headers.authorization
-  if (header?.startsWith('Bearer ')) return header.slice(7).trim()
-  const query = request.query as {access_token?: unknown} | undefined
-  return typeof query?.access_token === 'string' ? query.access_token : null
+  const match = /^bearer +(\S+) *$/i.exec(request.headers.authorization ?? '')
+  if (match) return match[1]
+  if (request.method !== 'GET' || request.routeOptions.url !== '/events') return null
+  const token = (request.query as {access_token?: unknown}).access_token
+  return typeof token === 'string' ? token : null
 }

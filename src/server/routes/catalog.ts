@@ -28,17 +28,18 @@ export async function catalogRoutes(app: FastifyInstance, {engine}: AppContext):
     return listCreatorProducts(db, creatorId, {cursor, limit: int(limit)})
   })
 
-  app.get<{Querystring: {status?: 'upcoming' | 'live' | 'ended'; cursor?: string; limit?: string}}>(
+  app.get<{Querystring: {status: 'upcoming' | 'live' | 'ended'; cursor?: string; limit?: string}}>(
     '/drops',
     {
       schema: {
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: {...pageQuery.properties, status: {type: 'string', enum: ['upcoming', 'live', 'ended']}},
+          // the default is filled in, so `/drops` and `/drops?status=live` are one listing for cursors
+          properties: {...pageQuery.properties, status: {type: 'string', enum: ['upcoming', 'live', 'ended'], default: 'live'}},
         },
       },
     },
-    async (request) => listDrops(db, {status: request.query.status ?? 'live', cursor: request.query.cursor, limit: int(request.query.limit)}),
+    async (request) => listDrops(db, {status: request.query.status, cursor: request.query.cursor, limit: int(request.query.limit)}),
   )
 }

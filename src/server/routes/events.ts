@@ -12,7 +12,9 @@ export async function eventRoutes(app: FastifyInstance, {metrics, requireUser}: 
     for (const end of open) end()
   })
 
-  app.get('/events', {onRequest: requireUser}, (request, reply) => {
+  // EventSource cannot send headers: the stream alone takes the token as ?access_token=
+  const query = {type: 'object', additionalProperties: false, properties: {access_token: {type: 'string'}}} as const
+  app.get('/events', {onRequest: requireUser, schema: {querystring: query}}, (request, reply) => {
     reply.hijack()
     const res = reply.raw
     res.writeHead(200, {'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no'})

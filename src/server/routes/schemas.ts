@@ -14,9 +14,11 @@ export const pageQuery = {
   properties: {
     cursor: {type: 'string', maxLength: 512},
     limit: {type: 'string', pattern: '^[1-9][0-9]{0,3}$'},
-    access_token: {type: 'string'},
   },
 } as const
+
+/** The query of a route that takes no parameters (every route without a querystring schema gets it). */
+export const noQuery = {type: 'object', additionalProperties: false, properties: {}} as const
 
 /** Parses a validated id or limit string. */
 export function int(value: string | undefined): number | undefined {
