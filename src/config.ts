@@ -1,3 +1,4 @@
+import {existsSync} from 'node:fs'
 import path from 'node:path'
 import {UsageError, throwUsageErrors} from './core/errors.js'
 import type {DbTarget} from './core/db/types.js'
@@ -84,6 +85,9 @@ export function resolveConfig(flags: ConfigInput, env: Env, cwd: string, scenari
   if (flags.db !== undefined) [db, dbSource] = [attempt(() => parseDbTarget(flags.db!, cwd, '--db', dataDir)), 'flag']
   else if (env.DATABASE_URL) [db, dbSource] = [attempt(() => parseDbTarget(env.DATABASE_URL!, cwd, 'DATABASE_URL', dataDir)), 'env']
   else if (scenario.db !== undefined) [db, dbSource] = [attempt(() => parseDbTarget(scenario.db!, cwd, 'db', dataDir)), 'scenario']
+  // `--db "$DATABASE_URL"` with the variable unset must not quietly mean a database in the current directory
+  for (const name of ['db', 'redis', 'cache'] as const) if (flags[name] === '') errors.push(new UsageError(`--${name}`, 'is empty (an unset shell variable?)', {hint: `Give --${name} a value, or leave the flag out.`}))
+  if (db?.kind === 'postgres') attempt(() => checkPostgresOptions(db!.url, {flag: '--db', env: 'DATABASE_URL', scenario: 'db', default: '--db'}[dbSource]))
 
   const redisRaw = flags.redis ?? env.REDIS_URL ?? scenario.redis
   const redisField = flags.redis !== undefined ? '--redis' : env.REDIS_URL ? 'REDIS_URL' : 'redis'
@@ -92,8 +96,50 @@ export function resolveConfig(flags: ConfigInput, env: Env, cwd: string, scenari
   const cache = flags.cache ?? env.LIVEDROP_CACHE ?? scenario.cache ?? 'memory'
 
   const secret = flags.secret ?? env.LIVEDROP_SECRET ?? DEV_SECRET
-  if (secret.length < 8) errors.push(new UsageError(flags.secret !== undefined ? '--secret' : 'LIVEDROP_SECRET', 'must be at least 8 characters'))
+  if (secret.length < 8) {
+    errors.push(new UsageError(flags.secret !== undefined ? '--secret' : 'LIVEDROP_SECRET', 'must be at least 8 characters', {hint: 'Use a long random one, e.g. --secret "$(openssl rand -hex 32)", the same for every serve process and scenario run.'}))
+  }
 
   throwUsageErrors(errors)
   return {db: db!, dbSource, redisUrl, cache, secret, devSecret: secret === DEV_SECRET}
+}
+
+/** Connection settings node-postgres reads from a URL's query, and what each accepts (null: any text). */
+const POSTGRES_URL_OPTIONS: Record<string, RegExp | null> = {
+  sslmode: /^(disable|prefer|require|verify-ca|verify-full|no-verify)$/,
+  // node-postgres reads ssl=false as a true string: 0 turns SSL off
+  ssl: /^(true|0|1)$/,
+  sslcert: null,
+  sslkey: null,
+  sslrootcert: null,
+  host: null,
+  port: /^\d{1,5}$/,
+  user: null,
+  password: null,
+  application_name: null,
+  fallback_application_name: null,
+  options: null,
+  client_encoding: null,
+  connect_timeout: /^\d+$/,
+  statement_timeout: /^\d+$/,
+  lock_timeout: /^\d+$/,
+  idle_in_transaction_session_timeout: /^\d+$/,
+  query_timeout: /^\d+$/,
+  keepalives: /^[01]$/,
+  keepalives_idle: /^\d+$/,
+}
+
+/**
+ * Refuses URL options node-postgres would ignore (a typo such as `sslmod=`) or misread (an unknown
+ * sslmode turns SSL on; `statement_timeout=abc` fails at the first query), and SSL files that are
+ * not there (read at connect time).
+ */
+function checkPostgresOptions(url: string, field: string): void {
+  for (const [name, value] of new URL(url).searchParams) {
+    const hint = `Options node-postgres reads: ${Object.keys(POSTGRES_URL_OPTIONS).join(', ')}; timeouts are whole milliseconds (connect_timeout: seconds).`
+    if (!(name in POSTGRES_URL_OPTIONS)) throw new UsageError(field, `unknown connection option "${name}"`, {hint})
+    const accepts = POSTGRES_URL_OPTIONS[name]
+    if (accepts && !accepts.test(value)) throw new UsageError(field, `bad value for ${name}: "${value}"`, {hint})
+    if (/^ssl(cert|key|rootcert)$/.test(name) && !existsSync(value)) throw new UsageError(field, `${name}: no such file ${value}`, {hint: 'Give the path of a PEM file that exists.'})
+  }
 }

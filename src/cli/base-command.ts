@@ -3,7 +3,8 @@ import {createInterface} from 'node:readline/promises'
 import {resolveConfig, type ConfigInput, type ResolvedConfig} from '../config.js'
 import {openDb, type Db} from '../core/db/index.js'
 import {embeddedStatus} from '../core/db/embedded.js'
-import {ConfirmationRequiredError, describeError, ExitCode, UsageError} from '../core/errors.js'
+import {ConfirmationRequiredError, describeError, ExitCode, LivedropError, UsageError} from '../core/errors.js'
+import {diagnoseFailure} from './diagnose.js'
 
 /** Flags every command that touches the database takes. */
 export const dbFlags = {
@@ -75,17 +76,33 @@ export abstract class BaseCommand extends Command {
     }
   }
 
-  protected override async catch(err: Error & {oclif?: {exit?: number}}): Promise<unknown> {
-    // oclif's own errors (bad flags, this.exit) carry their exit code already
-    if (err.oclif?.exit !== undefined) throw err
-    const info = describeError(err)
+  protected override async catch(err: Error & {oclif?: {exit?: number}; code?: unknown}): Promise<unknown> {
+    // this.exit() (EEXIT) and oclif's other exits pass through; its flag and argument errors (exit 2)
+    // are usage errors like ours, printed the same way with a hint
+    const parseError = err.oclif?.exit === ExitCode.usage && err.code !== 'EEXIT'
+    if (err.oclif?.exit !== undefined && !parseError) throw err
+    const info = parseError
+      ? {code: 'USAGE', message: err.message.replace(/\s*See more help with --help\s*$/, '').replace(/\s*\n\s*/g, ' '), exitCode: ExitCode.usage, hint: undefined, details: undefined}
+      : describeError(err instanceof LivedropError ? err : await diagnoseFailure(err, await this.dbUrlForDiagnosis()))
+    // every usage error says where to look, even when its thrower gave no hint
+    const hint = info.hint ?? (info.exitCode === ExitCode.usage ? `See \`livedrop ${(this.id ?? '').replaceAll(':', ' ')} --help\` for the flags and examples.` : undefined)
     if (this.jsonEnabled()) {
-      process.stdout.write(JSON.stringify({error: {code: info.code, message: info.message, hint: info.hint, exitCode: info.exitCode}}, null, 2) + '\n')
+      process.stdout.write(JSON.stringify({error: {code: info.code, message: info.message, hint, exitCode: info.exitCode, ...(info.details ? {details: info.details} : {})}}, null, 2) + '\n')
     } else {
       process.stderr.write(`Error [${info.code}]: ${info.message}\n`)
-      if (info.hint) process.stderr.write(`Hint: ${info.hint}\n`)
+      if (hint) process.stderr.write(`Hint: ${hint}\n`)
       if (info.exitCode === ExitCode.internal && err.stack && process.env.DEBUG) process.stderr.write(err.stack + '\n')
     }
     return this.exit(info.exitCode)
+  }
+
+  /** The database URL the command was given (--db or DATABASE_URL), to explain a failure; never printed unredacted. */
+  private async dbUrlForDiagnosis(): Promise<string | undefined> {
+    try {
+      const {flags} = await this.parse(this.ctor)
+      return (flags as ConfigInput).db ?? process.env.DATABASE_URL
+    } catch {
+      return process.env.DATABASE_URL
+    }
   }
 }
