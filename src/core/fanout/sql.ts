@@ -11,20 +11,41 @@ const MATCH = `($1::bigint IS NULL OR id = $1::bigint) AND ($2::bigint IS NULL O
 
 /**
  * One page → one set-based INSERT … SELECT over the follows key range ($2, $3]: followers since
- * before the event ($7) get a row (all of them on push, $8 = true; only "notify me" ones on pull).
+ * before the event ($7) get a row: all of them on push, only "notify me" ones on pull (a
+ * celebrity's event is read from the feed; the page then walks the partial index follows_notify_idx).
  *
  * The plain form is the fast path: a page commits atomically with the cursor that moves past it,
  * so a page being (re)done has no rows yet, and the primary key turns any surprise into an error
  * instead of a duplicate. On that error the event switches to the ON CONFLICT DO NOTHING form
  * (about half as fast: speculative insertion) and the page is redone.
  */
-function pushPage(onConflict: boolean, users: boolean) {
+function pushPage(delivery: 'push' | 'pull', onConflict: boolean, users: boolean) {
   return {
-    name: `fanout.push-page${onConflict ? '-on-conflict' : ''}${users ? '-users' : ''}`,
+    name: `fanout.${delivery}-page${onConflict ? '-on-conflict' : ''}${users ? '-users' : ''}`,
     text: `INSERT INTO notifications (user_id, event_id, event_type, drop_id)
            SELECT user_id, $4, $5, $6 FROM follows
-            WHERE creator_id = $1 AND user_id > $2 AND user_id <= $3 AND created_at < $7 AND ($8::boolean OR notify)
+            WHERE creator_id = $1 AND user_id > $2 AND user_id <= $3 AND created_at < $7${delivery === 'pull' ? ' AND notify' : ''}
            ${onConflict ? 'ON CONFLICT DO NOTHING' : ''} ${users ? 'RETURNING user_id' : ''}`,
+  }
+}
+
+/** The next keyset page of the followers a delivery reaches: how many (≤ $3) and the last user id. */
+function pageBounds(delivery: 'push' | 'pull') {
+  return {
+    name: `fanout.${delivery}-page-bounds`,
+    text: `SELECT count(*)::int AS scanned, max(user_id) AS last_user_id
+             FROM (SELECT user_id FROM follows WHERE creator_id = $1 AND user_id > $2${delivery === 'pull' ? ' AND notify' : ''} ORDER BY user_id LIMIT $3) page`,
+  }
+}
+
+/** The statements of one page, by delivery. */
+function pageStatements(delivery: 'push' | 'pull') {
+  return {
+    bounds: pageBounds(delivery),
+    insert: pushPage(delivery, false, false),
+    insertUsers: pushPage(delivery, false, true),
+    insertOnConflict: pushPage(delivery, true, false),
+    insertOnConflictUsers: pushPage(delivery, true, true),
   }
 }
 
@@ -87,16 +108,7 @@ export const FANOUT_SQL = {
     name: 'fanout.set-delivery',
     text: `UPDATE outbox SET delivery = $2, creator_id = $3 WHERE id = $1`,
   },
-  /** The next keyset page of followers: how many (≤ $3) and the last user id. */
-  pageBounds: {
-    name: 'fanout.page-bounds',
-    text: `SELECT count(*)::int AS scanned, max(user_id) AS last_user_id
-             FROM (SELECT user_id FROM follows WHERE creator_id = $1 AND user_id > $2 ORDER BY user_id LIMIT $3) page`,
-  },
-  pushPage: pushPage(false, false),
-  pushPageUsers: pushPage(false, true),
-  pushPageOnConflict: pushPage(true, false),
-  pushPageOnConflictUsers: pushPage(true, true),
+  page: {push: pageStatements('push'), pull: pageStatements('pull')},
   /** Progress in the page's transaction; the last page closes the event and frees the lease. */
   recordProgress: {
     name: 'fanout.record-progress',

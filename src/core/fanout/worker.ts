@@ -208,14 +208,15 @@ class Worker {
 
     const withUsers = this.wantsUserIds()
     const cursor = ev.cursor_user_id ?? 0
-    const bounds = await tx.query<{scanned: number; last_user_id: number | null}>(SQL.pageBounds, [ev.creator_id, cursor, this.s.pageSize])
+    const page = SQL.page[delivery]
+    const bounds = await tx.query<{scanned: number; last_user_id: number | null}>(page.bounds, [ev.creator_id, cursor, this.s.pageSize])
     const {scanned, last_user_id: last} = bounds.rows[0]
     let inserted = 0
     let userIds: number[] = []
     if (last !== null) {
       const safe = this.conflictSafe.has(ev.id)
-      const sql = safe ? (withUsers ? SQL.pushPageOnConflictUsers : SQL.pushPageOnConflict) : withUsers ? SQL.pushPageUsers : SQL.pushPage
-      const result = await tx.query<{user_id: number}>(sql, [ev.creator_id, cursor, last, ev.id, ev.event_type, ev.drop_id, ev.created_at, delivery === 'push'])
+      const sql = safe ? (withUsers ? page.insertOnConflictUsers : page.insertOnConflict) : withUsers ? page.insertUsers : page.insert
+      const result = await tx.query<{user_id: number}>(sql, [ev.creator_id, cursor, last, ev.id, ev.event_type, ev.drop_id, ev.created_at])
       inserted = result.rowCount
       if (withUsers) userIds = result.rows.map((r) => Number(r.user_id))
     }
