@@ -22,7 +22,7 @@ and creates the drop and checks the invariants through --db.
 An empty database is seeded; one that already holds data is reused (add --reset to wipe and reseed).
 Latency is measured from each request's intended send time (coordinated-omission corrected) and as
 service time. Exit codes: 0 pass, 99 threshold failed, 98 invariant violated, 100 void run (the
-generator could not keep its schedule), 4 invalid scenario file, 3 target unreachable.`
+generator stalled, or its late sends could have caused the failure), 4 invalid scenario file, 3 target unreachable.`
   static override examples = [
     '<%= config.bin %> scenario run scenarios/celebrity-drop.yaml',
     '<%= config.bin %> scenario run scenarios/sold-out-race.yaml --scale 0.5 --out run.json',
