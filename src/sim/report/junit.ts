@@ -36,7 +36,7 @@ function suite(name: string, cases: Case[], timestamp: string, seconds: number):
 /**
  * The run's verdicts as JUnit XML, so any CI system lists them: one testcase per threshold
  * (suite "thresholds"), per invariant (suite "invariants"), one for the generator's own health
- * (suite "run": a void run fails it) and, with a comparison, one per compared figure that got
+ * (suite "run": a void run fails it, its message naming any threshold the lateness could have failed) and, with a comparison, one per compared figure that got
  * worse or stayed (suite "compare").
  */
 export function renderJUnit(result: RunResult, comparison?: RunComparison): string {
@@ -49,7 +49,7 @@ export function renderJUnit(result: RunResult, comparison?: RunComparison): stri
       `${scenario}.run`,
       [
         {
-          name: 'the generator kept its schedule (the run is valid)',
+          name: 'the run is valid (no generator stall, and its late sends cannot have caused a failure)',
           classname: `livedrop.${scenario}.run`,
           failure: result.void ? {message: result.void.reason, type: 'void_run', text: JSON.stringify(result.void.detail, null, 2)} : undefined,
         },
