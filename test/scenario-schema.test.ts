@@ -141,3 +141,51 @@ describe('scenario errors name file:line:column and the field, all at once', () 
     }
   })
 })
+
+describe('scenario limits and hostile files', () => {
+  it('refuses an alias bomb (billion laughs) at the first alias, without expanding it', () => {
+    const levels = ['a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]']
+    for (let i = 1; i < 9; i++) levels.push(`l${i}: &l${i} [${Array(9).fill(i === 1 ? '*a' : `*l${i - 1}`).join(', ')}]`)
+    const text = `name: bomb\n${levels.join('\n')}\ndrop: {stock: 1}\nphases: [{name: p, duration: 1s, rates: {order: 1}}]\n`
+    const started = performance.now()
+    const found = problems(text, 'bomb.yaml')
+    expect(performance.now() - started).toBeLessThan(2000)
+    expect(found).toEqual([{file: 'bomb.yaml', line: 3, column: 10, field: 'l1', message: expect.stringMatching(/alias bomb/)}])
+  })
+
+  it('refuses a file past 1 MiB', () => {
+    expect(problems(`name: big\n# ${'x'.repeat(1 << 20)}\n`)[0].message).toMatch(/at most 1,048,576/)
+  })
+
+  it('refuses absurd rates, durations and dataset sizes at their fields, after --scale too', () => {
+    const text = [
+      'name: absurd', //                                                    1
+      'dataset: {users: 100000000, celebrities: 10, celebrityFollowers: 15000000}', // 2
+      'drop: {stock: 10, lowStock: 20}', //                                 3
+      'phases:', //                                                         4
+      '  - {name: a, duration: 25h, rates: {browse_product: 200000}}', //   5
+    ].join('\n')
+    const found = problems(text)
+    expect(found.map((p) => `${p.line}:${p.column} ${p.field}`)).toEqual([
+      '2:18 dataset.users',
+      '2:42 dataset.celebrities',
+      '3:29 drop.lowStock',
+      '5:3 phases',
+      '5:37 phases[0].rates',
+    ])
+    expect(found[1].message).toMatch(/150,000,000 follows \(celebrities × celebrityFollowers\): at most 100,000,000/)
+    expect(found[4].message).toMatch(/200,000 requests\/s .*at most 100,000/)
+    const fine = 'name: ok\ndrop: {stock: 10}\nphases: [{name: a, duration: 1s, rates: {order: 60000}}]'
+    expect(parseScenario(fine).phases[0].rates.order).toBe(60000)
+    const err = (() => {
+      try {
+        parseScenario(fine, 'ok.yaml', {scale: 2})
+      } catch (e) {
+        return e as ScenarioInvalidError
+      }
+    })()
+    expect(err?.message).toMatch(/ok\.yaml:3:41 phases\[0\]\.rates: 120,000 requests\/s \(all request types\) \(after --scale 2\)/)
+    expect(err?.hint).toMatch(/2-core, 24 GiB/)
+  })
+})
+

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base-command.js'
 import {ScenarioInvalidError, UsageError} from '../../core/errors.js'
-import {loadScenario} from '../../sim/scenario/loader.js'
+import {loadScenario, type ScenarioProblem} from '../../sim/scenario/loader.js'
 import {thresholdSpec, type Scenario} from '../../sim/scenario/schema.js'
 
 export default class ScenarioValidate extends BaseCommand {
@@ -16,7 +16,9 @@ export default class ScenarioValidate extends BaseCommand {
     const scale = Number(flags.scale)
     if (!(scale > 0)) throw new UsageError('--scale', `expected a number > 0, got ${flags.scale}`)
     const scenarios = []
+    const problems: ScenarioProblem[] = []
     const invalid: string[] = []
+    const hints = new Set<string>()
     // every file is checked, so one bad file does not hide the next
     for (const file of argv as string[]) {
       let s: Scenario
@@ -24,8 +26,10 @@ export default class ScenarioValidate extends BaseCommand {
         s = await loadScenario(file, {scale})
       } catch (err) {
         if (!(err instanceof ScenarioInvalidError)) throw err
-        process.stderr.write(`${err.message}\n`)
+        this.note(err.message)
+        problems.push(...((err.details?.problems as ScenarioProblem[] | undefined) ?? []))
         invalid.push(file)
+        if (err.hint) hints.add(err.hint)
         continue
       }
       const spec = thresholdSpec(s)
@@ -35,8 +39,10 @@ export default class ScenarioValidate extends BaseCommand {
       scenarios.push(summary)
     }
     if (invalid.length > 0) {
+      // with --json the problems (file, line, column, field, message) are in the output, beside the files that passed
       throw new ScenarioInvalidError(`${invalid.length} of ${(argv as string[]).length} scenario files are invalid: ${invalid.join(', ')}`, {
-        hint: 'Fix the fields named above; scenarios/schema.json describes every field.',
+        hint: [...hints].join(' '),
+        details: {problems, scenarios},
       })
     }
     return {scenarios}

@@ -1,10 +1,10 @@
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
-import {LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node as YamlNode} from 'yaml'
+import {LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, visit, type Document, type Node as YamlNode} from 'yaml'
 import type {z} from 'zod'
 import {ScenarioInvalidError} from '../../core/errors.js'
-import {ScenarioSchema, scaleScenario, type Scenario} from './schema.js'
+import {ScenarioSchema, limitProblems, scaleScenario, type Scenario} from './schema.js'
 
 /** One problem in a scenario file, located for editors and humans. */
 export interface ScenarioProblem {
@@ -21,22 +21,27 @@ export interface LoadOptions {
   scale?: number
 }
 
+/** A scenario is a page of YAML; a bigger file is a mistake (or an attack on the parser). */
+export const MAX_SCENARIO_BYTES = 1 << 20
+
 /** Reads and validates a scenario file (YAML, or JSON, which YAML 1.2 reads with positions). */
 export async function loadScenario(file: string, options: LoadOptions = {}): Promise<Scenario> {
   let text: string
   try {
     text = await readFile(file, 'utf8')
   } catch (err) {
-    throw new ScenarioInvalidError(`${file}: cannot read the scenario file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, {
-      hint: 'Check the path; shipped scenarios live in scenarios/ (e.g. scenarios/celebrity-drop.yaml).',
-      cause: err,
-    })
+    const message = `cannot read the scenario file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`
+    throw scenarioError([{file, line: 1, column: 1, field: '', message}], 'Check the path; shipped scenarios live in scenarios/ (e.g. scenarios/celebrity-drop.yaml).')
   }
   return parseScenario(text, file, options)
 }
 
 /** Validates scenario text; every problem is reported at once as file:line:column field: message. */
 export function parseScenario(text: string, file = '<scenario>', options: LoadOptions = {}): Scenario {
+  const bytes = Buffer.byteLength(text)
+  if (bytes > MAX_SCENARIO_BYTES) {
+    throw scenarioError([{file, line: 1, column: 1, field: '', message: `the file is ${bytes.toLocaleString('en-US')} bytes; a scenario is at most ${MAX_SCENARIO_BYTES.toLocaleString('en-US')}`}])
+  }
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, {lineCounter, prettyErrors: false, uniqueKeys: true})
   const problems: ScenarioProblem[] = []
@@ -45,25 +50,53 @@ export function parseScenario(text: string, file = '<scenario>', options: LoadOp
     const pos = at(e.pos[0])
     problems.push({file, line: pos.line, column: pos.col, field: '', message: e.message.split('\n')[0]})
   }
+  let limits = false
   if (problems.length === 0) {
-    const parsed = ScenarioSchema.safeParse(doc.toJS() ?? {})
-    if (parsed.success) return scaleScenario(parsed.data, options.scale ?? 1)
-    for (const issue of parsed.error.issues) problems.push(...locateIssue(issue, doc, file, at))
+    const value = toJS(doc, file, at, problems)
+    const parsed = problems.length === 0 ? ScenarioSchema.safeParse(value ?? {}) : undefined
+    if (parsed?.success) {
+      const scale = options.scale ?? 1
+      const s = scaleScenario(parsed.data, scale)
+      const over = limitProblems(s, scale)
+      if (over.length === 0) return s
+      limits = true
+      for (const o of over) problems.push(...locateIssue({code: 'custom', path: o.path, message: o.message, input: undefined}, doc, file, at))
+    } else if (parsed) {
+      for (const issue of parsed.error.issues) problems.push(...locateIssue(issue, doc, file, at))
+    }
   }
   problems.sort((a, b) => a.line - b.line || a.column - b.column)
-  throw scenarioError(problems)
+  throw scenarioError(
+    problems,
+    limits ? 'The limits fit one 2-core, 24 GiB machine running the generator and the stack: lower the fields named (or --scale), or split the load over several generators and merge their runs with `livedrop report merge`.' : undefined,
+  )
 }
 
-export function scenarioError(problems: ScenarioProblem[]): ScenarioInvalidError {
+/**
+ * The document as plain data. yaml stops expanding aliases past maxAliasCount, so a "billion
+ * laughs" file (aliases of aliases) is refused in microseconds instead of filling memory.
+ */
+function toJS(doc: Document, file: string, at: (o: number) => {line: number; col: number}, problems: ScenarioProblem[]): unknown {
+  try {
+    return doc.toJS({maxAliasCount: 100})
+  } catch (err) {
+    let alias: {node: YamlNode; field: string} | undefined
+    visit(doc, {
+      Alias(_key, node, ancestors) {
+        alias = {node, field: ancestors.filter(isPair).map((p) => String(isScalar(p.key) ? p.key.value : p.key)).join('.')}
+        return visit.BREAK
+      },
+    })
+    const pos = alias?.node.range ? at(alias.node.range[0]) : {line: 1, col: 1}
+    problems.push({file, line: pos.line, column: pos.col, field: alias?.field ?? '', message: `aliases expand too far (a "billion laughs" alias bomb?): ${(err as Error).message}`})
+    return undefined
+  }
+}
+
+export function scenarioError(problems: ScenarioProblem[], hint = 'Fix the fields named above; scenarios/schema.json describes every field (editors autocomplete with it).'): ScenarioInvalidError {
   const lines = problems.map(formatProblem)
   const file = problems[0]?.file ?? '<scenario>'
-  return new ScenarioInvalidError(
-    problems.length === 1 ? lines[0] : `${problems.length} problems in ${path.basename(file)}:\n  ${lines.join('\n  ')}`,
-    {
-      hint: 'Fix the fields named above; scenarios/schema.json describes every field (editors autocomplete with it).',
-      details: {problems},
-    },
-  )
+  return new ScenarioInvalidError(problems.length === 1 ? lines[0] : `${problems.length} problems in ${path.basename(file)}:\n  ${lines.join('\n  ')}`, {hint, details: {problems}})
 }
 
 export function formatProblem(p: ScenarioProblem): string {

@@ -175,6 +175,71 @@ export function scaleScenario(s: Scenario, factor: number): Scenario {
   }
 }
 
+const HOUR_MS = 3_600_000
+
+/**
+ * Upper bounds that fit one machine of the kind livedrop runs on (2 cores, 24 GiB) running the
+ * generator and the whole stack; checked after --scale. Past them a run cannot be what it claims
+ * (the generator falls behind, the seed outgrows memory or disk), so the file is refused up front.
+ */
+export const SCENARIO_LIMITS = {
+  /** All request types of one phase together, requests/s: far past what one generator thread sends. */
+  phaseRate: 100_000,
+  /** The whole run (all phases), and the drop's start offset and length. */
+  durationMs: 24 * HOUR_MS,
+  users: 20_000_000,
+  creators: 1_000_000,
+  celebrityFollowers: 20_000_000,
+  /** celebrities × celebrityFollowers: rows of follows (≈130 bytes each on disk). */
+  follows: 100_000_000,
+  /** creators × productsPerCreator: products are built in memory before they load. */
+  products: 2_000_000,
+  stock: 1_000_000_000,
+  buckets: 4096,
+  connections: 10_000,
+  notifySample: 10_000,
+  timeoutMs: 5 * 60_000,
+  /** slackMs and maxLagMs. */
+  lagMs: 60_000,
+} as const
+
+export interface LimitProblem {
+  path: Array<string | number>
+  message: string
+}
+
+/** Where a (scaled) scenario goes past SCENARIO_LIMITS, or asks the seed for what it refuses. */
+export function limitProblems(s: Scenario, scale = 1): LimitProblem[] {
+  const L = SCENARIO_LIMITS
+  const scaled = scale === 1 ? '' : ` (after --scale ${scale})`
+  const n = (v: number) => v.toLocaleString('en-US')
+  const out: LimitProblem[] = []
+  const atMost = (path: LimitProblem['path'], value: number, max: number, unit = '', formula = '') => {
+    if (value > max) out.push({path, message: `${n(value)}${unit}${formula && ` (${formula})`}${scaled}: at most ${n(max)}${unit} fit this machine class`})
+  }
+  const d = s.dataset
+  atMost(['dataset', 'users'], d.users, L.users)
+  atMost(['dataset', 'creators'], d.creators, L.creators)
+  atMost(['dataset', 'celebrityFollowers'], d.celebrityFollowers, L.celebrityFollowers)
+  atMost(['dataset', 'celebrities'], d.celebrities * d.celebrityFollowers, L.follows, ' follows', 'celebrities × celebrityFollowers')
+  atMost(['dataset', 'productsPerCreator'], d.creators * d.productsPerCreator, L.products, ' products', 'creators × productsPerCreator')
+  if (d.creators > d.users) out.push({path: ['dataset', 'creators'], message: `${n(d.creators)}${scaled} exceeds users (${n(d.users)}): every creator is a user`})
+  if (d.celebrities > d.creators) out.push({path: ['dataset', 'celebrities'], message: `${n(d.celebrities)} exceeds creators (${n(d.creators)})`})
+  atMost(['drop', 'stock'], s.drop.stock, L.stock)
+  if (s.drop.lowStock !== undefined && s.drop.lowStock > s.drop.stock) out.push({path: ['drop', 'lowStock'], message: `${n(s.drop.lowStock)} exceeds the stock (${n(s.drop.stock)})`})
+  atMost(['drop', 'startOffset'], s.drop.startOffset / 1000, L.durationMs / 1000, ' s')
+  if (s.drop.duration !== undefined) atMost(['drop', 'duration'], s.drop.duration / 1000, L.durationMs / 1000, ' s')
+  if (s.engine.buckets !== undefined) atMost(['engine', 'buckets'], s.engine.buckets, L.buckets)
+  atMost(['phases'], s.phases.reduce((ms, p) => ms + p.duration, 0) / 1000, L.durationMs / 1000, ' s', 'all phases')
+  s.phases.forEach((p, i) => atMost(['phases', i, 'rates'], Object.values(p.rates).reduce<number>((a, r) => a + (r ?? 0), 0), L.phaseRate, ' requests/s', 'all request types'))
+  atMost(['notify', 'sample'], s.notify.sample, L.notifySample, ' event streams')
+  atMost(['generator', 'connections'], s.generator.connections, L.connections)
+  atMost(['generator', 'timeout'], s.generator.timeout / 1000, L.timeoutMs / 1000, ' s')
+  atMost(['generator', 'slackMs'], s.generator.slackMs, L.lagMs, ' ms')
+  atMost(['generator', 'maxLagMs'], s.generator.maxLagMs, L.lagMs, ' ms')
+  return out
+}
+
 /** The whole-run and per-phase threshold expressions of a scenario, as a run file stores them. */
 export interface ThresholdSpec {
   run: string[]
