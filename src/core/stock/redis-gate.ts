@@ -123,9 +123,11 @@ function trip(b: Breaker): void {
 async function probe(g: GateClient, b: Breaker): Promise<void> {
   b.probing = true
   try {
-    await withTimeout(g.redis.ping(), g.timeoutMs ?? DEFAULT_GATE_TIMEOUT_MS)
-    // a sync that fails leaves a stale gate, which is safe (see the top): the next call tells
-    await Promise.all([...b.gates.values()].map(({db, ref}) => syncGate(db, g.redis, ref.prefix, ref.dropId, 'force').catch(() => {})))
+    const timeoutMs = g.timeoutMs ?? DEFAULT_GATE_TIMEOUT_MS
+    await withTimeout(g.redis.ping(), timeoutMs)
+    // a gate whose database fails stays stale, which is safe (see the top); Redis failing again fails the probe
+    const syncs = [...b.gates.values()].map(({db, ref}) => syncGate(db, g.redis, ref.prefix, ref.dropId, 'force').catch(() => {}))
+    await withTimeout(Promise.all(syncs), timeoutMs * 40)
     b.open = false
   } catch {
     b.probeAt = Date.now() + PROBE_EVERY_MS
