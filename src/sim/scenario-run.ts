@@ -6,14 +6,16 @@ import {datasetFingerprint, seed, seededFingerprint} from '../core/catalog/seed.
 import {rowCounts} from '../core/db/migrate.js'
 import type {Db, DbTarget} from '../core/db/types.js'
 import {createEngine, type Engine} from '../core/engine.js'
-import {UsageError} from '../core/errors.js'
+import {SecretRejectedError, UsageError, redactUrl} from '../core/errors.js'
 import {availableStock} from '../core/stock/index.js'
 import {buildServer} from '../server/app.js'
+import {mintToken} from '../server/auth.js'
 import {checkDropInvariants} from './invariants/index.js'
 import {LatencyHistogram} from './metrics/histogram.js'
 import type {InvariantResult, RunResult} from './metrics/result.js'
 import {finalizeRun, REQUEST_GROUPS, startRun, type PhaseEvent, type RunProgress} from './run.js'
 import {startGenerator} from './load/generator.js'
+import {reachable} from './load/reachable.js'
 import {saturate, saturationPlan, type SaturateResult, type SaturateStep} from './load/saturate.js'
 import {createBuilders} from './scenario/builders.js'
 import type {Scenario} from './scenario/schema.js'
@@ -73,6 +75,9 @@ interface Stack {
 /** Opens the engine, seeds or reuses the data, serves it in-process unless --target, creates the drop. */
 async function withStack<T>(opts: ScenarioRunOptions, stage: (s: Stage, d: string) => void, fn: (stack: Stack) => Promise<T>): Promise<T> {
   const s = opts.scenario
+  // a --target with nothing listening is exit 3 before anything is opened or seeded, and before
+  // the generator's SSE watchers would connect to it (their ECONNREFUSED was an internal error)
+  if (opts.target) await reachable(new URL(opts.target))
   stage('prepare', 'opening the database')
   const engine = await createEngine({
     db: opts.db,
@@ -86,6 +91,7 @@ async function withStack<T>(opts: ScenarioRunOptions, stage: (s: Stage, d: strin
   let app: FastifyInstance | undefined
   try {
     const world = await prepareData(engine, s, opts, stage)
+    if (opts.target) await checkSecret(opts.target, opts.secret)
     let target = opts.target
     if (!target) {
       ;({app} = await buildServer(engine, {secret: opts.secret, rateLimitPerSecond: 1e6, rateLimitBurst: 1e6}))
@@ -270,5 +276,17 @@ async function remoteHitRatio(target: string): Promise<number | null> {
     return m ? Number(m[1]) : null
   } catch {
     return null
+  }
+}
+
+/** A deployment serving with another secret answers every token 401: say so before the run, naming --secret. */
+async function checkSecret(target: string, secret: string): Promise<void> {
+  // user 1 is creator 1, present in every prepared dataset
+  const res = await request(`${target.replace(/\/$/, '')}/me/following?limit=1`, {headers: {authorization: `Bearer ${mintToken(1, secret)}`}})
+  await res.body.dump()
+  if (res.statusCode === 401) {
+    throw new SecretRejectedError('--secret', `${redactUrl(target)} refused a token signed with this secret (GET /me/following answered 401)`, {
+      hint: 'Pass the secret the deployment serves with (its --secret or LIVEDROP_SECRET).',
+    })
   }
 }

@@ -3,7 +3,7 @@ import {BaseCommand, dbFlags} from '../../cli/base-command.js'
 import {createTable} from '../../cli/table.js'
 import {resolveConfig} from '../../config.js'
 import {datasetFingerprint} from '../../core/catalog/seed.js'
-import {UsageError} from '../../core/errors.js'
+import {UsageError, redactUrl} from '../../core/errors.js'
 import {verdictError, type RunResult} from '../../sim/run.js'
 import {writeRunFile} from '../../sim/report/run-file.js'
 import {renderReport} from '../../sim/report/tables.js'
@@ -48,6 +48,7 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
     const {args, flags} = await this.parse(ScenarioRun)
     const scale = Number(flags.scale)
     if (!(scale > 0)) throw new UsageError('--scale', `expected a number > 0, got ${flags.scale}`, {hint: 'For example --scale 0.5 or --scale 4.'})
+    if (flags.target !== undefined) checkTarget(flags.target)
     const scenario = await loadScenario(args.file, {scale})
     const config = resolveConfig(flags, process.env, process.cwd(), {cache: scenario.engine.cache})
     // without --db or DATABASE_URL the run gets a database of its own, named after its dataset,
@@ -128,4 +129,13 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
     clearInterval(this.progressTimer)
     if (process.stderr.isTTY && !this.jsonEnabled()) process.stderr.write('\r\x1b[2K')
   }
+}
+
+/** `--target "$TARGET"` with the variable unset, or a URL that is not http(s), is a usage error before anything starts. */
+function checkTarget(target: string): void {
+  let ok = false
+  try {
+    ok = /^https?:$/.test(new URL(target).protocol)
+  } catch {}
+  if (!ok) throw new UsageError('--target', `expected http://host:port, got "${redactUrl(target)}"`, {hint: 'For example --target http://127.0.0.1:8080 (a running `livedrop serve`).'})
 }
