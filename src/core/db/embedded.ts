@@ -53,6 +53,8 @@ export interface EmbeddedCluster {
   /** postgres://… of the livedrop database (holds the password: print `label`, not this). */
   readonly url: string
   readonly label: string
+  /** The embedded directory (a temporary one for a throwaway cluster). */
+  readonly dir: string
   /** `started`: this process started the server; `joined`: another process had. */
   readonly mode: 'started' | 'joined'
   /** Leaves the server; the last user stops it (and removes a throwaway directory). */
@@ -262,10 +264,7 @@ async function ensureDatabase(password: string, port: number, database: string):
   await client.connect()
   try {
     const {rowCount} = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database])
-    // 42P04: another command created it meanwhile
-    if (!rowCount) await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)}`).catch((err: {code?: string}) => {
-      if (err.code !== '42P04') throw err
-    })
+    if (!rowCount) await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)}`)
   } finally {
     await client.end()
   }
@@ -297,20 +296,6 @@ export async function openEmbedded(dir: string | null, database = DEFAULT_DATABA
   const pgdata = dataDirFor(root, user)
   const clientFile = path.join(clientsDir, `${process.pid}-${randomBytes(4).toString('hex')}`)
 
-  const {port, mode} = await withLock(root, async () => {
-    if (!existsSync(path.join(pgdata, 'PG_VERSION'))) {
-      if (existsSync(pgdata) && readdirSync(pgdata).length > 0) {
-        throw new UsageError('--db', `${pgdata} exists but is not a Postgres data directory`, {hint: 'Move it away, or point LIVEDROP_DATA_DIR elsewhere.'})
-      }
-      await initialise(bin, root, pgdata, user)
-    }
-    const running = runningServer(pgdata)
-    const port = running ? running.port : await start(bin, root, pgdata, user)
-    writeFileSync(clientFile, '')
-    return {port, mode: running ? ('joined' as const) : ('started' as const)}
-  })
-
-  const password = readPassword(root)
   const leaveSync = () => {
     // the last user stops the server; 'exit' handlers cannot wait, so this one blocks briefly
     rmSync(clientFile, {force: true})
@@ -318,18 +303,41 @@ export async function openEmbedded(dir: string | null, database = DEFAULT_DATABA
     stopSync(bin, pgdata, user)
     if (throwaway) rmSync(root, {recursive: true, force: true})
   }
-  unreleased.add(leaveSync)
-  installExitHook()
-  try {
-    await ensureDatabase(password, port, database)
-  } catch (err) {
-    unreleased.delete(leaveSync)
-    await withLock(root, async () => leaveSync())
-    throw new ServiceUnreachableError(`cannot connect to the embedded Postgres on 127.0.0.1:${port}: ${(err as Error).message}`, {hint: `Its log is ${path.join(path.dirname(pgdata), 'postgres.log')}.`, cause: err})
-  }
+
+  const {port, mode, password} = await withLock(root, async () => {
+    if (!existsSync(path.join(pgdata, 'PG_VERSION'))) {
+      if (existsSync(pgdata) && readdirSync(pgdata).length > 0) {
+        throw new UsageError('--db', `${pgdata} exists but is not a Postgres data directory`, {hint: 'Move it away, or point LIVEDROP_DATA_DIR elsewhere.'})
+      }
+      await initialise(bin, root, pgdata, user)
+    }
+    // registered before the server starts: a signal during the start still stops it on exit
+    writeFileSync(clientFile, '')
+    unreleased.add(leaveSync)
+    installExitHook()
+    try {
+      const running = runningServer(pgdata)
+      const port = running ? running.port : await start(bin, root, pgdata, user)
+      const password = readPassword(root)
+      try {
+        await ensureDatabase(password, port, database)
+      } catch (err) {
+        throw new ServiceUnreachableError(`cannot connect to the embedded Postgres on 127.0.0.1:${port}: ${(err as Error).message}`, {
+          hint: `Its log is ${path.join(path.dirname(pgdata), 'postgres.log')}.`,
+          cause: err,
+        })
+      }
+      return {port, password, mode: running ? ('joined' as const) : ('started' as const)}
+    } catch (err) {
+      unreleased.delete(leaveSync)
+      leaveSync()
+      throw err
+    }
+  })
 
   return {
     url: urlFor(password, port, database),
+    dir: root,
     label: `embedded Postgres ${throwaway ? '(throwaway)' : `at ${root}`} on 127.0.0.1:${port}${database === DEFAULT_DATABASE ? '' : `, database ${database}`}`,
     mode,
     async release() {
