@@ -172,7 +172,8 @@ async function finishOrder(tx: Queryable, owned: OwnedKey, input: PlaceOrderInpu
   return rows[0].body
 }
 
-export type Placed = {response: StoredResponse; replay: boolean; drop: DropInfo | null; pgSoldOut: boolean}
+/** An answer and whether Postgres said the drop is sold out (status sold_out: final), which empties the gate. */
+export type Placed = {response: StoredResponse; replay: boolean; pgSoldOut: boolean}
 
 export function emit(deps: EngineDeps, drop: DropInfo, status: DropStatus, reason: 'stock_low' | 'sold_out'): void {
   deps.changes?.emit({type: 'drop', dropId: drop.id, productId: drop.productId, creatorId: drop.creatorId, status, reason})
@@ -200,7 +201,7 @@ async function orderRow(deps: EngineDeps, owned: OwnedKey, drop: DropFacts, inpu
     )
     if (stockLow) emit(deps, drop, row.status, 'stock_low')
     if (row.status === 'sold_out') emit(deps, drop, 'sold_out', 'sold_out')
-    return {response: {status: 201, body: row.body}, replay: false, drop, pgSoldOut: row.status === 'sold_out'}
+    return {response: {status: 201, body: row.body}, replay: false, pgSoldOut: row.status === 'sold_out'}
   } catch (err) {
     if (!(err instanceof NotTaken)) throw err
   }
@@ -208,7 +209,7 @@ async function orderRow(deps: EngineDeps, owned: OwnedKey, drop: DropFacts, inpu
   const {rows} = await deps.db.query<{status: DropStatus; available: number}>(DROP_STATE, [input.dropId])
   const state = rows[0]
   if (state.status === 'sold_out' || (state.status === 'live' && state.available < input.qty)) {
-    return {response: await storeSoldOut(deps.db, owned, input), replay: false, drop, pgSoldOut: state.status === 'sold_out'}
+    return {response: await storeSoldOut(deps.db, owned, input), replay: false, pgSoldOut: state.status === 'sold_out'}
   }
   throw notLive(input.dropId, state.status)
 }
@@ -264,10 +265,10 @@ async function orderBuckets(deps: EngineDeps, owned: OwnedKey, drop: DropFacts, 
   if (out.kind === 'sold_out') {
     if (out.stockLow) emit(deps, drop, out.status, 'stock_low')
     if (out.soldOut) emit(deps, drop, 'sold_out', 'sold_out')
-    return {response: out.response, replay: false, drop, pgSoldOut: out.status === 'sold_out'}
+    return {response: out.response, replay: false, pgSoldOut: out.status === 'sold_out'}
   }
   if (out.settle) await settleAndEmit(deps, drop)
-  return {response: {status: 201, body: out.body}, replay: false, drop, pgSoldOut: false}
+  return {response: {status: 201, body: out.body}, replay: false, pgSoldOut: false}
 }
 
 /** Postgres's part: claim the key, take stock and write the order atomically, store the answer. */
@@ -279,15 +280,15 @@ async function placeInPostgres(deps: EngineDeps, input: PlaceOrderInput, fingerp
     () => clock(deps),
     deps.inFlightTimeoutMs ?? DEFAULT_IN_FLIGHT_TIMEOUT_MS,
   )
-  if (claim.kind === 'replay') return {response: claim.response, replay: true, drop: null, pgSoldOut: false}
+  if (claim.kind === 'replay') return {response: claim.response, replay: true, pgSoldOut: false}
   const {owned, drop} = claim
   try {
-    if (drop.status === 'sold_out') return {response: await storeSoldOut(db, owned, input), replay: false, drop, pgSoldOut: true}
+    if (drop.status === 'sold_out') return {response: await storeSoldOut(db, owned, input), replay: false, pgSoldOut: true}
     if (drop.status !== 'live') throw notLive(drop.id, drop.status)
     if (drop.available < input.qty) {
       // the claim's snapshot is an upper bound on the stock: sold out for this quantity, no locks needed
       if (drop.available === 0 && drop.strategy === 'buckets') await settleAndEmit(deps, drop)
-      return {response: await storeSoldOut(db, owned, input), replay: false, drop, pgSoldOut: drop.available === 0}
+      return {response: await storeSoldOut(db, owned, input), replay: false, pgSoldOut: drop.available === 0}
     }
     return drop.strategy === 'buckets' ? await orderBuckets(deps, owned, drop, input) : await orderRow(deps, owned, drop, input)
   } catch (err) {
@@ -315,10 +316,10 @@ async function adoptExistingOrder(db: Db, owned: OwnedKey, drop: DropFacts, inpu
   }
   const response: StoredResponse = {status: 201, body: existing.body}
   if (!(await completeKey(db, owned, response))) throw fencedError(input.idempotencyKey)
-  return {response, replay: true, drop, pgSoldOut: false}
+  return {response, replay: true, pgSoldOut: false}
 }
 
-// ---- the fast path: a fresh key on a drop seen before, in one autocommit statement ----
+// ---- the fast path: a fresh key, in one autocommit statement (the first burst on a drop included) ----
 //
 // No key row exists yet, so nothing needs to be visible while the request is in flight: the key is
 // written already completed, with the order (or the sold-out answer) and the events, atomically.
@@ -403,7 +404,7 @@ const FAST_BUCKETS = {
     FROM (SELECT 1) one LEFT JOIN snap ON true LEFT JOIN answer ON true LEFT JOIN took ON true LEFT JOIN total ON true`,
 }
 
-/** One statement for a fresh key on a drop seen before; null when the claim path must decide. */
+/** One statement for a fresh key; null when the claim path must decide. */
 async function placeFast(deps: EngineDeps, input: PlaceOrderInput, fingerprint: string, info: DropInfo): Promise<Placed | null> {
   const now = clock(deps)
   const sold = JSON.stringify(soldOutResponse(input.dropId, input.qty).body)
@@ -436,13 +437,13 @@ async function placeFast(deps: EngineDeps, input: PlaceOrderInput, fingerprint: 
   if (!buckets) {
     if (r.crossed) emit(deps, info, r.new_status!, 'stock_low')
     if (r.new_status === 'sold_out') emit(deps, info, 'sold_out', 'sold_out')
-    return {response, replay: false, drop: info, pgSoldOut: r.new_status === 'sold_out' || (r.response_status === 409 && r.snap_status === 'sold_out')}
+    return {response, replay: false, pgSoldOut: r.new_status === 'sold_out' || (r.response_status === 409 && r.snap_status === 'sold_out')}
   }
   const totalAfter = r.total! - (r.response_status === 201 ? input.qty : 0)
   if ((r.response_status === 201 && (r.bucket_left === 0 || totalAfter <= info.lowStockThreshold)) || (r.response_status === 409 && r.total === 0)) {
     await settleAndEmit(deps, info)
   }
-  return {response, replay: false, drop: info, pgSoldOut: r.response_status === 409 && (r.snap_status === 'sold_out' || r.total === 0)}
+  return {response, replay: false, pgSoldOut: r.response_status === 409 && (r.snap_status === 'sold_out' || r.total === 0)}
 }
 
 const DROP_INFO_SQL = {
