@@ -94,7 +94,7 @@ async function withStack<T>(opts: ScenarioRunOptions, stage: (s: Stage, d: strin
     if (opts.target) await checkSecret(opts.target, opts.secret)
     let target = opts.target
     if (!target) {
-      ;({app} = await buildServer(engine, {secret: opts.secret, rateLimitPerSecond: 1e6, rateLimitBurst: 1e6}))
+      ;({app} = await buildServer(engine, {secret: opts.secret, rateLimitPerSecond: 1e6, rateLimitBurst: 1e6, log: false}))
       target = await app.listen({port: 0, host: '127.0.0.1'})
     }
     const totalMs = s.phases.reduce((sum, p) => sum + p.duration, 0)
