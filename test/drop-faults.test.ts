@@ -318,6 +318,11 @@ describe.skipIf(!services.postgres)('drop engine under faults (Postgres)', () =>
           own.signal('SIGSTOP')
           try {
             await outage('paused')
+            // a drop starts without waiting on the paused gate, and sells from Postgres
+            const asked = performance.now()
+            const other = await liveDrop(deps, 'redis-gate', 3)
+            expect(performance.now() - asked).toBeLessThan(4000)
+            expect((await placeOrder(deps, {userId: f.buyerIds[0], dropId: other, qty: 1, idempotencyKey: 'outage-other'})).outcome).toBe('confirmed')
           } finally {
             own.signal('SIGCONT')
           }

@@ -6,6 +6,10 @@ import {withRetry} from '../orders/retry.js'
 import {settleBuckets, splitStock} from '../stock/buckets.js'
 import {GATE_EPOCH_SQL, closeGate, syncGate} from '../stock/redis-gate.js'
 import {DEFAULT_BUCKETS, STOCK_STRATEGIES, availableStock, type StockStrategy} from '../stock/index.js'
+import {withTimeout} from '../redis.js'
+
+/** How long starting or ending a drop waits for its redis gate. */
+const GATE_SYNC_TIMEOUT_MS = 2000
 
 /**
  * Drops: a product's limited stock on sale between two times. Status only moves forward:
@@ -170,8 +174,9 @@ export async function startDrop(deps: EngineDeps, dropId: number): Promise<DropT
   }
   const drop = toDrop(rows[0])
   if (drop.strategy === 'redis-gate' && deps.redis) {
-    // a failed sync is healed on the first order (the gate is missing, so orders go to Postgres)
-    await syncGate(deps.db, deps.redis, deps.redisPrefix ?? DEFAULT_REDIS_PREFIX, dropId, 'force').catch(() => {})
+    // a failed or slow sync is healed on the first order (the gate is missing, so orders go to
+    // Postgres); a paused Redis must not hold the start up
+    await withTimeout(syncGate(deps.db, deps.redis, deps.redisPrefix ?? DEFAULT_REDIS_PREFIX, dropId, 'force'), GATE_SYNC_TIMEOUT_MS).catch(() => {})
   }
   emit(deps, drop, 'started')
   return {drop, changed: true}
@@ -215,7 +220,8 @@ export async function endDrop(deps: EngineDeps, dropId: number): Promise<DropTra
   }
   const drop = toDrop(rows[0])
   if (drop.strategy === 'redis-gate' && deps.redis) {
-    await closeGate(deps.redis, {prefix: deps.redisPrefix ?? DEFAULT_REDIS_PREFIX, dropId, epoch: Number(rows[0].epoch)}).catch(() => {})
+    // a gate left open only sends buyers to Postgres, which refuses them as not live
+    await withTimeout(closeGate(deps.redis, {prefix: deps.redisPrefix ?? DEFAULT_REDIS_PREFIX, dropId, epoch: Number(rows[0].epoch)}), GATE_SYNC_TIMEOUT_MS).catch(() => {})
   }
   emit(deps, drop, 'ended')
   return {drop, changed: true}
