@@ -1,8 +1,13 @@
 import {Flags} from '@oclif/core'
+import {existsSync, statfsSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {getHeapStatistics} from 'node:v8'
 import {createTable} from '../cli/table.js'
 import {BaseCommand, dbFlags} from '../cli/base-command.js'
 import {createProgress} from '../cli/progress.js'
-import {SEED_DEFAULTS, seed, type SeedResult} from '../core/catalog/seed.js'
+import {checkSeedFits, estimateSeed, SEED_DEFAULTS, seed, validateSeedOptions, type SeedResult} from '../core/catalog/seed.js'
+import type {DbTarget} from '../core/db/types.js'
 import {migrate} from '../core/db/migrate.js'
 
 export default class Seed extends BaseCommand {
@@ -29,23 +34,23 @@ Migrates the database first if needed; refuses a non-empty database unless --res
 
   async run(): Promise<SeedResult & {database: string}> {
     const {flags} = await this.parse(Seed)
+    const options = {
+      users: flags.users,
+      creators: flags.creators,
+      celebrities: flags.celebrities,
+      celebrityFollowers: flags['celebrity-followers'],
+      productsPerCreator: flags['products-per-creator'],
+      seed: flags.seed,
+      reset: flags.reset,
+    }
+    // what cannot fit is refused before a database is opened or a row written
+    validateSeedOptions(options)
+    checkSeedFits(estimateSeed(options), seedBudget(this.dataConfig(flags, {create: true}).db))
     const db = await this.openDatabase(flags, {create: true})
     const progress = createProgress({json: this.jsonEnabled()})
     try {
       await migrate(db)
-      const result = await seed(
-        db,
-        {
-          users: flags.users,
-          creators: flags.creators,
-          celebrities: flags.celebrities,
-          celebrityFollowers: flags['celebrity-followers'],
-          productsPerCreator: flags['products-per-creator'],
-          seed: flags.seed,
-          reset: flags.reset,
-        },
-        (p) => progress.update(p.table, p.done, p.total),
-      )
+      const result = await seed(db, options, (p) => progress.update(p.table, p.done, p.total))
       progress.stop()
       if (result.usersRaisedTo) this.note(`Note: users raised to ${result.usersRaisedTo} so each celebrity can have its followers.`)
       const table = createTable(['table', 'rows'], ['left', 'right'])
@@ -58,4 +63,17 @@ Migrates the database first if needed; refuses a non-empty database unless --res
       await db.close()
     }
   }
+}
+
+/**
+ * What this machine gives a seed: most of Node's heap limit, and the free disk where the embedded
+ * database lives (a Postgres server's disk is not visible from here).
+ */
+function seedBudget(target: DbTarget): {memoryBytes: number; freeDiskBytes?: number; diskWhere?: string} {
+  const memoryBytes = Math.floor(getHeapStatistics().heap_size_limit * 0.8)
+  if (target.kind !== 'embedded') return {memoryBytes}
+  let dir = target.dir ?? tmpdir()
+  while (!existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir)
+  const fs = statfsSync(dir)
+  return {memoryBytes, freeDiskBytes: fs.bavail * fs.bsize, diskWhere: dir}
 }

@@ -20,10 +20,10 @@ On the embedded database the schema is migrated on start; on Postgres run \`live
     host: Flags.string({description: 'address to bind', default: '127.0.0.1'}),
     redis: Flags.string({description: 'Redis for the redis-gate strategy, invalidation and SSE across processes [env: REDIS_URL]'}),
     cache: Flags.string({description: 'cache nodes: memory[:N], redis://a,redis://b, redis-cluster://h:7000 [env: LIVEDROP_CACHE]'}),
-    'workers-fanout': Flags.integer({description: 'fan-out workers in this process (0: none)', default: 1, min: 0}),
+    'workers-fanout': Flags.integer({description: 'fan-out workers in this process (0: none)', default: 1, min: 0, max: 256}),
     secret: Flags.string({description: 'token signing secret [env: LIVEDROP_SECRET]'}),
-    'rate-limit': Flags.integer({description: 'requests per second per user', default: 200, min: 1}),
-    'body-limit': Flags.integer({description: 'largest request body in bytes', default: 16_384, min: 256}),
+    'rate-limit': Flags.integer({description: 'requests per second per user', default: 200, min: 1, max: 1_000_000}),
+    'body-limit': Flags.integer({description: 'largest request body in bytes', default: 16_384, min: 256, max: 64 * 1024 * 1024}),
   }
 
   async run(): Promise<{url: string}> {

@@ -4,6 +4,7 @@ import {createDrop, parseWhen, type Drop} from '../../core/catalog/drops.js'
 import {assertMigrated} from '../../core/db/migrate.js'
 import {openEngineDeps} from '../../core/orders/deps.js'
 import {DEFAULT_BUCKETS, STOCK_STRATEGIES, type StockStrategy} from '../../core/stock/index.js'
+import {SCENARIO_LIMITS} from '../../sim/scenario/schema.js'
 
 export default class DropCreate extends BaseCommand {
   static override summary = 'Create a scheduled drop of a product; prints its id'
@@ -18,14 +19,14 @@ Times: ISO 8601, \`now\`, or an offset like +2h. With --json prints the drop obj
   static override flags = {
     ...dbFlags,
     redis: Flags.string({description: 'Redis for the redis-gate strategy, redis://host:port [env: REDIS_URL]', helpGroup: 'CONNECTION'}),
-    creator: Flags.integer({description: 'creator id', required: true}),
-    product: Flags.integer({description: "product id (one of the creator's)", required: true}),
-    stock: Flags.integer({description: 'units on sale', required: true}),
+    creator: Flags.integer({description: 'creator id', required: true, min: 1, max: Number.MAX_SAFE_INTEGER}),
+    product: Flags.integer({description: "product id (one of the creator's)", required: true, min: 1, max: Number.MAX_SAFE_INTEGER}),
+    stock: Flags.integer({description: 'units on sale', required: true, min: 1, max: SCENARIO_LIMITS.stock}),
     'starts-at': Flags.string({description: 'start time: ISO 8601, now, or +30m', default: 'now'}),
     'ends-at': Flags.string({description: 'end time: ISO 8601 or an offset from now like +2h', default: '+1h'}),
-    'low-stock': Flags.integer({description: 'announce stock_low once when available falls to this', default: 0}),
+    'low-stock': Flags.integer({description: 'announce stock_low once when available falls to this', default: 0, min: 0, max: SCENARIO_LIMITS.stock}),
     strategy: Flags.string({description: 'stock strategy', options: [...STOCK_STRATEGIES], default: 'row'}),
-    buckets: Flags.integer({description: 'bucket rows for --strategy buckets (clamped to the stock)', default: DEFAULT_BUCKETS}),
+    buckets: Flags.integer({description: 'bucket rows for --strategy buckets (clamped to the stock)', default: DEFAULT_BUCKETS, min: 1, max: SCENARIO_LIMITS.buckets}),
   }
 
   async run(): Promise<Drop> {

@@ -7,6 +7,7 @@ import {InvariantViolatedError} from '../../core/errors.js'
 import {openEngineDeps} from '../../core/orders/deps.js'
 import {DEFAULT_BUCKETS, STOCK_STRATEGIES, type StockStrategy} from '../../core/stock/index.js'
 import {DROP_RUN_DEFAULTS, parseQtyRange, runDrop, type DropRunResult} from '../../sim/load/drop-run.js'
+import {SCENARIO_LIMITS} from '../../sim/scenario/schema.js'
 
 export default class DropRun extends BaseCommand {
   static override summary = 'Race buyers against a new drop in-process, report, and check the invariants'
@@ -24,14 +25,14 @@ latency, then checks: units sold ≤ stock (= stock when demand exceeded it), on
   static override flags = {
     ...dbFlags,
     redis: Flags.string({description: 'Redis for the redis-gate strategy, redis://host:port [env: REDIS_URL]', helpGroup: 'CONNECTION'}),
-    stock: Flags.integer({description: 'units on sale', default: DROP_RUN_DEFAULTS.stock, min: 1}),
-    buyers: Flags.integer({description: 'distinct buyers (one first request each)', default: DROP_RUN_DEFAULTS.buyers, min: 1}),
-    concurrency: Flags.integer({description: 'requests in flight at once', default: DROP_RUN_DEFAULTS.concurrency, min: 1}),
+    stock: Flags.integer({description: 'units on sale', default: DROP_RUN_DEFAULTS.stock, min: 1, max: SCENARIO_LIMITS.stock}),
+    buyers: Flags.integer({description: 'distinct buyers (one first request each)', default: DROP_RUN_DEFAULTS.buyers, min: 1, max: SCENARIO_LIMITS.users}),
+    concurrency: Flags.integer({description: 'requests in flight at once', default: DROP_RUN_DEFAULTS.concurrency, min: 1, max: SCENARIO_LIMITS.connections}),
     strategy: Flags.string({description: 'stock strategy', options: [...STOCK_STRATEGIES], default: DROP_RUN_DEFAULTS.strategy}),
-    buckets: Flags.integer({description: 'bucket rows for --strategy buckets', default: DEFAULT_BUCKETS, min: 1}),
+    buckets: Flags.integer({description: 'bucket rows for --strategy buckets', default: DEFAULT_BUCKETS, min: 1, max: SCENARIO_LIMITS.buckets}),
     'retry-rate': Flags.string({description: 'fraction of buyers that retry with the same key (0-1)', default: String(DROP_RUN_DEFAULTS.retryRate)}),
     qty: Flags.string({description: 'units per order: N or MIN-MAX', default: '1'}),
-    'low-stock': Flags.integer({description: 'low-stock threshold (default: 10% of the stock)', min: 0}),
+    'low-stock': Flags.integer({description: 'low-stock threshold (default: 10% of the stock)', min: 0, max: SCENARIO_LIMITS.stock}),
     seed: Flags.integer({description: 'PRNG seed for quantities and retries', default: 1, min: 0}),
   }
 

@@ -21,12 +21,12 @@ that worker's lease expires.`
   ]
   static override flags = {
     ...dbFlags,
-    event: Flags.integer({description: 'only this outbox event', min: 1, exclusive: ['drop']}),
-    drop: Flags.integer({description: "only this drop's events", min: 1, exclusive: ['event']}),
-    workers: Flags.integer({description: 'concurrent workers', default: FANOUT_DEFAULTS.workers, min: 1}),
-    'page-size': Flags.integer({description: 'followers per page (one INSERT … SELECT each)', default: FANOUT_DEFAULTS.pageSize, min: 1}),
+    event: Flags.integer({description: 'only this outbox event', min: 1, max: Number.MAX_SAFE_INTEGER, exclusive: ['drop']}),
+    drop: Flags.integer({description: "only this drop's events", min: 1, max: Number.MAX_SAFE_INTEGER, exclusive: ['event']}),
+    workers: Flags.integer({description: 'concurrent workers', default: FANOUT_DEFAULTS.workers, min: 1, max: 256}),
+    'page-size': Flags.integer({description: 'followers per page (one INSERT … SELECT each)', default: FANOUT_DEFAULTS.pageSize, min: 1, max: 1_000_000}),
     'pull-threshold': Flags.integer({description: 'creators with more followers than this are pull-delivered', default: FANOUT_DEFAULTS.pullThreshold, min: 0}),
-    'lease-ms': Flags.integer({description: "how long a silent worker's claim lasts before another takes over", default: FANOUT_DEFAULTS.leaseMs, min: 100}),
+    'lease-ms': Flags.integer({description: "how long a silent worker's claim lasts before another takes over", default: FANOUT_DEFAULTS.leaseMs, min: 100, max: 3_600_000}),
   }
 
   async run(): Promise<DrainResult & {database: string}> {

@@ -1,8 +1,10 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand, dbFlags} from '../../cli/base-command.js'
 import {assertMigrated} from '../../core/db/migrate.js'
-import {PurgeIncompleteError} from '../../core/errors.js'
+import {PurgeIncompleteError, UsageError} from '../../core/errors.js'
 import {PURGE_DEFAULTS, parseDuration, purgeIdempotencyKeys, type PurgeResult} from '../../core/orders/purge.js'
+
+const MAX_DURATION_MS = 100 * 365 * 86_400_000
 
 export default class IdempotencyPurge extends BaseCommand {
   static override summary = 'Delete completed idempotency keys older than a window, safely while orders flow'
@@ -20,9 +22,9 @@ Asks on a terminal; refuses without --yes anywhere else (not needed with --dry-r
   static override flags = {
     ...dbFlags,
     'older-than': Flags.string({description: 'delete completed keys created longer ago than this (e.g. 72h, 7d)', default: '72h'}),
-    'batch-size': Flags.integer({description: 'rows per DELETE batch', default: PURGE_DEFAULTS.batchSize, min: 1}),
+    'batch-size': Flags.integer({description: 'rows per DELETE batch', default: PURGE_DEFAULTS.batchSize, min: 1, max: 1_000_000}),
     'max-runtime': Flags.string({description: 'stop after this long (e.g. 10m); exit 5 if work is left'}),
-    'pause-ms': Flags.integer({description: 'pause between batches, in ms', default: PURGE_DEFAULTS.pauseMs, min: 0}),
+    'pause-ms': Flags.integer({description: 'pause between batches, in ms', default: PURGE_DEFAULTS.pauseMs, min: 0, max: 60_000}),
     'dry-run': Flags.boolean({description: 'count what would go; delete nothing'}),
     force: Flags.boolean({description: 'allow a window below the 24 h floor'}),
     yes: Flags.boolean({char: 'y', description: 'do not ask; delete'}),
@@ -32,6 +34,10 @@ Asks on a terminal; refuses without --yes anywhere else (not needed with --dry-r
     const {flags} = await this.parse(IdempotencyPurge)
     const olderThanMs = parseDuration(flags['older-than'], '--older-than')
     const maxRuntimeMs = flags['max-runtime'] === undefined ? undefined : parseDuration(flags['max-runtime'], '--max-runtime')
+    // past a century the cutoff is no date at all (Postgres was sent an invalid timestamp)
+    for (const [field, ms] of [['--older-than', olderThanMs], ['--max-runtime', maxRuntimeMs]] as const) {
+      if (ms !== undefined && ms > MAX_DURATION_MS) throw new UsageError(field, `must be at most 100 years, got ${flags[field.slice(2) as 'older-than']}`, {hint: 'Use hours or days, e.g. --older-than 72h or 30d.'})
+    }
     const db = await this.openDatabase(flags)
     try {
       await assertMigrated(db)

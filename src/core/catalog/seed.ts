@@ -1,6 +1,6 @@
 import {Faker, en} from '@faker-js/faker'
 import {createHash} from 'node:crypto'
-import {checkWholeNumber, NotEmptyError, throwUsageErrors, UsageError} from '../errors.js'
+import {checkWholeNumber, NotEmptyError, throwUsageErrors, TooLargeError, UsageError} from '../errors.js'
 import {createRandom, randomInt} from '../random.js'
 import {resetSchema, rowCounts} from '../db/migrate.js'
 import type {CopyColumn, CopyValue, Db} from '../db/types.js'
@@ -74,6 +74,82 @@ export function validateSeedOptions(o: SeedOptions): void {
   if (o.celebrities > o.creators) errors.push(new UsageError('--celebrities', `cannot exceed --creators (${o.creators})`))
   if (o.creators > o.users) errors.push(new UsageError('--creators', `cannot exceed --users (${o.users}): every creator is a user`))
   throwUsageErrors(errors)
+}
+
+/** Bytes per row on disk, indexes included: Postgres 15 after a seed of 300,000 users and 628,000 follows. */
+const DISK_BYTES_PER_ROW = {users: 180, creators: 200, follows: 130, products: 280} as const
+/** WAL and free space on top of the rows while COPY runs. */
+const DISK_SLACK = 1.25
+/** This process's heap before the dataset's own: code, faker, name pools, COPY buffers. */
+const HEAP_BASE_BYTES = 150 * 2 ** 20
+/** Products and creators are built in memory before they load; one creator's follower ids are held and sorted. */
+const HEAP_BYTES = {product: 400, creator: 200, followerId: 16} as const
+/** ordinaryFollowerCount's mean (3·E[u^-0.9] = 30) and its largest value (u floored at 1e-6). */
+const ORDINARY_FOLLOWERS = {mean: 30, max: Math.floor(3 / 1e-6 ** 0.9)}
+
+/** Rows one seed writes at most: about half an hour at the 250,000 rows/s a 2-core machine loads. */
+export const SEED_MAX_ROWS = 500_000_000
+
+export interface SeedEstimate {
+  rows: {users: number; creators: number; follows: number; products: number}
+  /** On the database server's disk, with WAL slack. */
+  diskBytes: number
+  /** This process's heap at its peak. */
+  memoryBytes: number
+  /** The flag that most of the disk, and of the memory, is for. */
+  diskFlag: string
+  memoryFlag: string
+}
+
+/** What a seed will take, before anything is written; `livedrop seed` refuses what cannot fit. */
+export function estimateSeed(o: Omit<SeedOptions, 'seed' | 'reset'>): SeedEstimate {
+  const users = Math.max(o.users, o.celebrities > 0 ? o.celebrityFollowers + 1 : 0)
+  const celebrityFollows = Math.min(o.celebrityFollowers, users - 1)
+  const rows = {
+    users,
+    creators: o.creators,
+    follows: o.celebrities * celebrityFollows + (o.creators - o.celebrities) * Math.min(ORDINARY_FOLLOWERS.mean, users - 1),
+    products: o.creators * o.productsPerCreator,
+  }
+  const disk = (Object.keys(rows) as Array<keyof typeof rows>).map((t) => [t, rows[t] * DISK_BYTES_PER_ROW[t]] as const)
+  const biggestList = Math.max(o.celebrities > 0 ? celebrityFollows : 0, Math.min(ORDINARY_FOLLOWERS.max, users - 1))
+  const heap = {products: rows.products * HEAP_BYTES.product, creators: rows.creators * HEAP_BYTES.creator, follows: biggestList * HEAP_BYTES.followerId}
+  const flagOf = (t: string) =>
+    ({users: '--users', creators: '--creators', follows: o.celebrities > 0 ? '--celebrity-followers' : '--creators', products: '--products-per-creator'})[t]!
+  const top = <T extends readonly [string, number]>(xs: T[]) => xs.reduce((a, b) => (b[1] > a[1] ? b : a))[0]
+  return {
+    rows,
+    diskBytes: Math.round(disk.reduce((a, [, b]) => a + b, 0) * DISK_SLACK),
+    memoryBytes: HEAP_BASE_BYTES + heap.products + heap.creators + heap.follows,
+    diskFlag: flagOf(top(disk)),
+    memoryFlag: flagOf(top(Object.entries(heap))),
+  }
+}
+
+/** Throws TooLargeError, with the estimate, when a seed cannot fit the memory (or the known free disk) it has. */
+export function checkSeedFits(e: SeedEstimate, budget: {memoryBytes: number; freeDiskBytes?: number; diskWhere?: string}): void {
+  const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`
+  const details = {estimate: e, budget}
+  const rows = Object.entries(e.rows).map(([t, n]) => `${n.toLocaleString('en-US')} ${t}`).join(', ')
+  const total = Object.values(e.rows).reduce((a, n) => a + n, 0)
+  if (total > SEED_MAX_ROWS) {
+    throw new TooLargeError(e.diskFlag, `the seed would write ${total.toLocaleString('en-US')} rows (${rows}, about ${gib(e.diskBytes)} of disk); at most ${SEED_MAX_ROWS.toLocaleString('en-US')} load in reasonable time here`, {
+      hint: `Seed less (lower ${e.diskFlag}); ${SEED_MAX_ROWS.toLocaleString('en-US')} rows take about half an hour at 250,000 rows/s.`,
+      details,
+    })
+  }
+  if (e.memoryBytes > budget.memoryBytes) {
+    throw new TooLargeError(e.memoryFlag, `the seed needs about ${gib(e.memoryBytes)} of memory (${rows}); this process may use ${gib(budget.memoryBytes)}`, {
+      hint: `Seed less (lower ${e.memoryFlag}), or raise Node's heap limit: NODE_OPTIONS=--max-old-space-size=<MiB>.`,
+      details,
+    })
+  }
+  if (budget.freeDiskBytes !== undefined && e.diskBytes > budget.freeDiskBytes) {
+    throw new TooLargeError(e.diskFlag, `the seed needs about ${gib(e.diskBytes)} of disk (${rows}); ${budget.diskWhere ?? 'the data directory'} has ${gib(budget.freeDiskBytes)} free`, {
+      hint: `Seed less (lower ${e.diskFlag}), free disk space, or point --db at a Postgres with room.`,
+      details,
+    })
+  }
 }
 
 /** Follower counts of ordinary creators: heavy-tailed, mostly a handful, rarely thousands. */
