@@ -107,7 +107,7 @@ const pick = (i: number) => ids[(i * 7919) % ids.length]
   for (const id of ids) await cache.product(id)
   const cached = await rateAsync(PHASE_MS, 5_000_000, (i) => cache.product(pick(i)))
   const direct = await rateAsync(PHASE_MS, 200_000, (i) => getProduct(db, pick(i)))
-  add('cached product reads/s, memory:4 nodes', cached, 'database reads (PGlite)', direct, '≥ 200,000/s')
+  add('cached product reads/s, memory:4 nodes', cached, 'database reads (embedded Postgres)', direct, '≥ 200,000/s')
   await cache.close()
 }
 

@@ -227,8 +227,7 @@ for (const backend of BACKENDS) {
 
     it('retry storms: many concurrent retries of the same keys give one order per key and identical answers', async () => {
       for (const strategy of ['row', 'buckets'] as const) {
-        // PGlite runs one statement at a time: a smaller storm says the same there
-        const [nKeys, copies] = backend.name === 'postgres' ? [30, 8] : [14, 5]
+        const [nKeys, copies] = [30, 8]
         const dropId = await liveDrop(deps(), f, {stock: Math.floor(nKeys / 2), strategy, buckets: 4})
         const keys = Array.from({length: nKeys}, (_, i) => ({userId: f.buyerIds[100 + i], key: `storm-${strategy}-${i}`}))
         const answers = new Map<string, unknown[]>()

@@ -70,24 +70,17 @@ export function parseDuration(text: string, field: string): number {
   return Number(m[1]) * {ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000}[m[2] as 'ms' | 's' | 'm' | 'h' | 'd']
 }
 
-const RUNNING = new WeakSet<Db>()
-
 /**
- * Runs fn holding the purge lock: a session advisory lock on a connection of its own (Postgres),
- * so it is released if the purge dies; PGlite is one in-process session, guarded in-process too.
+ * Runs fn holding the purge lock: a session advisory lock on a connection of its own, held for the
+ * whole purge, so it is released if the purge dies.
  */
 async function withPurgeLock<T>(db: Db, fn: () => Promise<T>): Promise<T> {
-  const locked = () => new PurgeLockedError('another idempotency purge is running', {hint: 'Wait for it to finish, or run again later.'})
-  if (RUNNING.has(db)) throw locked()
-  // a session-level lock lives on one connection, held for the whole purge
   return db.withSession(async (session) => {
     const {rows} = await session.query<{ok: boolean}>('SELECT pg_try_advisory_lock($1) AS ok', [PURGE_LOCK])
-    if (!rows[0].ok) throw locked()
-    RUNNING.add(db)
+    if (!rows[0].ok) throw new PurgeLockedError('another idempotency purge is running', {hint: 'Wait for it to finish, or run again later.'})
     try {
       return await fn()
     } finally {
-      RUNNING.delete(db)
       await session.query('SELECT pg_advisory_unlock($1)', [PURGE_LOCK]).catch(() => {})
     }
   })
