@@ -115,7 +115,7 @@ export function estimateSeed(o: Omit<SeedOptions, 'seed' | 'reset'>): SeedEstima
   const biggestList = Math.max(o.celebrities > 0 ? celebrityFollows : 0, Math.min(ORDINARY_FOLLOWERS.max, users - 1))
   const heap = {products: rows.products * HEAP_BYTES.product, creators: rows.creators * HEAP_BYTES.creator, follows: biggestList * HEAP_BYTES.followerId}
   const flagOf = (t: string) =>
-    ({users: '--users', creators: '--creators', follows: o.celebrities > 0 ? '--celebrity-followers' : '--creators', products: '--products-per-creator'})[t]!
+    ({users: users > o.users ? '--celebrity-followers' : '--users', creators: '--creators', follows: o.celebrities > 0 ? '--celebrity-followers' : '--creators', products: '--products-per-creator'})[t]!
   const top = <T extends readonly [string, number]>(xs: T[]) => xs.reduce((a, b) => (b[1] > a[1] ? b : a))[0]
   return {
     rows,
@@ -131,13 +131,6 @@ export function checkSeedFits(e: SeedEstimate, budget: {memoryBytes: number; fre
   const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`
   const details = {estimate: e, budget}
   const rows = Object.entries(e.rows).map(([t, n]) => `${n.toLocaleString('en-US')} ${t}`).join(', ')
-  const total = Object.values(e.rows).reduce((a, n) => a + n, 0)
-  if (total > SEED_MAX_ROWS) {
-    throw new TooLargeError(e.diskFlag, `the seed would write ${total.toLocaleString('en-US')} rows (${rows}, about ${gib(e.diskBytes)} of disk); at most ${SEED_MAX_ROWS.toLocaleString('en-US')} load in reasonable time here`, {
-      hint: `Seed less (lower ${e.diskFlag}); ${SEED_MAX_ROWS.toLocaleString('en-US')} rows take about half an hour at 250,000 rows/s.`,
-      details,
-    })
-  }
   if (e.memoryBytes > budget.memoryBytes) {
     throw new TooLargeError(e.memoryFlag, `the seed needs about ${gib(e.memoryBytes)} of memory (${rows}); this process may use ${gib(budget.memoryBytes)}`, {
       hint: `Seed less (lower ${e.memoryFlag}), or raise Node's heap limit: NODE_OPTIONS=--max-old-space-size=<MiB>.`,
@@ -147,6 +140,13 @@ export function checkSeedFits(e: SeedEstimate, budget: {memoryBytes: number; fre
   if (budget.freeDiskBytes !== undefined && e.diskBytes > budget.freeDiskBytes) {
     throw new TooLargeError(e.diskFlag, `the seed needs about ${gib(e.diskBytes)} of disk (${rows}); ${budget.diskWhere ?? 'the data directory'} has ${gib(budget.freeDiskBytes)} free`, {
       hint: `Seed less (lower ${e.diskFlag}), free disk space, or point --db at a Postgres with room.`,
+      details,
+    })
+  }
+  const total = Object.values(e.rows).reduce((a, n) => a + n, 0)
+  if (total > SEED_MAX_ROWS) {
+    throw new TooLargeError(e.diskFlag, `the seed would write ${total.toLocaleString('en-US')} rows (${rows}, about ${gib(e.diskBytes)} of disk); at most ${SEED_MAX_ROWS.toLocaleString('en-US')} load in reasonable time here`, {
+      hint: `Seed less (lower ${e.diskFlag}); ${SEED_MAX_ROWS.toLocaleString('en-US')} rows take about half an hour at 250,000 rows/s.`,
       details,
     })
   }
