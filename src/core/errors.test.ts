@@ -1,5 +1,5 @@
 import {describe, expect, it} from 'vitest'
-import {ExitCode, ServiceUnreachableError, UsageError, describeError, isConnectionError, isRetryableSqlError, redactUrl} from './errors.js'
+import {DatabaseLoginError, ExitCode, ServiceUnreachableError, UsageError, describeError, isConnectionError, isRetryableSqlError, redactUrl, translateDriverError} from './errors.js'
 
 describe('errors', () => {
   it('hides passwords in URLs', () => {
@@ -22,5 +22,18 @@ describe('errors', () => {
     expect(new ServiceUnreachableError('down').exitCode).toBe(3)
     expect(describeError(new Error('boom')).exitCode).toBe(1)
     expect(new UsageError('--users', 'must be positive').message).toBe('--users: must be positive')
+  })
+
+  it('translates driver errors a user can act on by errno and SQLSTATE class, never by message', () => {
+    // a Unix socket path that does not exist; EPIPE has a SQLSTATE's shape but is a node code
+    expect(isConnectionError(Object.assign(new Error('x'), {code: 'ENOENT', syscall: 'connect'}))).toBe(true)
+    expect(isConnectionError(Object.assign(new Error('x'), {code: 'ENOENT', syscall: 'open'}))).toBe(false)
+    expect(isConnectionError({code: 'EPIPE'})).toBe(true)
+    expect(translateDriverError(Object.assign(new Error('password authentication failed'), {code: '28P01'}))).toBeInstanceOf(DatabaseLoginError)
+    expect(describeError(Object.assign(new Error('role "x" does not exist'), {code: '28000'}))).toMatchObject({code: 'DATABASE_LOGIN_REFUSED', exitCode: 2})
+    expect(describeError(Object.assign(new Error('connect ECONNREFUSED'), {code: 'ECONNREFUSED'})).exitCode).toBe(3)
+    const other = Object.assign(new Error('duplicate key'), {code: '23505'})
+    expect(translateDriverError(other)).toBe(other)
+    expect(describeError(new UsageError('--x', 'bad', {details: {a: 1}})).details).toEqual({field: '--x', a: 1})
   })
 })
