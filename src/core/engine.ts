@@ -58,6 +58,7 @@ export async function createEngine(config: EngineConfig): Promise<Engine> {
   try {
     if (config.migrate) await migrate(db)
     else await assertMigrated(db)
+    await db.prewarm()
     redis = config.redisUrl ? await connectRedis(config.redisUrl) : null
     nodes = await createCacheNodes(config.cache ?? 'memory')
     catalog = await createCatalogCache({db, nodes, changes, ...config.cacheOptions})

@@ -63,6 +63,9 @@ export class PostgresDb implements Db {
       max: options.max ?? 10,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
       application_name: options.applicationName ?? 'livedrop',
+      // idle connections stay until close: a burst after a quiet spell must not pay for new
+      // connections (backend start, authentication, statements prepared again) all at once
+      idleTimeoutMillis: 0,
     })
     // an idle client losing its server must not crash the process; the next query reports it
     this.pool.on('error', () => {})
@@ -133,6 +136,14 @@ export class PostgresDb implements Db {
       client.off('error', ignore)
       client.release(broken ? true : undefined)
     }
+  }
+
+  /** Opens every pooled connection now, so the first burst finds them ready (see engine start). */
+  async prewarm(): Promise<void> {
+    const clients = await Promise.all(Array.from({length: this.pool.options.max}, () => this.pool.connect().catch((err: unknown) => {
+      throw this.translate(err)
+    })))
+    for (const client of clients) client.release()
   }
 
   async withSession<T>(fn: (session: Queryable) => Promise<T>): Promise<T> {
