@@ -77,7 +77,9 @@ export class PostgresDb implements Db {
       const where = (() => {
         try {
           const u = new URL(this.url)
-          return `${u.hostname}:${u.port || 5432}`
+          // a Unix socket: postgres:///db?host=/var/run/postgresql
+          const socketDir = u.searchParams.get('host')
+          return socketDir?.startsWith('/') ? `${socketDir}/.s.PGSQL.${u.port || 5432}` : `${u.hostname}:${u.port || 5432}`
         } catch {
           return this.label
         }
