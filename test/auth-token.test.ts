@@ -1,7 +1,6 @@
 import {describe, expect, it} from 'vitest'
 import {verifyToken} from '../src/server/auth.js'
 import {runCli} from './helpers/cli.js'
-import {services} from './helpers/db.js'
 import {seedWorld, TEST_SECRET, useServer} from './helpers/server.js'
 
 const env = {LIVEDROP_SECRET: TEST_SECRET}
@@ -48,7 +47,7 @@ describe('livedrop token', () => {
   })
 })
 
-describe.skipIf(!services.postgres)('a token from the CLI against the server', () => {
+describe('a token from the CLI against the server', () => {
   const s = useServer('postgres')
   it('opens the user\'s own listings', async () => {
     await seedWorld(s.engine, {users: 3, stock: 1})

@@ -1,5 +1,5 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {services, usePostgres} from './helpers/db.js'
+import {usePostgres} from './helpers/db.js'
 import {startCluster, type RedisServer} from './cache-servers.js'
 import {ChangeFeed} from '../src/core/events.js'
 import {createProduct, getProduct, updateProduct} from '../src/core/catalog/products.js'
@@ -9,7 +9,7 @@ import {cacheKeys, createCatalogCache, readCacheStats, type CatalogCache} from '
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-describe.skipIf(!services.postgres || !services.redis)('read-through cache on a Redis Cluster of three masters', () => {
+describe('read-through cache on a Redis Cluster of three masters', () => {
   const t = usePostgres()
   let servers: RedisServer[] = []
   let spec = ''

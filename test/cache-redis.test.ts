@@ -1,6 +1,6 @@
 import {Redis} from 'ioredis'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {services, usePostgres} from './helpers/db.js'
+import {usePostgres} from './helpers/db.js'
 import {startRedis, type RedisServer} from './cache-servers.js'
 import {ChangeFeed} from '../src/core/events.js'
 import {createProduct, getProduct, updateProduct} from '../src/core/catalog/products.js'
@@ -10,7 +10,7 @@ import {cacheKeys, createCatalogCache, readCacheStats, type CatalogCache} from '
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 // two "processes": independent cache objects, each with its own connections to the same two nodes
-describe.skipIf(!services.postgres || !services.redis)('read-through cache on two real Redis nodes', () => {
+describe('read-through cache on two real Redis nodes', () => {
   const t = usePostgres()
   let servers: RedisServer[] = []
   let spec = ''

@@ -34,7 +34,7 @@ async function pageAll(db: Db, status: DropListing, limit: number): Promise<numb
 }
 
 for (const backend of BACKENDS) {
-  describe.skipIf(!backend.available)(`catalog reads on ${backend.name}`, () => {
+  describe(`catalog reads on ${backend.name}`, () => {
     const t = backend.use()
 
     it('gets, edits, soft-deletes products and emits changes after each write', async () => {

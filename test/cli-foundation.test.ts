@@ -3,7 +3,7 @@ import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {runCli} from './helpers/cli.js'
-import {createTestDatabase, dropTestDatabase, services} from './helpers/db.js'
+import {createTestDatabase, dropTestDatabase} from './helpers/db.js'
 import {latestVersion} from '../src/core/db/migrate.js'
 
 describe('livedrop CLI foundation', () => {
@@ -61,7 +61,7 @@ describe('livedrop CLI foundation', () => {
     }
   })
 
-  it.skipIf(!services.postgres)('seeds real Postgres with COPY through DATABASE_URL', async () => {
+  it('seeds real Postgres with COPY through DATABASE_URL', async () => {
     const {name, url} = await createTestDatabase()
     try {
       const r = await runCli(['seed', '--users', '5000', '--celebrity-followers', '4000', '--json'], {env: {DATABASE_URL: url}})

@@ -1,12 +1,12 @@
 import {Redis} from 'ioredis'
 import {describe, expect, it} from 'vitest'
-import {services, usePostgres} from './helpers/db.js'
+import {usePostgres} from './helpers/db.js'
 import {runCli} from './helpers/cli.js'
 import {REDIS_URL} from './helpers/redis.js'
 import {createDropFixture} from '../src/sim/load/drop-run.js'
 
 /** The drop commands as a user runs them (the built CLI, no TTY). */
-describe.skipIf(!services.postgres)('livedrop drop … (CLI)', () => {
+describe('livedrop drop … (CLI)', () => {
   const t = usePostgres()
 
   it('create / start / status / end, with --json and exit codes', async () => {
@@ -43,7 +43,7 @@ describe.skipIf(!services.postgres)('livedrop drop … (CLI)', () => {
     }
   })
 
-  it.skipIf(!services.redis)('drop run --json with redis-gate, then drop reconcile', async () => {
+  it('drop run --json with redis-gate, then drop reconcile', async () => {
     const r = await runCli(['drop', 'run', '--stock', '30', '--buyers', '300', '--strategy', 'redis-gate', '--redis', REDIS_URL, '--json', '--db', t.url!], {timeoutMs: 90_000})
     expect(r.code).toBe(0)
     const out = JSON.parse(r.stdout)

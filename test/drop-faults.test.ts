@@ -6,7 +6,7 @@ import path from 'node:path'
 import pg from 'pg'
 import {Redis} from 'ioredis'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {services, usePostgres} from './helpers/db.js'
+import {usePostgres} from './helpers/db.js'
 import type {PostgresDb} from '../src/core/db/postgres.js'
 import {useRedisPrefix} from './helpers/redis.js'
 import {createDrop, getDropStatus, reconcileDrop, startDrop} from '../src/core/catalog/drops.js'
@@ -115,7 +115,7 @@ async function expectExactlyAcknowledged(db: EngineDeps['db'], dropId: number, r
   expect(checks.filter((c) => !c.ok)).toEqual([])
 }
 
-describe.skipIf(!services.postgres)('drop engine under faults (Postgres)', () => {
+describe('drop engine under faults (Postgres)', () => {
   const t = usePostgres({max: 12})
   let f: DropFixture
   let dbName = ''
@@ -184,7 +184,7 @@ describe.skipIf(!services.postgres)('drop engine under faults (Postgres)', () =>
     })
   }
 
-  describe.skipIf(!services.redis)('redis-gate', () => {
+  describe('redis-gate', () => {
     const shared = useRedisPrefix()
 
     it('2,000 concurrent attempts for 100 units sell exactly 100; then the gate answers sold out alone', async () => {

@@ -13,7 +13,7 @@ import {pathToFileURL} from 'node:url'
 import pg from 'pg'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {runCli, ROOT, type CliResult} from './helpers/cli.js'
-import {createTestDatabase, dropTestDatabase, services} from './helpers/db.js'
+import {createTestDatabase, dropTestDatabase} from './helpers/db.js'
 import {RELAXED, SMALL, scenarioFile} from './helpers/scenario.js'
 import {buildRun, generateRequests, type FixtureSpec} from './report-runs.js'
 
@@ -62,10 +62,10 @@ const fast = () => ({ms: 20})
 const baseline = buildRun(spec, generateRequests(spec, 1, fast))
 
 beforeAll(async () => {
-  if (services.postgres) url = await database()
+  url = await database()
 })
 
-describe.skipIf(!services.postgres)('exit codes: the whole table through the CLI', () => {
+describe('exit codes: the whole table through the CLI', () => {
   it('0: success', async () => {
     const [validate, status] = await Promise.all([runCli(['scenario', 'validate', 'scenarios/steady-browse.yaml']), runCli(['db', 'status', '--db', url, '--json'])])
     expect(validate.code, validate.stderr).toBe(0)

@@ -1,9 +1,9 @@
 import {describe, expect, it} from 'vitest'
-import {services, usePostgres} from './helpers/db.js'
+import {usePostgres} from './helpers/db.js'
 import {runCli} from './helpers/cli.js'
 import {addEvent, addFollowers, createCreator, createUsers} from './helpers/fanout-world.js'
 
-describe.skipIf(!services.postgres)('livedrop fanout run / status (Postgres)', () => {
+describe('livedrop fanout run / status (Postgres)', () => {
   const t = usePostgres()
 
   it('shows the backlog, drains it with a report, and refuses bad selections', async () => {

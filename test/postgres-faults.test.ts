@@ -1,8 +1,8 @@
 import {describe, expect, it} from 'vitest'
-import {services, usePostgres} from './helpers/db.js'
+import {usePostgres} from './helpers/db.js'
 import {isConnectionError} from '../src/core/errors.js'
 
-describe.skipIf(!services.postgres)('PostgresDb under a killed backend', () => {
+describe('PostgresDb under a killed backend', () => {
   const t = usePostgres()
 
   it('rejects the transaction (no uncaught error) and keeps serving on fresh connections', async () => {

@@ -7,19 +7,8 @@ import {compareRuns} from '../src/sim/report/compare.js'
 import {chartData, renderHtml} from '../src/sim/report/html.js'
 import {buildRun, generateRequests, type FixtureSpec} from './report-runs.js'
 
-/** Headless Chromium (Debian package `chromium`, installed by .ci/run). */
-function findChromium(): string | null {
-  for (const bin of ['chromium', 'chromium-browser', 'google-chrome']) {
-    try {
-      return execFileSync('sh', ['-c', `command -v ${bin}`], {encoding: 'utf8'}).trim() || null
-    } catch {
-      // not this one
-    }
-  }
-  return null
-}
-const chromium = findChromium()
-if (!chromium) console.warn('\n!! SKIPPING the HTML report rendering test: no chromium on PATH (apt-get install chromium; .ci/run installs it)\n')
+/** Headless Chromium: Debian's `chromium`, which the test setup installs (test/helpers/global-setup.ts). */
+const chromium = execFileSync('sh', ['-c', 'command -v chromium'], {encoding: 'utf8'}).trim()
 
 const dir = mkdtempSync(path.join(tmpdir(), 'livedrop-html-'))
 afterAll(() => rmSync(dir, {recursive: true, force: true}))
@@ -27,7 +16,7 @@ afterAll(() => rmSync(dir, {recursive: true, force: true}))
 function browse(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(
-      chromium!,
+      chromium,
       // no network, no profile of the machine's user, nothing in the background
       ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', `--user-data-dir=${path.join(dir, 'profile')}`, ...args],
       {timeout: 30_000, maxBuffer: 64 * 1024 * 1024},
@@ -76,7 +65,7 @@ describe('renderHtml', () => {
     expect(d.errors.browse_product.reduce((a, b) => a! + b!, 0)).toBe(run.phases.reduce((n, p) => n + (p.requests.browse_product?.errors ?? 0), 0))
   })
 
-  describe.skipIf(!chromium)('in headless Chromium', () => {
+  describe('in headless Chromium', () => {
     it('draws every chart with coloured series, including the stock chart and the comparison', async () => {
       const withStock = structuredClone(run)
       withStock.stats.stockSeries = Array.from({length: 14}, (_, t) => ({t, remaining: t < 8 ? 400 : Math.max(0, 400 - (t - 8) * 90)}))

@@ -1,10 +1,10 @@
 import {describe, expect, it} from 'vitest'
 import {runCli} from './helpers/cli.js'
-import {createTestDatabase, dropTestDatabase, services} from './helpers/db.js'
+import {createTestDatabase, dropTestDatabase} from './helpers/db.js'
 import {REDIS_URL} from './helpers/redis.js'
 import {RELAXED, SMALL, scenarioFile} from './helpers/scenario.js'
 
-describe.skipIf(!services.postgres)('livedrop scenario run on Postgres', () => {
+describe('livedrop scenario run on Postgres', () => {
   it('exits 99 when a threshold fails, and 4 naming file:line:column for a bad file', async () => {
     const failing = SMALL.replace('read.p95 < 2s', 'read.p95 < 0.001ms') + RELAXED
     const {name, url} = await createTestDatabase()
@@ -18,7 +18,7 @@ describe.skipIf(!services.postgres)('livedrop scenario run on Postgres', () => {
     expect(bad.stderr).toMatch(/scenario\.yaml:4:\d+.*drop\.stock/)
   })
 
-  it.skipIf(!services.redis)('runs on real Postgres and Redis (redis-gate, Redis cache nodes)', async () => {
+  it('runs on real Postgres and Redis (redis-gate, Redis cache nodes)', async () => {
     const {name, url} = await createTestDatabase()
     try {
       const file = scenarioFile(SMALL.replace('name: small-race', 'name: small-race\nengine: {strategy: redis-gate, cache: "redis://127.0.0.1:6379"}') + RELAXED)

@@ -3,11 +3,10 @@ import {execFileSync} from 'node:child_process'
 import {mkdtempSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {services} from './helpers/db.js'
 import {seedWorld, useServer} from './helpers/server.js'
 
-for (const backend of ['postgres', 'pglite'] as const) {
-  describe.skipIf(backend === 'postgres' && !services.postgres)(`HTTP API on ${backend}`, () => {
+for (const backend of ['postgres', 'embedded'] as const) {
+  describe(`HTTP API on ${backend}`, () => {
     const s = useServer(backend, {rateLimitPerSecond: 10_000, rateLimitBurst: 10_000})
     let dropId = 0
 
@@ -142,7 +141,7 @@ for (const backend of ['postgres', 'pglite'] as const) {
 }
 
 describe('rate limits', () => {
-  const s = useServer('pglite', {rateLimitPerSecond: 1, rateLimitBurst: 2})
+  const s = useServer('embedded', {rateLimitPerSecond: 1, rateLimitBurst: 2})
   it('answers 429 with Retry-After past the per-user burst', async () => {
     const codes: number[] = []
     let retryAfter: string | undefined
@@ -160,7 +159,7 @@ describe('rate limits', () => {
 })
 
 describe('health with a cache node down', () => {
-  const s = useServer('pglite', {engine: {cache: 'redis://127.0.0.1:1'}})
+  const s = useServer('embedded', {engine: {cache: 'redis://127.0.0.1:1'}})
   it('reports the node down, stays healthy, and serves reads from the database', async () => {
     await seedWorld(s.engine, {users: 3, stock: 1})
     const health = await s.app.inject({method: 'GET', url: '/healthz'})

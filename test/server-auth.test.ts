@@ -1,12 +1,11 @@
 import {describe, expect, it} from 'vitest'
 import {request} from 'undici'
 import {mintToken} from '../src/server/auth.js'
-import {services} from './helpers/db.js'
 import {seedWorld, TEST_SECRET, useServer} from './helpers/server.js'
 
 const HOUR = 3_600_000
 
-describe.skipIf(!services.postgres)('bearer tokens and access over HTTP', () => {
+describe('bearer tokens and access over HTTP', () => {
   const s = useServer('postgres', {rateLimitPerSecond: 1e6, rateLimitBurst: 1e6})
   const token = (user: number, issuedAgoMs = 0) => mintToken(user, TEST_SECRET, new Date(Date.now() - issuedAgoMs))
   const get = (url: string, authorization?: string) => s.app.inject({method: 'GET', url, headers: authorization ? {authorization} : {}})

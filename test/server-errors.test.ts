@@ -3,7 +3,6 @@ import {connect} from 'node:net'
 import pg from 'pg'
 import {request} from 'undici'
 import {MAX_ORDER_QTY} from '../src/core/orders/place-order.js'
-import {services} from './helpers/db.js'
 import {seedWorld, useServer} from './helpers/server.js'
 
 /** Sends bytes as they are (no client-side URL normalising) and reads the answer until the server closes. */
@@ -23,7 +22,7 @@ function raw(base: string, text: string): Promise<{status: number; headers: stri
   })
 }
 
-describe.skipIf(!services.postgres)('HTTP errors: every 4xx in the API shape, 5xx retry-safe and traceable', () => {
+describe('HTTP errors: every 4xx in the API shape, 5xx retry-safe and traceable', () => {
   const logged: string[] = []
   const s = useServer('postgres', {rateLimitPerSecond: 1e6, rateLimitBurst: 1e6, log: {write: (line) => void logged.push(line)}})
   let base = ''

@@ -2,7 +2,6 @@ import {describe, expect, it} from 'vitest'
 import fc from 'fast-check'
 import {MAX_ORDER_QTY} from '../src/core/orders/place-order.js'
 import {mintToken} from '../src/server/auth.js'
-import {services} from './helpers/db.js'
 import {seedWorld, TEST_SECRET, useServer} from './helpers/server.js'
 
 /** Every route (but the endless event stream) with placeholders fast-check fills with hostile values; true when it needs a user. */
@@ -69,7 +68,7 @@ const contentType = fc.oneof({arbitrary: fc.constant('application/json'), weight
 const auth = fc.oneof({arbitrary: fc.constantFrom('valid', 'lower'), weight: 3}, fc.constantFrom(...Object.keys(AUTH)))
 const idempotencyKey = fc.option(fc.oneof(fc.uuid().map((u) => `"${u}"`), fc.string({maxLength: 300})))
 
-describe.skipIf(!services.postgres)('HTTP fuzz', () => {
+describe('HTTP fuzz', () => {
   const s = useServer('postgres', {rateLimitPerSecond: 1e6, rateLimitBurst: 1e6})
 
   it('answers every hostile request below 500 in the API error shape, naming the field at fault', async () => {

@@ -4,12 +4,11 @@ import {fileURLToPath} from 'node:url'
 import {request} from 'undici'
 import {createDrop, startDrop} from '../src/core/catalog/drops.js'
 import {mintToken} from '../src/server/auth.js'
-import {services} from './helpers/db.js'
 import {REDIS_URL} from './helpers/redis.js'
 import {seedWorld, useServer, TEST_SECRET} from './helpers/server.js'
 import {openSse} from './helpers/sse.js'
 
-describe.skipIf(!services.postgres)('live events over SSE', () => {
+describe('live events over SSE', () => {
   const s = useServer('postgres', {engine: {fanoutWorkers: 1, fanout: {pollMs: 20}}})
 
   it('streams drop_started to a follower within 2 s and order_confirmed to the buyer only', async () => {
@@ -41,7 +40,7 @@ describe.skipIf(!services.postgres)('live events over SSE', () => {
   })
 })
 
-describe.skipIf(!services.postgres)('live events for a pull-delivered (celebrity) creator', () => {
+describe('live events for a pull-delivered (celebrity) creator', () => {
   const s = useServer('postgres', {engine: {fanoutWorkers: 1, fanout: {pollMs: 20, pullThreshold: 0}}})
 
   it('streams drop_started once to every connected follower, opted in or not', async () => {
@@ -89,7 +88,7 @@ function serve(dbUrl: string): Promise<{child: ChildProcess; base: string; exite
   })
 }
 
-describe.skipIf(!services.postgres || !services.redis)('two serve processes on one Postgres and Redis', () => {
+describe('two serve processes on one Postgres and Redis', () => {
   const s = useServer('postgres')
 
   it('behave as one: shared follows, idempotent replays across processes, SSE across processes, graceful SIGTERM', async () => {

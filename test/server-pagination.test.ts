@@ -1,8 +1,7 @@
 import {describe, expect, it} from 'vitest'
-import {services} from './helpers/db.js'
 import {seedWorld, useServer} from './helpers/server.js'
 
-describe.skipIf(!services.postgres)('follower pages under concurrent follows', () => {
+describe('follower pages under concurrent follows', () => {
   const s = useServer('postgres', {rateLimitPerSecond: 1e6, rateLimitBurst: 1e6})
 
   it('pages deterministically: no duplicates, every earlier follower exactly once', async () => {

@@ -29,7 +29,7 @@ const scenarioArb = fc.record({
 })
 
 for (const backend of BACKENDS) {
-  describe.skipIf(!backend.available)(`stock property on ${backend.name}`, () => {
+  describe(`stock property on ${backend.name}`, () => {
     const t = backend.use()
     let f: DropFixture
     beforeAll(async () => {

@@ -87,6 +87,6 @@ export function useEmbedded(): TestDatabase {
  * test server (DATABASE_URL or 127.0.0.1:5432; global setup provides one or fails the run).
  */
 export const BACKENDS = [
-  {name: 'embedded', available: true, use: useEmbedded},
-  {name: 'postgres', available: true, use: usePostgres},
+  {name: 'embedded', use: useEmbedded},
+  {name: 'postgres', use: usePostgres},
 ] as const

@@ -140,7 +140,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     process.stderr.write(`test setup: Postgres from the ${postgresSource === 'server' ? 'server at DATABASE_URL' : 'embedded package'}, Redis ${redisSource === 'server' ? 'at REDIS_URL' : `started at ${redisUrl}`}\n`)
   }
   await buildTemplate(adminDatabaseUrl)
-  project.provide('services', {adminDatabaseUrl, postgresSource, redisUrl, redisSource, postgres: true, redis: true})
+  project.provide('services', {adminDatabaseUrl, postgresSource, redisUrl, redisSource})
   return async () => {
     redisServer?.kill('SIGTERM')
     await embedded?.release()

@@ -23,9 +23,6 @@ export interface Services {
   postgresSource: 'server' | 'embedded'
   redisUrl: string
   redisSource: 'server' | 'started'
-  /** Always true once setup has passed (it fails the run otherwise); kept for older skipIf guards. */
-  postgres: true
-  redis: true
 }
 
 declare module 'vitest' {
