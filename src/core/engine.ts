@@ -42,8 +42,9 @@ export interface Engine {
   /** Fan-out workers running in this process, if any. */
   readonly fanout: FanoutWorkersHandle | null
   /**
-   * Reachability of the database, Redis and the cache nodes. A cache node that is down does not
-   * make the instance unhealthy: reads fall through to the next node or the database.
+   * Reachability of the database, Redis and the cache nodes. Only the database makes the instance
+   * unhealthy: with Redis down orders go straight to Postgres, and a cache node that is down
+   * lets reads fall through to the next node or the database (both reported, as degraded).
    */
   health(): Promise<{ok: boolean; db: boolean; redis: boolean | null; cache: {nodes: number; up: number}}>
   close(): Promise<void>

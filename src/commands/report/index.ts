@@ -46,7 +46,7 @@ percentage points are "same"). Any "worse" exits 97. The run's own verdict does 
     const result = await readRunFile(args.run)
     const baseline = flags.compare ? await readRunFile(flags.compare) : null
     const comparison = baseline ? compareRuns(result, baseline, {tolerance}) : null
-    if (baseline && (baseline.void || result.void)) this.note(`Warning: ${baseline.void ? 'the baseline' : 'this run'} is void (the generator fell behind); the comparison says little about the target.`)
+    if (baseline && (baseline.void || result.void)) this.note(`Warning: ${baseline.void ? 'the baseline' : 'this run'} is void (its generator stalled, or its late sends could have caused its failure); the comparison says little about the target.`)
     const wrote: Record<string, string> = {}
     if (flags.html) {
       await writeFile(flags.html, renderHtml(result, {comparison: comparison ?? undefined}))

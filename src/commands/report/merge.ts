@@ -12,7 +12,7 @@ export default class ReportMerge extends BaseCommand {
   static override summary = 'Merge the run files of several generator machines exactly and evaluate thresholds on the whole'
   static override description = `HDR histograms add (the merged p99 is the p99 of every request, not an average of p99s), counts
 and rates sum, per-second series align by second, generator runs add up. Thresholds are evaluated again on
-the merged data and the command exits like a run would: 100 void (any generator fell behind), 98 invariant,
+the merged data and the command exits like a run would: 100 void (a generator stalled, or its late sends could have caused the failure), 98 invariant,
 99 threshold, 0 pass. The runs must come from the same scenario file (same phases and thresholds).`
   static override examples = [
     '<%= config.bin %> report merge gen-a.json gen-b.json gen-c.json --out merged.json',

@@ -119,8 +119,8 @@ export const ScenarioSchema = z
         connections: z.number().int().min(1).default(256).describe('keep-alive connections, also the most requests in flight'),
         slackMs: z.number().nonnegative().default(10).describe('a request sent later than this after its intended time counts as late'),
         timeout: PositiveDuration.prefault('10s').describe('per-request timeout'),
-        maxLateFraction: z.number().min(0).max(1).default(0.01).describe('more late sends than this (the generator fell behind) voids the run'),
-        maxLagMs: z.number().positive().default(500).describe('an event-loop stall longer than this voids the run'),
+        maxLateFraction: z.number().min(0).max(1).default(0.01).describe('ignored since late sends no longer void a run (kept so older files load)'),
+        maxLagMs: z.number().positive().default(500).describe('no send for longer than this while requests are due (a stalled generator) stops the run, which is void'),
       })
       .prefault({}),
   })
