@@ -1,6 +1,6 @@
 import {afterEach, describe, expect, it} from 'vitest'
 import {execFileSync, spawn} from 'node:child_process'
-import {chmodSync, existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir, userInfo} from 'node:os'
 import path from 'node:path'
 import {openEmbedded, embeddedStatus} from '../src/core/db/embedded.js'
@@ -138,7 +138,12 @@ describe('the embedded Postgres lifecycle', () => {
 
   it('two commands starting on a new directory at once: one starts the server, the other joins it', async () => {
     const dir = newDir()
-    const [a, b] = [holder(dir, 'await c.release()'), holder(dir, 'await c.release()')]
+    // each holds the server until told to go, so the second cannot find it already stopped
+    const go = path.join(path.dirname(dir), 'go')
+    const waitForGo = `const fs = await import('node:fs'); while (!fs.existsSync(${JSON.stringify(go)})) await new Promise((r) => setTimeout(r, 20)); await c.release()`
+    const [a, b] = [holder(dir, waitForGo), holder(dir, waitForGo)]
+    await waitFor(() => /started|joined/.test(a.output()) && /started|joined/.test(b.output()))
+    writeFileSync(go, '')
     expect([await a.exited, await b.exited]).toEqual([0, 0])
     expect([a.output().trim(), b.output().trim()].sort()).toEqual(['joined', 'started'])
     expect(readFileSync(path.join(dir, 'pgdata', 'PG_VERSION'), 'utf8').trim()).toMatch(/^\d+$/)

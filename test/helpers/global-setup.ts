@@ -1,5 +1,4 @@
 import {execFileSync, spawn, type ChildProcess} from 'node:child_process'
-import {createServer} from 'node:net'
 import {userInfo} from 'node:os'
 import pg from 'pg'
 import {Redis} from 'ioredis'
@@ -8,6 +7,7 @@ import {openEmbedded, type EmbeddedCluster} from '../../src/core/db/embedded.js'
 import {PostgresDb} from '../../src/core/db/postgres.js'
 import {migrate} from '../../src/core/db/migrate.js'
 import {DEFAULT_ADMIN_DATABASE_URL, DEFAULT_REDIS_URL, REQUIRE_SERVICES, TEMPLATE_DB, databaseUrlOn, type Services} from './services.js'
+import {freePort} from '../../src/core/net.js'
 
 /** What the tests need beyond npm: the command each one runs, and the Debian package that brings it. */
 const TOOLS = [
@@ -90,17 +90,6 @@ async function redisAnswers(url: string): Promise<boolean> {
   } finally {
     redis.disconnect()
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as {port: number}
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 function unreachable(what: string, url: string): Error {

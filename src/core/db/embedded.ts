@@ -1,12 +1,12 @@
 import {execFile as execFileCb, spawnSync} from 'node:child_process'
 import {createHash, randomBytes} from 'node:crypto'
 import {chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {createServer} from 'node:net'
 import {tmpdir, userInfo} from 'node:os'
 import path from 'node:path'
 import {promisify} from 'node:util'
 import pg from 'pg'
 import {ServiceUnreachableError, UsageError} from '../errors.js'
+import {freePort} from '../net.js'
 
 const execFile = promisify(execFileCb)
 
@@ -188,17 +188,6 @@ async function withLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   } finally {
     rmSync(lock, {recursive: true, force: true})
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as {port: number}
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 function readPassword(dir: string): string {
