@@ -161,7 +161,9 @@ describe('README, run top to bottom', () => {
     if (failed) {
       const i = Number(failed[1])
       const rc = new RegExp(`@@rc ${i} (\\d+)`).exec(stdout)?.[1]
-      throw new Error(`README command ${i + 1} exited ${rc}, expected ${commands[i].exits.join(' or ')}:\n${commands[i].original}\n--- ran:\n${commands[i].run}\n--- stdout:\n${sections(stdout).get(i)}\n--- stderr:\n${sections(stderr).get(i)}`)
+      const serveLog = path.join(scratch, 'serve.log')
+      const log = existsSync(serveLog) ? `\n--- serve.log:\n${readFileSync(serveLog, 'utf8').slice(-3000)}` : ''
+      throw new Error(`README command ${i + 1} exited ${rc}, expected ${commands[i].exits.join(' or ')}:\n${commands[i].original}\n--- ran:\n${commands[i].run}\n--- stdout:\n${sections(stdout).get(i)}\n--- stderr:\n${sections(stderr).get(i)}${log}`)
     }
     expect(code, `bash exited ${code}; stderr tail:\n${stderr.slice(-3000)}`).toBe(0)
     expect(stdout).toContain('@@done')
