@@ -14,7 +14,7 @@ export default class Seed extends BaseCommand {
   static override summary = 'Build a realistic, deterministic dataset: users, creators, skewed follows, products'
   static override description = `The same --seed gives the same rows. Follows are skewed: most creators have a few followers,
 celebrities have --celebrity-followers each (users are raised to make that possible).
-Real Postgres is loaded with COPY, the embedded database with large multi-row inserts.
+Rows are loaded with COPY (the embedded Postgres and a server alike).
 Migrates the database first if needed; refuses a non-empty database unless --reset.`
   static override examples = [
     '<%= config.bin %> seed',

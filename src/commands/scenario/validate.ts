@@ -33,7 +33,7 @@ export default class ScenarioValidate extends BaseCommand {
         continue
       }
       const spec = thresholdSpec(s)
-      const peakRate = Math.max(...s.phases.map((p) => Object.values(p.rates).reduce<number>((a, r) => a + (r ?? 0), 0)))
+      const peakRate = Math.round(10 * Math.max(...s.phases.map((p) => Object.values(p.rates).reduce<number>((a, r) => a + (r ?? 0), 0)))) / 10
       const summary = {file, name: s.name, phases: s.phases.length, durationS: s.phases.reduce((a, p) => a + p.duration, 0) / 1000, peakRate, thresholds: spec.run.length + Object.values(spec.phases).flat().length}
       this.log(`${file}: ${s.name} — ${summary.phases} phases, ${summary.durationS} s, peak ${summary.peakRate} req/s, ${summary.thresholds} thresholds: OK`)
       scenarios.push(summary)
