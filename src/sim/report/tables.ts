@@ -1,84 +1,170 @@
-import Table from 'cli-table3'
-import {formatThresholdValue} from '../metrics/thresholds.js'
-import type {LatenessFlip, RequestStats, RunResult} from '../metrics/result.js'
+import {countLookup, mergedHistogram, type LatenessFlip, type RequestStats, type RunResult} from '../metrics/result.js'
+import {formatThresholdValue, type MetricLookup, type ThresholdResult, type ThresholdStat} from '../metrics/thresholds.js'
+import {REQUEST_GROUPS} from '../scenario/schema.js'
 
 export interface RenderOptions {
-  /** Colour headers and borders (a terminal). Default false: plain for logs and pipes. */
+  /** ANSI colour (a terminal that did not set NO_COLOR; see colorFor). Default false: plain for logs and pipes. */
   color?: boolean
+  /** Add one table per phase with service time and the generator's schedule. Default false. */
+  full?: boolean
+  /** Regressions a comparison with a baseline found: the verdict reads REGRESSION 97. Default 0. */
+  regressions?: number
 }
 
-const ms = (v: number) => (v >= 1000 ? `${(v / 1000).toFixed(2)}s` : v >= 100 ? `${v.toFixed(0)}ms` : `${v.toFixed(v >= 10 ? 1 : 2)}ms`)
+/** Every line of the report fits this many columns (CI logs, 100-column terminals). */
+export const REPORT_WIDTH = 100
+const GAP = '  '
+
+/** Colour only on a terminal, and never when NO_COLOR is set to anything (no-color.org). */
+export function colorFor(stream: {isTTY?: boolean}, env: Record<string, string | undefined>): boolean {
+  return Boolean(stream.isTTY) && !env.NO_COLOR
+}
+
+const ms = (v: number) => formatThresholdValue('latency', v)
 const rate = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1))
 
-function table(head: string[], options: RenderOptions, colAligns?: Array<'left' | 'right'>): Table.Table {
-  return new Table({head, colAligns, style: options.color ? {} : {head: [], border: []}})
+/** Words into lines of at most `width` characters (a single longer word keeps its own line). */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = []
+  let line = ''
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line)
+      line = word
+    } else line = line ? `${line} ${word}` : word
+  }
+  return line ? [...lines, line] : lines
 }
 
-/** "3 (http_503 2, timeout 1)" */
-export function formatErrors(r: Pick<RequestStats, 'errors' | 'errorsByClass'>): string {
-  if (r.errors === 0) return '0'
-  const classes = Object.entries(r.errorsByClass)
-    .sort((a, b) => b[1] - a[1])
-    .map(([k, n]) => `${k} ${n}`)
-  return `${r.errors} (${classes.join(', ')})`
+/** Aligned columns two spaces apart; the last column is left-aligned and wraps so each line fits `width`. */
+function layout(rows: string[][], align: Array<'l' | 'r'>, width = REPORT_WIDTH): string[] {
+  const last = align.length - 1
+  const widths = align.map((_, c) => Math.max(...rows.map((r) => r[c].length)))
+  const used = widths.slice(0, last).reduce((s, w) => s + w + GAP.length, 0)
+  const out: string[] = []
+  for (const r of rows) {
+    const cells = r.slice(0, last).map((cell, c) => (align[c] === 'r' ? cell.padStart(widths[c]) : cell.padEnd(widths[c])))
+    const pieces = wrap(r[last], Math.max(8, width - used))
+    pieces.forEach((piece, i) => out.push(((i === 0 ? cells.join(GAP) + (last ? GAP : '') : ' '.repeat(used)) + piece).trimEnd()))
+    if (pieces.length === 0) out.push(cells.join(GAP).trimEnd())
+  }
+  return out
 }
 
-/** "late 3 · queued 98": sends that missed their time; empty when all went out on time. */
+const paint = (on: boolean | undefined, code: number, s: string) => (on ? `\x1b[${code}m${s}\x1b[0m` : s)
+const marks = (line: string, color?: boolean) => line.replace('✓', paint(color, 32, '✓')).replace('✗', paint(color, 31, '✗'))
+
+/** "200:9000 409:120 timeout:1": answers by HTTP status, then failures that got no status. */
+function formatStatuses(statuses: Record<string, number>, errorsByClass: Record<string, number>): string {
+  const noStatus = Object.entries(errorsByClass).filter(([k]) => !k.startsWith('http_'))
+  return [...Object.entries(statuses).sort((a, b) => b[1] - a[1]), ...noStatus].map(([k, n]) => `${k}:${n}`).join(' ')
+}
+
+const addCounts = (into: Record<string, number>, from: Record<string, number>) => {
+  for (const [k, n] of Object.entries(from)) into[k] = (into[k] ?? 0) + n
+}
+
+/** "late 3 · queued 98": sends that missed their time; "on time" when all went out on time. */
 function formatSchedule(r: RequestStats): string {
   const parts = [r.late && `late ${r.late}`, r.queued && `queued ${r.queued}`, r.unsent && `unsent ${r.unsent}`].filter(Boolean)
   return parts.length ? parts.join(' · ') : 'on time'
 }
 
-/** One table per phase: request type × target vs achieved, corrected latency, service p99, errors. */
-export function renderPhaseTables(result: RunResult, options: RenderOptions = {}): string {
-  const out: string[] = []
-  for (const p of result.phases) {
-    const t = table(['request', 'target/s', 'achieved/s', 'p50', 'p90', 'p95', 'p99', 'max', 'service p99', 'errors', 'schedule'], options, [
-      'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'left', 'left',
-    ])
-    for (const [type, r] of Object.entries(p.requests)) {
-      t.push([type, rate(r.targetRate), rate(r.achievedRate), ms(r.corrected.p50), ms(r.corrected.p90), ms(r.corrected.p95), ms(r.corrected.p99), ms(r.corrected.max), ms(r.service.p99), formatErrors(r), formatSchedule(r)])
-    }
-    out.push(`Phase ${p.name} (${(p.durationMs / 1000).toFixed(p.durationMs % 1000 ? 1 : 0)} s, ${p.arrival}) — latency from the intended send time`)
-    out.push(t.toString())
+/** What thresholds read, over the whole run (phase null) or one phase: the same merges as evaluateRunThresholds. */
+function lookupOf(result: RunResult, phase: string | null): MetricLookup {
+  const counts = countLookup(result, phase, REQUEST_GROUPS)
+  return (metric, stat, timing) => {
+    if (!/^p|^max$|^mean$/.test(stat)) return counts(metric, stat, timing)
+    const h = mergedHistogram(result, phase, metric, timing, REQUEST_GROUPS)
+    if (!h || h.count === 0) return undefined
+    return stat === 'max' ? h.maxMs : stat === 'mean' ? h.meanMs : h.percentileMs(Number(stat.slice(1)))
   }
-  return out.join('\n')
 }
 
-/** Thresholds and invariants with PASS/FAIL. */
-export function renderVerdictTables(result: RunResult, options: RenderOptions = {}): string {
+/** Columns the summary always has; a run threshold on any other stat (p90, service.p99, late…) adds its own. */
+const BASE_STATS = new Set(['corrected p50', 'corrected p95', 'corrected p99', 'corrected max', 'corrected errors', 'corrected rate'])
+
+/**
+ * The whole run in one table: each request type, then the read/write/all groups, then extra
+ * metrics (notify); target and achieved rate, corrected p50/p95/p99/max, errors (with the share
+ * the thresholds use: unsent requests count as failed) and status-code counts. Numbers are
+ * formatted as the threshold lines format them, so each threshold's figure is found here.
+ */
+export function renderSummaryTable(result: RunResult): string[] {
+  const lookup = lookupOf(result, null)
+  const durationS = result.phases.reduce((s, p) => s + p.durationMs, 0) / 1000
+  const types = [...new Set(result.phases.flatMap((p) => Object.keys(p.requests)))]
+  const extras = [...new Map(result.thresholds.filter((t) => t.scope === 'run' && !BASE_STATS.has(`${t.timing} ${t.stat}`)).map((t) => [`${t.timing} ${t.stat}`, t])).values()]
+  const head = ['request', 'target/s', 'achieved/s', 'p50', 'p95', 'p99', 'max', ...extras.map((t) => (t.timing === 'service' ? `service.${t.stat}` : t.stat)), 'errors', 'statuses']
+  const rows = [head]
+  const row = (name: string, members: string[]) => {
+    const statuses: Record<string, number> = {}
+    const noStatus: Record<string, number> = {}
+    let target = 0
+    let failed = 0
+    for (const p of result.phases)
+      for (const t of members) {
+        const r = p.requests[t]
+        if (!r) continue
+        target += (r.targetRate * p.durationMs) / 1000 / durationS
+        failed += r.errors + r.unsent
+        addCounts(statuses, r.statuses)
+        addCounts(noStatus, r.errorsByClass)
+      }
+    const lat = (stat: ThresholdStat) => formatThresholdValue('latency', lookup(name, stat, 'corrected') ?? null)
+    const share = lookup(name, 'errors', 'corrected')
+    rows.push([
+      name,
+      rate(target),
+      (lookup(name, 'rate', 'corrected') ?? 0).toFixed(1),
+      lat('p50'),
+      lat('p95'),
+      lat('p99'),
+      lat('max'),
+      ...extras.map((t) => formatThresholdValue(t.kind, lookup(name, t.stat as ThresholdStat, t.timing) ?? null)),
+      share === undefined ? '0' : `${failed} (${formatThresholdValue('fraction', share)})`,
+      formatStatuses(statuses, noStatus),
+    ])
+  }
+  for (const t of types) row(t, [t])
+  for (const [group, members] of Object.entries(REQUEST_GROUPS)) if (members.some((m) => types.includes(m))) row(group, [...members])
+  for (const [name, m] of Object.entries(result.metrics)) {
+    const extra = extras.map((t) => (t.kind === 'latency' && t.timing === 'corrected' ? formatThresholdValue('latency', lookup(name, t.stat as ThresholdStat, 'corrected') ?? null) : ''))
+    rows.push([name, '', '', ms(m.summary.p50), ms(m.summary.p95), ms(m.summary.p99), ms(m.summary.max), ...extra, '', `${m.summary.count} samples`])
+  }
+  return layout(rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', ...extras.map(() => 'r' as const), 'r', 'l'])
+}
+
+/** --full: one table per phase with service p99 and the generator's schedule (late, queued, unsent sends). */
+export function renderPhaseTables(result: RunResult): string[] {
   const out: string[] = []
-  if (result.thresholds.length) {
-    const flips = latenessFlipsOf(result)
-    const head = ['threshold', 'scope', 'actual', 'verdict']
-    // a void-by-lateness run shows what each flipped threshold measured without the generator's lateness
-    if (flips.length) head.push("without generator's lateness")
-    const t = table(head, options, ['left', 'left', 'right', 'left', 'right'])
-    for (const th of result.thresholds) {
-      const row = [th.expression, th.scope, formatThresholdValue(th.kind, th.actual), th.noData ? 'PASS (no data)' : th.pass ? 'PASS' : 'FAIL']
-      const flip = flips.find((f) => f.expression === th.expression && f.scope === th.scope)
-      if (flips.length) row.push(flip ? `${formatThresholdValue(flip.kind, flip.excused)} (PASS)` : '')
-      t.push(row)
+  for (const p of result.phases) {
+    const rows = [['request', 'target/s', 'achieved/s', 'p50', 'p95', 'p99', 'max', 'svc p99', 'errors', 'schedule']]
+    for (const [type, r] of Object.entries(p.requests)) {
+      rows.push([type, rate(r.targetRate), r.achievedRate.toFixed(1), ms(r.corrected.p50), ms(r.corrected.p95), ms(r.corrected.p99), ms(r.corrected.max), ms(r.service.p99), String(r.errors + r.unsent), formatSchedule(r)])
     }
-    out.push(t.toString())
+    out.push('', `Phase ${p.name} (${(p.durationMs / 1000).toFixed(p.durationMs % 1000 ? 1 : 0)} s, ${p.arrival})`, ...layout(rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l']))
   }
-  if (result.invariants.length) {
-    const t = table(['invariant', 'verdict', 'detail'], options, ['left', 'left', 'left'])
-    for (const inv of result.invariants) t.push([inv.name, inv.pass ? 'PASS' : 'FAIL', inv.detail ?? ''])
-    out.push(t.toString())
-  }
-  if (Object.keys(result.metrics).length) {
-    const t = table(['metric', 'count', 'p50', 'p95', 'p99', 'max'], options, ['left', 'right', 'right', 'right', 'right', 'right'])
-    for (const [name, m] of Object.entries(result.metrics)) t.push([name, String(m.summary.count), ms(m.summary.p50), ms(m.summary.p95), ms(m.summary.p99), ms(m.summary.max)])
-    out.push(t.toString())
-  }
-  if (Object.keys(result.stats).length) {
-    const t = table(['engine', 'value'], options, ['left', 'right'])
-    // series (stock over time) are for the HTML charts, not a table cell
-    for (const [k, v] of Object.entries(result.stats)) if (v === null || typeof v !== 'object') t.push([k, typeof v === 'number' ? v.toLocaleString('en-US') : String(v)])
-    out.push(t.toString())
-  }
-  return out.join('\n')
+  return out
+}
+
+/** "✓ read.p95 < 200ms  run  12.4ms  limit 200ms  headroom 94%", and under a void-by-lateness flip what it measured without it. */
+function renderThresholds(result: RunResult): string[] {
+  const flips = latenessFlipsOf(result)
+  const rows = result.thresholds.map((t) => [`${t.pass ? '✓' : '✗'} ${t.expression}`, t.scope, formatThresholdValue(t.kind, t.actual), `limit ${formatThresholdValue(t.kind, t.limit)}`, headroom(t)])
+  const lines = layout(rows, ['l', 'l', 'r', 'l', 'l'], REPORT_WIDTH - 2).map((l) => `  ${l}`)
+  return lines.flatMap((line, i) => {
+    const t = result.thresholds[i]
+    const flip = flips.find((f) => f.expression === t.expression && f.scope === t.scope)
+    return flip ? [line, `      without the generator's lateness: ${formatThresholdValue(flip.kind, flip.excused)} (PASS)`] : [line]
+  })
+}
+
+/** How far the measured value is from the limit, as a share of the limit; negative when failing. */
+export function headroom(t: Pick<ThresholdResult, 'actual' | 'limit' | 'op'>): string {
+  if (t.actual === null || t.limit === 0 || t.op === '==') return ''
+  const h = t.op.startsWith('<') ? (t.limit - t.actual) / t.limit : (t.actual - t.limit) / t.limit
+  return `headroom ${(h * 100).toFixed(0)}%`
 }
 
 /** The thresholds a void-by-lateness run lists in void.detail.thresholds (none otherwise). */
@@ -99,25 +185,44 @@ export function generatorHealthLine(result: RunResult): string {
   return `generator${g.runs > 1 ? `s (${g.runs})` : ''}: ${parts.join(', ')}`
 }
 
-/** The one-line verdict, e.g. "FAIL: 1 threshold failed (exit 99)". */
-export function verdictLine(result: RunResult): string {
+/**
+ * The verdict in one line, first in the report: "PASS: 3 thresholds and 2 invariants held",
+ * "FAIL 99: 1 of 3 thresholds failed", "INVARIANT 98: …", "VOID 100: …", "REGRESSION 97: …".
+ */
+export function verdictLine(result: RunResult, regressions = 0): string {
   const v = result.verdict
-  if (v.void) return `VOID: ${result.void!.reason} (exit ${v.exitCode})`
-  const parts = [v.invariantsFailed && `${v.invariantsFailed} invariant(s) violated`, v.thresholdsFailed && `${v.thresholdsFailed} threshold(s) failed`].filter(Boolean)
-  return v.pass ? `PASS${result.aborted ? ' (stopped early)' : ''}` : `FAIL: ${parts.join(', ')} (exit ${v.exitCode})`
+  const nT = result.thresholds.length
+  const nI = result.invariants.length
+  const line = v.void
+    ? `VOID 100: ${result.void!.kind === 'lateness' ? "the generator's late sends could have caused the failure" : 'the load generator could not keep its schedule'}`
+    : v.invariantsFailed
+      ? `INVARIANT 98: ${v.invariantsFailed} of ${nI} invariant(s) violated`
+      : v.thresholdsFailed
+        ? `FAIL 99: ${v.thresholdsFailed} of ${nT} threshold(s) failed`
+        : `PASS: ${nT} threshold(s) and ${nI} invariant(s) held${result.aborted ? ' (stopped early)' : ''}`
+  return regressions ? `REGRESSION 97: ${regressions} figure(s) worse than the baseline (this run: ${line})` : line
 }
 
-/** The whole report as the run prints it and `livedrop report run.json` re-renders it. */
+/** The whole report as the run prints it and `livedrop report run.json` re-renders it: verdict first. */
 export function renderReport(result: RunResult, options: RenderOptions = {}): string {
+  const {color} = options
+  const verdict = verdictLine(result, options.regressions)
   const head = `${result.scenario.name}${result.scenario.scale !== 1 ? ` ×${result.scenario.scale}` : ''} against ${result.target}: ${(result.durationMs / 1000).toFixed(1)} s, ${result.generator.connections} connections`
-  const parts = [head, generatorHealthLine(result)]
-  if (result.void?.kind === 'lateness') parts.push(`VOID RUN: ${result.void.reason}. Latency counts from each request's intended send time, so the failure may be the generator's, not the target's.`)
-  else if (result.void) parts.push(`VOID RUN: ${result.void.reason}. The figures below describe the generator, not the target.`)
-  parts.push(renderPhaseTables(result, options))
-  const verdicts = renderVerdictTables(result, options)
-  if (verdicts) parts.push(verdicts)
-  parts.push(verdictLine(result))
-  return parts.join('\n')
+  const out = [paint(color, 1, paint(color, result.verdict.pass && !options.regressions ? 32 : 31, verdict)), ...wrap(head, REPORT_WIDTH), ...wrap(generatorHealthLine(result), REPORT_WIDTH)]
+  if (result.void?.kind === 'lateness') out.push(...wrap(`VOID RUN: ${result.void.reason}. Latency counts from each request's intended send time, so the failure may be the generator's, not the target's.`, REPORT_WIDTH))
+  else if (result.void) out.push(...wrap(`VOID RUN: ${result.void.reason}. The figures below describe the generator, not the target.`, REPORT_WIDTH))
+  if (result.thresholds.length) out.push('', 'Thresholds', ...renderThresholds(result).map((l) => marks(l, color)))
+  if (result.invariants.length) {
+    const rows = result.invariants.map((i) => [`${i.pass ? '✓' : '✗'} ${i.name}`, i.detail ?? ''])
+    out.push('', 'Invariants', ...layout(rows, ['l', 'l'], REPORT_WIDTH - 2).map((l) => marks(`  ${l}`, color)))
+  }
+  const [tableHead, ...tableRows] = renderSummaryTable(result)
+  out.push('', paint(color, 2, `Whole run (${(result.durationMs / 1000).toFixed(1)} s) — latency from the intended send time`), paint(color, 1, tableHead), ...tableRows)
+  // series (stock over time) are for the HTML charts, not a line of text
+  const stats = Object.entries(result.stats).filter(([, v]) => v === null || typeof v !== 'object')
+  if (stats.length) out.push('', ...wrap(`engine: ${stats.map(([k, v]) => `${k} ${typeof v === 'number' ? v.toLocaleString('en-US') : String(v)}`).join(' · ')}`, REPORT_WIDTH))
+  if (options.full) out.push(...renderPhaseTables(result))
+  return out.join('\n')
 }
 
 /** One live status line for a terminal: "drop-opens 23.0/50 s | 1,648/s of 1,650/s | errors 0 | late 0 | p99 41.2ms". */
