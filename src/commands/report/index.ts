@@ -3,11 +3,11 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base-command.js'
 import type {Verdict} from '../../sim/metrics/result.js'
 import type {ThresholdResult} from '../../sim/metrics/thresholds.js'
-import {compareRuns, parseTolerance, regressionError, renderComparison, type RunComparison} from '../../sim/report/compare.js'
+import {checkComparable, compareRuns, comparisonWarnings, parseTolerance, regressionError, renderComparison, type RunComparison} from '../../sim/report/compare.js'
 import {renderHtml} from '../../sim/report/html.js'
 import {renderJUnit} from '../../sim/report/junit.js'
 import {readRunFile} from '../../sim/report/run-file.js'
-import {renderReport} from '../../sim/report/tables.js'
+import {colorFor, renderReport} from '../../sim/report/tables.js'
 
 export interface ReportOutput {
   scenario: string
@@ -24,7 +24,10 @@ export default class Report extends BaseCommand {
 --compare marks throughput, p50/p95/p99 and error rate per phase and request type as better / same / worse.
 A change counts only beyond --tolerance AND outside the runs' own second-to-second spread (a Mann-Whitney
 test on the per-second samples, alpha 0.05; latency changes under 1 ms and error-rate changes under 0.1
-percentage points are "same"). Any "worse" exits 97. The run's own verdict does not change the exit code here.`
+percentage points are "same"). Any "worse" exits 97. The run's own verdict does not change the exit code here.
+A baseline of another scenario, or with no phase and request type in common, is refused (exit 2); a
+different --scale or dataset seed is warned about. --full adds a table per phase with service time and
+the generator's schedule.`
   static override examples = [
     '<%= config.bin %> report run.json',
     '<%= config.bin %> report run.json --compare baseline.json --tolerance 10%',
@@ -38,6 +41,7 @@ percentage points are "same"). Any "worse" exits 97. The run's own verdict does 
     tolerance: Flags.string({description: 'relative change allowed before a figure counts as changed', default: '10%'}),
     html: Flags.string({description: 'write a self-contained HTML report with charts to this file'}),
     junit: Flags.string({description: 'write thresholds and invariants (and compared figures) as JUnit XML to this file'}),
+    full: Flags.boolean({description: 'add a table per phase with service time and the schedule (late, queued, unsent sends)'}),
   }
 
   async run(): Promise<ReportOutput> {
@@ -46,6 +50,8 @@ percentage points are "same"). Any "worse" exits 97. The run's own verdict does 
     const result = await readRunFile(args.run)
     const baseline = flags.compare ? await readRunFile(flags.compare) : null
     const comparison = baseline ? compareRuns(result, baseline, {tolerance}) : null
+    if (baseline && comparison) checkComparable(result, baseline, comparison)
+    for (const w of baseline ? comparisonWarnings(result, baseline) : []) this.note(`Warning: ${w}.`)
     if (baseline && (baseline.void || result.void)) this.note(`Warning: ${baseline.void ? 'the baseline' : 'this run'} is void (its generator stalled, or its late sends could have caused its failure); the comparison says little about the target.`)
     const wrote: Record<string, string> = {}
     if (flags.html) {
@@ -56,8 +62,9 @@ percentage points are "same"). Any "worse" exits 97. The run's own verdict does 
       await writeFile(flags.junit, renderJUnit(result, comparison ?? undefined))
       wrote.junit = flags.junit
     }
-    this.log(renderReport(result, {color: process.stdout.isTTY}))
-    if (comparison) this.log(renderComparison(comparison, {plain: !process.stdout.isTTY}))
+    const color = colorFor(process.stdout, process.env)
+    this.log(renderReport(result, {color, full: flags.full, regressions: comparison?.regressions.length}))
+    if (comparison) this.log(renderComparison(comparison, {plain: !color}))
     for (const [kind, file] of Object.entries(wrote)) this.note(`Wrote ${kind} to ${file}`)
     const err = comparison && regressionError(comparison)
     if (err) throw err

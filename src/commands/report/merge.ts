@@ -5,7 +5,7 @@ import {verdictError, type Verdict} from '../../sim/metrics/result.js'
 import type {ThresholdResult} from '../../sim/metrics/thresholds.js'
 import {mergeRuns} from '../../sim/report/merge.js'
 import {readRunFile, writeRunFile} from '../../sim/report/run-file.js'
-import {renderReport} from '../../sim/report/tables.js'
+import {colorFor, renderReport} from '../../sim/report/tables.js'
 import {REQUEST_GROUPS} from '../../sim/scenario/schema.js'
 
 export default class ReportMerge extends BaseCommand {
@@ -31,7 +31,7 @@ the merged data and the command exits like a run would: 100 void (a generator st
     const runs = await Promise.all(files.map((f) => readRunFile(f)))
     const merged = mergeRuns(runs, REQUEST_GROUPS)
     await writeRunFile(flags.out, merged)
-    this.log(renderReport(merged, {color: process.stdout.isTTY}))
+    this.log(renderReport(merged, {color: colorFor(process.stdout, process.env)}))
     this.note(`Merged ${files.length} file(s), ${merged.generator.runs} generator run(s), into ${flags.out}`)
     const err = verdictError(merged)
     if (err) throw err

@@ -6,7 +6,7 @@ import {datasetFingerprint} from '../../core/catalog/seed.js'
 import {UsageError, redactUrl} from '../../core/errors.js'
 import {verdictError, type RunResult} from '../../sim/run.js'
 import {writeRunFile} from '../../sim/report/run-file.js'
-import {renderReport} from '../../sim/report/tables.js'
+import {colorFor, renderReport} from '../../sim/report/tables.js'
 import {loadScenario} from '../../sim/scenario/loader.js'
 import {runScenarioStack, saturateScenarioStack, type ScenarioRunOptions} from '../../sim/scenario-run.js'
 import type {SaturateResult} from '../../sim/load/saturate.js'
@@ -40,6 +40,7 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
     scale: Flags.string({description: 'multiply rates and dataset sizes', default: '1'}),
     out: Flags.string({description: 'write the full result (HDR histograms encoded) as JSON for `livedrop report`'}),
     reset: Flags.boolean({description: 'wipe a non-empty database and seed the scenario dataset'}),
+    full: Flags.boolean({description: 'add a table per phase with service time and the schedule (late, queued, unsent sends)'}),
     'step-seconds': Flags.integer({description: 'with --mode saturate: seconds per connection step', default: 5, min: 1}),
     mode: Flags.string({description: 'open: fixed arrival rates; saturate: autocannon ramp to the highest throughput meeting the read thresholds', options: ['open', 'saturate'], default: 'open'}),
   }
@@ -91,7 +92,7 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
       await writeRunFile(flags.out, result)
       this.note(`Wrote ${flags.out}`)
     }
-    if (!this.jsonEnabled()) this.log(renderReport(result, {color: Boolean(process.stdout.isTTY)}))
+    if (!this.jsonEnabled()) this.log(renderReport(result, {color: colorFor(process.stdout, process.env), full: flags.full}))
     const verdict = verdictError(result)
     if (verdict && this.jsonEnabled()) {
       // the result is the output even when the verdict fails; oclif prints only returned values

@@ -163,6 +163,31 @@ export function compareRuns(current: RunResult, baseline: RunResult, options: Co
   }
 }
 
+/**
+ * A comparison that compares nothing is not a pass: a baseline of another scenario, or one with
+ * no phase and request type in common, is refused (exit 2) before any figure is judged.
+ */
+export function checkComparable(current: RunResult, baseline: RunResult, c: RunComparison): void {
+  if (current.scenario.name !== baseline.scenario.name) {
+    throw new UsageError('--compare', `the baseline is a run of scenario "${baseline.scenario.name}", this run is of "${current.scenario.name}"`, {
+      hint: 'Compare runs of the same scenario file; keep one baseline run file per scenario.',
+    })
+  }
+  if (c.rows.length === 0) {
+    throw new UsageError('--compare', `the runs have no phase and request type in common (baseline: ${c.onlyInBaseline.join(', ') || 'none'}; this run: ${c.onlyInCurrent.join(', ') || 'none'})`, {
+      hint: 'The scenario file changed its phases or request types since the baseline: record a new baseline with this file.',
+    })
+  }
+}
+
+/** What makes the figures of two runs of one scenario less comparable: a different --scale or dataset seed. */
+export function comparisonWarnings(current: RunResult, baseline: RunResult): string[] {
+  const out: string[] = []
+  if (current.scenario.scale !== baseline.scenario.scale) out.push(`the baseline ran at --scale ${baseline.scenario.scale}, this run at ${current.scenario.scale}: rates and dataset sizes differ`)
+  if (current.scenario.seed !== baseline.scenario.seed) out.push(`the baseline's dataset seed is ${baseline.scenario.seed}, this run's ${current.scenario.seed}: the datasets differ`)
+  return out
+}
+
 /** The error to exit with when a comparison found a regression (exit 97), or null. */
 export function regressionError(c: RunComparison): RegressionError | null {
   if (c.regressions.length === 0) return null
