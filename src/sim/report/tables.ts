@@ -36,17 +36,22 @@ function wrap(text: string, width: number): string[] {
   return line ? [...lines, line] : lines
 }
 
-/** Aligned columns two spaces apart; the last column is left-aligned and wraps so each line fits `width`. */
+/**
+ * Aligned columns two spaces apart; the last column is left-aligned and wraps so each line fits
+ * `width`. When the other columns leave it less than 12 characters, it goes on lines of its own below its row.
+ */
 function layout(rows: string[][], align: Array<'l' | 'r'>, width = REPORT_WIDTH): string[] {
   const last = align.length - 1
   const widths = align.map((_, c) => Math.max(...rows.map((r) => r[c].length)))
   const used = widths.slice(0, last).reduce((s, w) => s + w + GAP.length, 0)
+  const below = width - used < 12
+  const indent = below ? ' '.repeat(4) : ' '.repeat(used)
   const out: string[] = []
   for (const r of rows) {
     const cells = r.slice(0, last).map((cell, c) => (align[c] === 'r' ? cell.padStart(widths[c]) : cell.padEnd(widths[c])))
-    const pieces = wrap(r[last], Math.max(8, width - used))
-    pieces.forEach((piece, i) => out.push(((i === 0 ? cells.join(GAP) + (last ? GAP : '') : ' '.repeat(used)) + piece).trimEnd()))
-    if (pieces.length === 0) out.push(cells.join(GAP).trimEnd())
+    const pieces = wrap(r[last], width - indent.length)
+    if (below || pieces.length === 0) out.push(cells.join(GAP).trimEnd(), ...pieces.map((p) => indent + p))
+    else pieces.forEach((piece, i) => out.push(((i === 0 ? cells.join(GAP) + (last ? GAP : '') : indent) + piece).trimEnd()))
   }
   return out
 }
@@ -95,7 +100,7 @@ export function renderSummaryTable(result: RunResult): string[] {
   const durationS = result.phases.reduce((s, p) => s + p.durationMs, 0) / 1000
   const types = [...new Set(result.phases.flatMap((p) => Object.keys(p.requests)))]
   const extras = [...new Map(result.thresholds.filter((t) => t.scope === 'run' && !BASE_STATS.has(`${t.timing} ${t.stat}`)).map((t) => [`${t.timing} ${t.stat}`, t])).values()]
-  const head = ['request', 'target/s', 'achieved/s', 'p50', 'p95', 'p99', 'max', ...extras.map((t) => (t.timing === 'service' ? `service.${t.stat}` : t.stat)), 'errors', 'statuses']
+  const head = ['request', 'target/s', 'achieved/s', 'p50', 'p95', 'p99', 'max', ...extras.map((t) => (t.timing === 'service' ? `svc ${t.stat}` : t.stat)), 'errors', 'statuses']
   const rows = [head]
   const row = (name: string, members: string[]) => {
     const statuses: Record<string, number> = {}
