@@ -164,6 +164,9 @@ class SecondBucket {
   // coarse HDR histograms: summarising a second is O(buckets), not a sort of every latency
   readonly corrected = LatencyHistogram.coarse()
   readonly service = LatencyHistogram.coarse()
+  readonly excused = LatencyHistogram.coarse()
+  /** A response in this second was sent late: its excused histogram differs from the corrected one. */
+  late = false
 
   add(other: SecondBucket): void {
     this.sent += other.sent
@@ -171,6 +174,8 @@ class SecondBucket {
     this.errors += other.errors
     this.corrected.add(other.corrected)
     this.service.add(other.service)
+    this.excused.add(other.excused)
+    this.late ||= other.late
   }
 
   point(): SeriesTypePoint {
@@ -181,6 +186,8 @@ class SecondBucket {
       p50: round3(this.corrected.percentileMs(50)),
       p99: round3(this.corrected.percentileMs(99)),
       serviceP99: round3(this.service.percentileMs(99)),
+      // kept so window thresholds ("read.p99 < 300ms over 5s") merge seconds exactly
+      histograms: {corrected: this.corrected.encode(), service: this.service.encode(), ...(this.late ? {excused: this.excused.encode()} : {})},
     }
   }
 }
@@ -346,6 +353,8 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
         allCorrected.recordMs(corrected)
         b.corrected.recordMs(corrected)
         b.service.recordMs(service)
+        b.excused.recordMs(corrected - lateMs)
+        if (lateMs > 0) b.late = true
         if ((spec.ok ?? defaultOk)(status)) rec.ok++
         else {
           rec.error(`http_${status}`)

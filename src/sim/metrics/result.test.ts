@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 import {LatencyHistogram} from './histogram.js'
-import {judgeRun, latenessFlips, type RequestStats, type RunResult} from './result.js'
+import {judgeRun, latenessFlips, verdictError, windowLookup, type RequestStats, type RunResult, type SeriesPoint} from './result.js'
 import {evaluateThreshold, parseThreshold, type ThresholdResult} from './thresholds.js'
 
 const GROUPS = {read: ['browse_product'], all: ['browse_product']}
@@ -102,5 +102,89 @@ describe('judgeRun', () => {
     // re-judging (finalizeRun after invariants and extra metrics) recomputes the void from the facts
     stalled.generator.stall = null
     expect(judgeRun(stalled, GROUPS)).toMatchObject({void: null, verdict: {exitCode: 0}})
+  })
+})
+
+/** A series second: per type, corrected latencies (and, where the generator was late, [corrected, lateness]). */
+function second(t: number, phase: string, types: Record<string, Array<number | [number, number]>>): SeriesPoint {
+  const point: SeriesPoint = {t, phase, target: 0, types: {}}
+  for (const [type, values] of Object.entries(types)) {
+    const c = LatencyHistogram.coarse()
+    const x = LatencyHistogram.coarse()
+    let late = false
+    for (const v of values) {
+      const [ms, lateMs] = typeof v === 'number' ? [v, 0] : v
+      c.recordMs(ms)
+      x.recordMs(ms - lateMs)
+      late ||= lateMs > 0
+    }
+    point.types[type] = {sent: values.length, done: values.length, errors: 0, p50: 0, p99: 0, serviceP99: 0, histograms: {corrected: c.encode(), service: c.encode(), ...(late ? {excused: x.encode()} : {})}}
+  }
+  return point
+}
+
+const fast = (n: number) => Array.from({length: n}, () => 5)
+
+describe('windowLookup', () => {
+  // seconds 0–5 of 20 fast reads; second 3 adds 5 slow browse_drop reads; second 8 (after quiet 6 and 7) is fast again
+  const series = [
+    second(0, 'a', {browse_product: fast(20)}),
+    second(1, 'a', {browse_product: fast(20)}),
+    second(2, 'a', {browse_product: fast(20)}),
+    second(3, 'b', {browse_product: fast(20), browse_drop: [400, 400, 400, 400, 400]}),
+    second(4, 'b', {browse_product: fast(20)}),
+    second(5, 'b', {browse_product: fast(20)}),
+    second(8, 'b', {browse_product: fast(20)}),
+  ]
+  const result = {...runOf([[5, 0]], []), series}
+  const groups = {read: ['browse_product', 'browse_drop'], all: ['browse_product', 'browse_drop']}
+
+  it('merges the seconds of each window (and the types of a group) and slides by one second', () => {
+    const w = windowLookup(result, null, groups)
+    // 2 s windows over seconds 0..8: starts 0..7; the one of seconds 6–7 is empty and left out
+    const p99 = w('read', 'p99', 'corrected', 2)
+    expect(p99.map((x) => x.startS)).toEqual([0, 1, 2, 3, 4, 5, 7])
+    // windows holding second 3: 5 slow of 45 → p99 is slow; the others are fast
+    expect(p99.map((x) => x.value > 300)).toEqual([false, false, true, true, false, false, false])
+    // the same seconds one type at a time
+    expect(w('browse_product', 'max', 'corrected', 2).every((x) => x.value < 10)).toBe(true)
+    expect(w('browse_drop', 'p50', 'corrected', 2)).toEqual([
+      {startS: 3, value: expect.closeTo(400, -1)},
+    ])
+    // a window as long as the scope is one window; longer too
+    expect(w('read', 'p95', 'corrected', 9).map((x) => x.startS)).toEqual([0])
+    expect(w('read', 'p95', 'corrected', 60)).toEqual([{startS: 0, value: expect.closeTo(5, 0)}])
+  })
+
+  it('a phase scope uses only its own seconds; files without per-second histograms give no windows', () => {
+    expect(windowLookup(result, 'a', groups)('read', 'max', 'corrected', 1).map((x) => x.startS)).toEqual([0, 1, 2])
+    const old = {...result, series: series.map((p) => ({...p, types: Object.fromEntries(Object.entries(p.types).map(([k, v]) => [k, {...v, histograms: undefined}]))}))}
+    expect(windowLookup(old, null, groups)('read', 'p99', 'corrected', 2)).toEqual([])
+  })
+
+  it('judgeRun fails a window threshold the whole run meets, names the worst window, and voids it only when lateness caused it', () => {
+    const slow = judgeRun({...runOf(LATE_TAIL, ['read.p99 < 100ms over 2s', 'read.p50 < 100ms', 'browse_drop.p95? < 1ms over 2s']), series}, groups)
+    expect(slow.thresholds.map((t) => [t.expression, t.pass, t.window])).toEqual([
+      ['read.p99 < 100ms over 2s', false, {seconds: 2, startS: 2}],
+      ['read.p50 < 100ms', true, null],
+      // optional, and has data here: judged
+      ['browse_drop.p95? < 1ms over 2s', false, {seconds: 2, startS: 3}],
+    ])
+    expect(slow.verdict.exitCode).toBe(99)
+    // the slow second's latency was all the generator's lateness: the window failure is void
+    const lateSeries = [...series.slice(0, 3), second(3, 'b', {browse_product: [...fast(20), [400, 396], [400, 396], [400, 396], [400, 396], [400, 396]]}), ...series.slice(4)]
+    const late = judgeRun({...runOf(LATE_TAIL, ['read.p99 < 100ms over 2s']), series: lateSeries}, groups)
+    expect(late.void).toMatchObject({kind: 'lateness', detail: {thresholds: [{expression: 'read.p99 < 100ms over 2s', actual: expect.closeTo(400, -1), excused: expect.closeTo(5, 0)}]}})
+  })
+
+  it('a required threshold with no samples fails (99) with the no-samples message; an optional one passes', () => {
+    const r = judgeRun(runOf(SLOW_TAIL, ['order.p95 < 500ms', 'browse_drop.p99? < 1ms', 'read.p95 < 1s']), GROUPS)
+    expect(r.thresholds.map((t) => [t.expression, t.pass, t.noData])).toEqual([
+      ['order.p95 < 500ms', false, true],
+      ['browse_drop.p99? < 1ms', true, true],
+      ['read.p95 < 1s', true, false],
+    ])
+    expect(r.verdict).toMatchObject({exitCode: 99, thresholdsFailed: 1})
+    expect(verdictError(r)!.message).toBe('1 threshold(s) failed: order.p95 < 500ms [run] (no samples: the traffic this threshold guards never ran)')
   })
 })

@@ -1,6 +1,6 @@
 import {InvariantViolatedError, ThresholdFailedError, VoidRunError, ExitCode, type LivedropError} from '../../core/errors.js'
 import {LatencyHistogram, type LatencySummary} from './histogram.js'
-import {evaluateThreshold, formatThresholdValue, parseThreshold, type MetricLookup, type ThresholdResult, type ThresholdStat} from './thresholds.js'
+import {evaluateThreshold, formatThresholdValue, NO_SAMPLES, parseThreshold, type MetricLookup, type ThresholdResult, type ThresholdStat, type WindowLookup, type WindowValue} from './thresholds.js'
 
 /** The serialisable result of a run: what `--out` writes and `livedrop report` reads back. */
 export interface RunResult {
@@ -136,6 +136,12 @@ export interface SeriesTypePoint {
   p50: number
   p99: number
   serviceP99: number
+  /**
+   * This second's coarse HDR histograms (2 significant digits), compressed base64, so window
+   * thresholds merge seconds exactly; `excused` only in a second with late sends (else it equals
+   * `corrected`). Absent in older run files.
+   */
+  histograms?: {corrected: string; service: string; excused?: string}
 }
 
 export interface SeriesPoint {
@@ -227,12 +233,52 @@ export function evaluateRunThresholds(result: RunResult, groups: Groups, excuseL
     }
   }
   const run = latencyOrCount(null)
-  for (const e of result.scenario.thresholds.run) out.push(evaluateThreshold(parseThreshold(e), 'run', run))
+  for (const e of result.scenario.thresholds.run) out.push(evaluateThreshold(parseThreshold(e), 'run', run, windowLookup(result, null, groups, excuseLateness)))
   for (const [phase, exprs] of Object.entries(result.scenario.thresholds.phases)) {
     const lookup = latencyOrCount(phase)
-    for (const e of exprs) out.push(evaluateThreshold(parseThreshold(e), phase, lookup))
+    const windows = windowLookup(result, phase, groups, excuseLateness)
+    for (const e of exprs) out.push(evaluateThreshold(parseThreshold(e), phase, lookup, windows))
   }
   return out
+}
+
+/**
+ * A latency stat in every window of a scope, from the per-second histograms of the run's series:
+ * windows start at every second from the scope's first second with samples to the last one that
+ * leaves a whole window (a scope shorter than the window is one window); empty windows are left
+ * out. Seconds are those a response completed in, so a phase's drain after its end counts.
+ */
+export function windowLookup(result: RunResult, phase: string | null, groups: Groups, excuseLateness = false): WindowLookup {
+  const points = phase === null ? result.series : result.series.filter((p) => p.phase === phase)
+  return (metric, stat, timing, seconds) => {
+    const which = excuseLateness && timing === 'corrected' ? 'excused' : timing
+    const bySecond = new Map<number, LatencyHistogram>()
+    for (const p of points) {
+      const types = metric === 'all' ? ['all'] : ((groups[metric] as string[] | undefined) ?? [metric])
+      for (const t of types) {
+        const hs = p.types[t]?.histograms
+        const enc = hs && (hs[which] ?? hs.corrected)
+        if (!enc) continue
+        const h = bySecond.get(p.t) ?? LatencyHistogram.coarse()
+        h.add(LatencyHistogram.decode(enc))
+        bySecond.set(p.t, h)
+      }
+    }
+    if (!bySecond.size) return []
+    const first = Math.min(...bySecond.keys())
+    const last = Math.max(...bySecond.keys())
+    const out: WindowValue[] = []
+    for (let start = first; start <= Math.max(first, last - seconds + 1); start++) {
+      const w = LatencyHistogram.coarse()
+      for (let t = start; t < start + seconds; t++) {
+        const h = bySecond.get(t)
+        if (h) w.add(h)
+      }
+      if (w.count === 0) continue
+      out.push({startS: start, value: stat === 'max' ? w.maxMs : stat === 'mean' ? w.meanMs : w.percentileMs(Number(stat.slice(1)))})
+    }
+    return out
+  }
 }
 
 /** The exact merge of a metric's histograms over a scope; null when nothing was recorded. */
@@ -347,8 +393,10 @@ export function verdictError(result: RunResult): LivedropError | null {
   }
   if (v.thresholdsFailed) {
     const failed = result.thresholds.filter((t) => !t.pass)
-    return new ThresholdFailedError(`${failed.length} threshold(s) failed: ${failed.map((t) => `${t.expression} [${t.scope}]`).join('; ')}`, {
-      hint: 'See the report for the measured values; raise capacity or relax the threshold in the scenario file.',
+    return new ThresholdFailedError(`${failed.length} threshold(s) failed: ${failed.map((t) => `${t.expression} [${t.scope}]${t.noData ? ` (${NO_SAMPLES})` : ''}`).join('; ')}`, {
+      hint: failed.some((t) => t.noData)
+        ? 'See the report for the measured values. A threshold with no samples guards traffic the run never sent: fix the rates, or write it with ? after the stat (order.p95? < 500ms) if that traffic is optional.'
+        : 'See the report for the measured values; raise capacity or relax the threshold in the scenario file.',
     })
   }
   return null

@@ -1,5 +1,5 @@
 import {describe, expect, it} from 'vitest'
-import {evaluateThreshold, formatThresholdValue, parseThreshold, type MetricLookup} from './thresholds.js'
+import {evaluateThreshold, formatThresholdActual, formatThresholdValue, NO_SAMPLES, parseThreshold, worstWindow, type MetricLookup, type WindowLookup} from './thresholds.js'
 
 describe('parseThreshold', () => {
   it('reads k6-like expressions into metric, stat, op and a limit in base units', () => {
@@ -12,6 +12,11 @@ describe('parseThreshold', () => {
     expect(parseThreshold('  order.count > 10 ')).toMatchObject({expression: 'order.count > 10', kind: 'count', limit: 10})
     expect(parseThreshold('read.avg < 20')).toMatchObject({stat: 'mean', limit: 20})
     expect(parseThreshold('read.late == 0%')).toMatchObject({stat: 'late', op: '==', limit: 0})
+    expect(parseThreshold('read.p95 < 200ms')).toMatchObject({optional: false, windowS: null})
+    expect(parseThreshold('order.p95? < 500ms')).toMatchObject({metric: 'order', stat: 'p95', optional: true, limit: 500, windowS: null})
+    expect(parseThreshold('errors.rate? < 1%')).toMatchObject({stat: 'errors', optional: true, limit: 0.01})
+    expect(parseThreshold('read.p99 < 300ms over 5s')).toMatchObject({stat: 'p99', limit: 300, windowS: 5, optional: false})
+    expect(parseThreshold('order.service.max? <= 1s over 2m')).toMatchObject({timing: 'service', stat: 'max', limit: 1000, windowS: 120, optional: true})
   })
 
   it.each([
@@ -26,6 +31,10 @@ describe('parseThreshold', () => {
     ['order.rate > 5%', /rate takes \/s/],
     ['order.count > 5ms', /count takes no unit/],
     ['order.service.rate > 5', /only applies to latency/],
+    ['order.p95 ? < 1ms', /cannot parse/],
+    ['read.p99 < 300ms over 5', /cannot parse/],
+    ['read.p99 < 300ms over 0s', /at least 1s/],
+    ['order.errors < 1% over 5s', /windows only apply to latency/],
   ])('refuses %s', (text, message) => {
     expect(() => parseThreshold(text)).toThrow(message)
   })
@@ -44,8 +53,52 @@ describe('evaluateThreshold', () => {
     expect(evaluateThreshold(parseThreshold('errors.rate < 0.1%'), 'run', lookup)).toMatchObject({pass: false, actual: 0.002})
   })
 
-  it('passes with noData when the metric has no samples (as k6 does), and says so', () => {
-    expect(evaluateThreshold(parseThreshold('order.p95 < 500ms'), 'run', lookup)).toMatchObject({pass: true, noData: true, actual: null})
+  it('fails with noData when the metric has no samples, unless written optional with ?', () => {
+    const required = evaluateThreshold(parseThreshold('order.p95 < 500ms'), 'run', lookup)
+    expect(required).toMatchObject({pass: false, noData: true, actual: null, optional: false})
+    expect(formatThresholdActual(required)).toBe(NO_SAMPLES)
+    expect(NO_SAMPLES).toBe('no samples: the traffic this threshold guards never ran')
+    const optional = evaluateThreshold(parseThreshold('order.p95? < 500ms'), 'run', lookup)
+    expect(optional).toMatchObject({pass: true, noData: true, actual: null, optional: true})
+    expect(formatThresholdActual(optional)).toBe('no data (optional)')
+    // an optional threshold with data is judged as any other
+    expect(evaluateThreshold(parseThreshold('read.p95? < 100ms'), 'run', lookup)).toMatchObject({pass: false, noData: false, actual: 180})
+  })
+
+  it('a window threshold is judged on its worst window and names it', () => {
+    const perWindow: WindowLookup = (m, s, t, seconds) =>
+      m === 'read' && s === 'p99' && t === 'corrected' && seconds === 5
+        ? [
+            {startS: 0, value: 120},
+            {startS: 1, value: 340},
+            {startS: 2, value: 310},
+          ]
+        : []
+    const failed = evaluateThreshold(parseThreshold('read.p99 < 300ms over 5s'), 'run', lookup, perWindow)
+    expect(failed).toMatchObject({pass: false, actual: 340, window: {seconds: 5, startS: 1}})
+    expect(formatThresholdActual(failed)).toBe('340.0ms (5s window from 1s)')
+    expect(evaluateThreshold(parseThreshold('read.p99 < 400ms over 5s'), 'run', lookup, perWindow)).toMatchObject({pass: true, actual: 340})
+    // no window with samples: no data, failing unless optional
+    expect(evaluateThreshold(parseThreshold('read.p99 < 300ms over 3s'), 'run', lookup, perWindow)).toMatchObject({pass: false, noData: true, window: null})
+    expect(evaluateThreshold(parseThreshold('read.p99? < 300ms over 3s'), 'run', lookup, perWindow)).toMatchObject({pass: true, noData: true})
+    // a whole-scope threshold ignores the windows; with no per-second data a window one is judged on the scope
+    expect(evaluateThreshold(parseThreshold('read.p95 < 200ms'), 'run', lookup, perWindow)).toMatchObject({actual: 180, window: null})
+    expect(evaluateThreshold(parseThreshold('read.p95 < 200ms over 5s'), 'run', lookup)).toMatchObject({actual: 180, window: null})
+  })
+
+  it('worstWindow picks the highest for < and <=, the lowest for > and >=, the first unequal for ==', () => {
+    const w = [
+      {startS: 3, value: 5},
+      {startS: 4, value: 9},
+      {startS: 5, value: 2},
+    ]
+    expect(worstWindow(w, '<', 6)).toEqual({startS: 4, value: 9})
+    expect(worstWindow(w, '<=', 6)).toEqual({startS: 4, value: 9})
+    expect(worstWindow(w, '>', 1)).toEqual({startS: 5, value: 2})
+    expect(worstWindow(w, '>=', 1)).toEqual({startS: 5, value: 2})
+    expect(worstWindow(w, '==', 5)).toEqual({startS: 4, value: 9})
+    expect(worstWindow([{startS: 0, value: 5}], '==', 5)).toEqual({startS: 0, value: 5})
+    expect(worstWindow([], '<', 1)).toBeUndefined()
   })
 
   it('formats values in the threshold unit', () => {

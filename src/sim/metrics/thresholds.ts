@@ -8,6 +8,8 @@
  *   order.late < 1%             share of sends that missed their intended time
  *   browse_product.rate > 95/s  achieved requests per second
  *   order.count >= 1000         completed requests
+ *   order.p95? < 500ms          optional: passes when the metric has no samples (otherwise that fails)
+ *   read.p99 < 300ms over 5s    holds in every 5 s window of the run (latency stats; from the per-second histograms)
  */
 export type ThresholdOp = '<' | '<=' | '>' | '>=' | '=='
 export type ThresholdStat = `p${number}` | 'max' | 'mean' | 'rate' | 'count' | 'errors' | 'late'
@@ -25,17 +27,24 @@ export interface Threshold {
   /** The limit in the stat's base unit: ms for latency, a fraction for shares, req/s for rates. */
   limit: number
   kind: ThresholdKind
+  /** Written with `?` after the stat: no samples passes instead of failing. */
+  optional: boolean
+  /** `over 5s`: the length of the windows it must hold in, whole seconds; null for the whole scope. */
+  windowS: number | null
 }
 
-const RE = /^\s*([A-Za-z_][A-Za-z0-9_]*)(?:\.(service|corrected))?\.(p\d+(?:\.\d+)?|max|mean|avg|rate|count|errors|late)\s*(<=|>=|==|<|>)\s*(-?\d+(?:\.\d+)?)\s*(ms|s|us|%|\/s)?\s*$/
+const RE = /^\s*([A-Za-z_][A-Za-z0-9_]*)(?:\.(service|corrected))?\.(p\d+(?:\.\d+)?|max|mean|avg|rate|count|errors|late)(\?)?\s*(<=|>=|==|<|>)\s*(-?\d+(?:\.\d+)?)\s*(ms|s|us|%|\/s)?(?:\s+over\s+(\d+)(s|m))?\s*$/
+
+/** What a threshold on a metric with no samples says: a gate must not pass on traffic that never happened. */
+export const NO_SAMPLES = 'no samples: the traffic this threshold guards never ran'
 
 const LATENCY_UNITS: Record<string, number> = {ms: 1, s: 1000, us: 0.001}
 
 /** Parses one threshold; throws an Error whose message says what is wrong and shows the form. */
 export function parseThreshold(expression: string): Threshold {
   const m = RE.exec(expression)
-  if (!m) throw new Error(`cannot parse threshold "${expression}": expected "<metric>.<stat> <op> <value>", e.g. "read.p95 < 200ms" or "errors.rate < 0.1%"`)
-  let [, metric, timing, stat, op, value, unit] = m
+  if (!m) throw new Error(`cannot parse threshold "${expression}": expected "<metric>.<stat>[?] <op> <value> [over <N>s]", e.g. "read.p95 < 200ms", "order.p95? < 500ms" or "read.p99 < 300ms over 5s"`)
+  let [, metric, timing, stat, optional, op, value, unit, windowN, windowUnit] = m
   if (stat === 'avg') stat = 'mean'
   if (metric === 'errors') {
     // errors.rate is k6's spelling of "the failed share of all requests"
@@ -50,6 +59,9 @@ export function parseThreshold(expression: string): Threshold {
     if (!(p > 0 && p <= 100)) throw new Error(`threshold "${expression}": percentile must be in (0, 100], got ${p}`)
   }
   if (timing && !latency) throw new Error(`threshold "${expression}": .${timing} only applies to latency stats (pNN, max, mean)`)
+  const windowS = windowN === undefined ? null : Number(windowN) * (windowUnit === 'm' ? 60 : 1)
+  if (windowS !== null && !latency) throw new Error(`threshold "${expression}": "over" windows only apply to latency stats (pNN, max, mean)`)
+  if (windowS === 0) throw new Error(`threshold "${expression}": a window must be at least 1s`)
   let kind: ThresholdKind
   let limit: number
   if (latency) {
@@ -69,14 +81,23 @@ export function parseThreshold(expression: string): Threshold {
     kind = 'count'
     limit = n
   }
-  return {expression: expression.trim(), metric, timing: (timing as Threshold['timing']) ?? 'corrected', stat: stat as ThresholdStat, op: op as ThresholdOp, limit, kind}
+  return {expression: expression.trim(), metric, timing: (timing as Threshold['timing']) ?? 'corrected', stat: stat as ThresholdStat, op: op as ThresholdOp, limit, kind, optional: optional === '?', windowS}
 }
 
 /**
  * What a threshold is measured against. Latency stats take the timing; a metric with no
- * samples returns undefined (the threshold then passes with noData, as in k6).
+ * samples returns undefined (the threshold then fails with noData, unless it is optional).
  */
 export type MetricLookup = (metric: string, stat: ThresholdStat, timing: Threshold['timing']) => number | undefined
+
+/** A latency stat in every window of `seconds` seconds that has samples, e.g. [{startS: 0, value: 41.2}, {startS: 1, value: 39.8}]. */
+export type WindowLookup = (metric: string, stat: ThresholdStat, timing: Threshold['timing'], seconds: number) => WindowValue[]
+
+export interface WindowValue {
+  /** Second of the run the window starts at (0-based). */
+  startS: number
+  value: number
+}
 
 export interface ThresholdResult {
   expression: string
@@ -88,9 +109,14 @@ export interface ThresholdResult {
   op: ThresholdOp
   limit: number
   kind: ThresholdKind
+  /** The measured value; for a window threshold, the worst window's. */
   actual: number | null
   pass: boolean
   noData: boolean
+  /** Written with `?` (absent in older run files). */
+  optional?: boolean
+  /** A window threshold's worst window (absent in older run files, null for whole-scope ones or with no data). */
+  window?: {seconds: number; startS: number} | null
 }
 
 export function compare(actual: number, op: ThresholdOp, limit: number): boolean {
@@ -108,8 +134,30 @@ export function compare(actual: number, op: ThresholdOp, limit: number): boolean
   }
 }
 
-export function evaluateThreshold(t: Threshold, scope: string, lookup: MetricLookup): ThresholdResult {
-  const actual = lookup(t.metric, t.stat, t.timing)
+/**
+ * The window that decides a threshold: the highest value for < and <=, the lowest for > and >=,
+ * for == the first unequal one (else the first). Undefined with no windows.
+ */
+export function worstWindow(windows: WindowValue[], op: ThresholdOp, limit: number): WindowValue | undefined {
+  if (op === '==') return windows.find((w) => w.value !== limit) ?? windows[0]
+  const higherIsWorse = op === '<' || op === '<='
+  let worst: WindowValue | undefined
+  for (const w of windows) if (!worst || (higherIsWorse ? w.value > worst.value : w.value < worst.value)) worst = w
+  return worst
+}
+
+/**
+ * Judges one threshold on one scope. A window threshold is measured by `windows`; where there is
+ * no per-second data (a capacity step, a few seconds long), it is judged on the whole scope.
+ */
+export function evaluateThreshold(t: Threshold, scope: string, lookup: MetricLookup, windows?: WindowLookup): ThresholdResult {
+  let actual: number | undefined
+  let window: ThresholdResult['window'] = null
+  if (t.windowS !== null && windows) {
+    const worst = worstWindow(windows(t.metric, t.stat, t.timing, t.windowS), t.op, t.limit)
+    actual = worst?.value
+    if (worst) window = {seconds: t.windowS, startS: worst.startS}
+  } else actual = lookup(t.metric, t.stat, t.timing)
   const noData = actual === undefined || Number.isNaN(actual)
   return {
     expression: t.expression,
@@ -120,10 +168,22 @@ export function evaluateThreshold(t: Threshold, scope: string, lookup: MetricLoo
     op: t.op,
     limit: t.limit,
     kind: t.kind,
-    actual: noData ? null : actual,
-    pass: noData ? true : compare(actual, t.op, t.limit),
+    actual: noData ? null : actual!,
+    pass: noData ? t.optional : compare(actual!, t.op, t.limit),
     noData,
+    optional: t.optional,
+    window,
   }
+}
+
+/**
+ * The measured value of a threshold as reports print it: "212.4ms"; a window threshold's worst
+ * window "312.0ms (5s window from 12s)"; with no samples NO_SAMPLES, or "no data (optional)".
+ */
+export function formatThresholdActual(t: ThresholdResult): string {
+  if (t.noData) return t.pass ? 'no data (optional)' : NO_SAMPLES
+  const v = formatThresholdValue(t.kind, t.actual)
+  return t.window ? `${v} (${t.window.seconds}s window from ${t.window.startS}s)` : v
 }
 
 /** Formats a value in the threshold's unit: 212.4ms, 0.25%, 148.9/s. */

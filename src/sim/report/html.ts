@@ -1,7 +1,7 @@
 import {readFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {mergedHistogram, type RunResult} from '../metrics/result.js'
-import {formatThresholdValue} from '../metrics/thresholds.js'
+import {formatThresholdActual, formatThresholdValue} from '../metrics/thresholds.js'
 import type {RunComparison} from './compare.js'
 import {generatorHealthLine, latenessFlipsOf} from './tables.js'
 
@@ -83,7 +83,7 @@ function verdictTables(result: RunResult): string {
     return `<td>${f ? `${esc(formatThresholdValue(f.kind, f.excused))} (PASS)` : ''}</td>`
   }
   const th = result.thresholds
-    .map((t) => `<tr class="${t.pass ? 'pass' : 'fail'}"><td>${esc(t.expression)}</td><td>${esc(t.scope)}</td><td>${esc(formatThresholdValue(t.kind, t.actual))}</td><td>${t.noData ? 'PASS (no data)' : t.pass ? 'PASS' : 'FAIL'}</td>${excused(t)}</tr>`)
+    .map((t) => `<tr class="${t.pass ? 'pass' : 'fail'}"><td>${esc(t.expression)}</td><td>${esc(t.scope)}</td><td>${esc(formatThresholdActual(t))}</td><td>${t.pass ? 'PASS' : 'FAIL'}</td>${excused(t)}</tr>`)
     .join('')
   const inv = result.invariants.map((i) => `<tr class="${i.pass ? 'pass' : 'fail'}"><td>${esc(i.name)}</td><td>${i.pass ? 'PASS' : 'FAIL'}</td><td>${esc(i.detail ?? '')}</td></tr>`).join('')
   return (

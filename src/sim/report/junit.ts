@@ -1,4 +1,4 @@
-import {formatThresholdValue} from '../metrics/thresholds.js'
+import {formatThresholdActual, formatThresholdValue, NO_SAMPLES} from '../metrics/thresholds.js'
 import type {RunResult} from '../metrics/result.js'
 import type {RunComparison} from './compare.js'
 
@@ -63,13 +63,16 @@ export function renderJUnit(result: RunResult, comparison?: RunComparison): stri
     suite(
       `${scenario}.thresholds`,
       result.thresholds.map((t) => {
-        const actual = formatThresholdValue(t.kind, t.actual)
+        const actual = formatThresholdActual(t)
         const limit = formatThresholdValue(t.kind, t.limit)
         return {
           name: `${t.expression} [${t.scope}]`,
           classname: `livedrop.${scenario}.thresholds.${t.scope}`,
-          failure: t.pass ? undefined : {message: `${t.expression}: actual ${actual}, limit ${t.op} ${limit}`, type: 'threshold_failed', text: `scope ${t.scope}; timing ${t.timing}; actual ${actual}`},
-          skipped: t.noData ? `no data for ${t.metric} in ${t.scope}` : undefined,
+          failure: t.pass
+            ? undefined
+            : {message: t.noData ? `${t.expression}: ${NO_SAMPLES}` : `${t.expression}: actual ${actual}, limit ${t.op} ${limit}`, type: 'threshold_failed', text: `scope ${t.scope}; timing ${t.timing}; actual ${actual}`},
+          // an optional threshold (written with ?) on a metric with no samples
+          skipped: t.noData && t.pass ? `no data for ${t.metric} in ${t.scope} (optional)` : undefined,
         }
       }),
       result.startedAt,

@@ -60,10 +60,23 @@ function mergeSeries(runs: RunResult[]): SeriesPoint[] {
           into.p50 = Math.max(into.p50, v.p50)
           into.p99 = Math.max(into.p99, v.p99)
           into.serviceP99 = Math.max(into.serviceP99, v.serviceP99)
+          into.histograms = mergeSecondHistograms(into.histograms, v.histograms)
         }
       }
     }
   return [...bySecond.values()].sort((a, b) => a.t - b.t)
+}
+
+/** One second's histograms of two generators, added exactly; none when either file predates them. */
+function mergeSecondHistograms(a: SeriesTypePoint['histograms'], b: SeriesTypePoint['histograms']): SeriesTypePoint['histograms'] {
+  if (!a || !b) return undefined
+  const add = (x: string, y: string) => {
+    const h = LatencyHistogram.decode(x)
+    h.add(LatencyHistogram.decode(y))
+    return h.encode()
+  }
+  const excused = a.excused || b.excused ? {excused: add(a.excused ?? a.corrected, b.excused ?? b.corrected)} : {}
+  return {corrected: add(a.corrected, b.corrected), service: add(a.service, b.service), ...excused}
 }
 
 /** Invariants by name: a violation on any generator is a violation of the merged run. */

@@ -1,5 +1,5 @@
 import {countLookup, mergedHistogram, type LatenessFlip, type RequestStats, type RunResult} from '../metrics/result.js'
-import {formatThresholdValue, type MetricLookup, type ThresholdResult, type ThresholdStat} from '../metrics/thresholds.js'
+import {formatThresholdActual, formatThresholdValue, type MetricLookup, type ThresholdResult, type ThresholdStat} from '../metrics/thresholds.js'
 import {REQUEST_GROUPS} from '../scenario/schema.js'
 
 export interface RenderOptions {
@@ -156,7 +156,7 @@ export function renderPhaseTables(result: RunResult): string[] {
 /** "✓ read.p95 < 200ms  run  12.4ms  limit 200ms  headroom 94%", and under a void-by-lateness flip what it measured without it. */
 function renderThresholds(result: RunResult): string[] {
   const flips = latenessFlipsOf(result)
-  const rows = result.thresholds.map((t) => [`${t.pass ? '✓' : '✗'} ${t.expression}`, t.scope, formatThresholdValue(t.kind, t.actual), `limit ${formatThresholdValue(t.kind, t.limit)}`, headroom(t)])
+  const rows = result.thresholds.map((t) => [`${t.pass ? '✓' : '✗'} ${t.expression}`, t.scope, formatThresholdActual(t), `limit ${formatThresholdValue(t.kind, t.limit)}`, headroom(t)])
   const lines = layout(rows, ['l', 'l', 'r', 'l', 'l'], REPORT_WIDTH - 2).map((l) => `  ${l}`)
   return lines.flatMap((line, i) => {
     const t = result.thresholds[i]

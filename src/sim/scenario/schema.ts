@@ -41,11 +41,15 @@ const Arrival = z.enum(['constant', 'poisson']).describe('constant: evenly space
 const knownMetrics = new Set<string>([...REQUEST_TYPES, ...Object.keys(REQUEST_GROUPS), ...EXTRA_METRICS, 'errors'])
 const Threshold = z
   .string()
-  .describe('k6-like: "read.p95 < 200ms", "order.service.p99 < 300ms", "errors.rate < 0.1%", "browse_product.rate > 95/s"')
+  .describe(
+    'k6-like: "read.p95 < 200ms", "order.service.p99 < 300ms", "errors.rate < 0.1%", "browse_product.rate > 95/s"; with no samples it fails unless optional, written with ? after the stat: "order.p95? < 500ms"; "read.p99 < 300ms over 5s" holds in every 5 s window',
+  )
   .superRefine((text, ctx) => {
     try {
       const t = parseThreshold(text)
       if (!knownMetrics.has(t.metric)) ctx.addIssue({code: 'custom', message: `unknown metric "${t.metric}" (known: ${[...knownMetrics].join(', ')})`})
+      // extra metrics have no per-second series to cut into windows
+      else if (t.windowS !== null && (EXTRA_METRICS as readonly string[]).includes(t.metric)) ctx.addIssue({code: 'custom', message: `"over" windows apply to request types and groups, not ${t.metric}`})
     } catch (err) {
       ctx.addIssue({code: 'custom', message: (err as Error).message})
     }
