@@ -55,8 +55,33 @@ describe('livedrop report', () => {
     expect(bad.code).toBe(97)
     expect(bad.stderr).toMatch(/Error \[REGRESSION\].*order p50 \[steady\]/)
     expect(bad.stdout).toMatch(/WORSE/)
+    expect(bad.stdout.split('\n')[0]).toMatch(/^REGRESSION 97: \d+ figure\(s\) worse than the baseline \(this run: /)
     // the files are still written, so CI can show what regressed
     expect(readFileSync(junit, 'utf8')).toMatch(/type="regression"/)
+  })
+
+  it('refuses a comparison that compares nothing (exit 2), warns on another scale, --full adds the phases', async () => {
+    const other = write('other.json', buildRun({...spec, name: 'other-scenario'}, requests))
+    const renamed: FixtureSpec = {...spec, phases: [{...spec.phases[0], name: 'renamed'}]}
+    const disjoint = write('disjoint.json', buildRun(renamed, generateRequests(renamed, 4, model(1))))
+    const halfScale = write('half.json', buildRun(spec, requests, {rateShare: 0.5}))
+    const [a, b, c, full] = await Promise.all([
+      runCli(['report', same, '--compare', other]),
+      runCli(['report', disjoint, '--compare', baseline]),
+      runCli(['report', same, '--compare', halfScale]),
+      runCli(['report', same, '--full']),
+    ])
+    expect(a.code).toBe(2)
+    expect(a.stderr).toMatch(/--compare: the baseline is a run of scenario "other-scenario", this run is of "cli-fixture"/)
+    expect(a.stderr).toMatch(/^Hint: \S/m)
+    expect(b.code).toBe(2)
+    expect(b.stderr).toMatch(/no phase and request type in common/)
+    expect(b.stdout).not.toMatch(/No regression/)
+    expect(c.stderr).toMatch(/Warning: the baseline ran at --scale 0\.5, this run at 1/)
+    expect(c.stdout.split('\n')[0]).toMatch(/^(PASS|REGRESSION 97)/)
+    expect(full.code).toBe(0)
+    expect(full.stdout).toMatch(/^Phase steady \(10 s, constant\)$/m)
+    expect(full.stdout.split('\n')[0]).toBe('PASS: 2 threshold(s) and 1 invariant(s) held')
   })
 
   it('refuses what is not a run file (exit 2)', async () => {

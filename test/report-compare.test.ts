@@ -1,6 +1,7 @@
 import {describe, expect, it} from 'vitest'
 import {RegressionError} from '../src/core/errors.js'
-import {compareRuns, regressionError, renderComparison, type RunComparison} from '../src/sim/report/compare.js'
+import {UsageError} from '../src/core/errors.js'
+import {checkComparable, compareRuns, comparisonWarnings, regressionError, renderComparison, type RunComparison} from '../src/sim/report/compare.js'
 import {buildRun, generateRequests, type FixtureSpec, type LatencyModel} from './report-runs.js'
 
 const spec: FixtureSpec = {phases: [{name: 'steady', seconds: 20, rates: {browse_product: 100, order: 20}}]}
@@ -94,5 +95,33 @@ describe('compareRuns', () => {
     expect(c.onlyInBaseline).toEqual(['steady/order'])
     expect(c.onlyInCurrent).toEqual(['burst/browse_product'])
     expect(c.rows.map((r) => `${r.phase}/${r.type}`)).toEqual(['steady/browse_product'])
+  })
+})
+
+describe('a comparison that compares nothing', () => {
+  const baseline = run(1)
+
+  it('is refused: another scenario, or no phase and request type in common', () => {
+    const other = run(2, baseModel, {...spec, name: 'other'})
+    expect(() => checkComparable(other, baseline, compareRuns(other, baseline))).toThrow(UsageError)
+    expect(() => checkComparable(other, baseline, compareRuns(other, baseline))).toThrow(/scenario "fixture", this run is of "other"/)
+    const renamed = run(2, baseModel, {phases: [{...spec.phases[0], name: 'renamed'}]})
+    const c = compareRuns(renamed, baseline)
+    expect(c.rows).toEqual([])
+    expect(() => checkComparable(renamed, baseline, c)).toThrow(/no phase and request type in common \(baseline: steady\/browse_product, steady\/order; this run: renamed\/browse_product, renamed\/order\)/)
+    // one type in common is a comparison
+    const partly = run(2, baseModel, {phases: [{name: 'steady', seconds: 20, rates: {order: 20, follow: 5}}]})
+    expect(() => checkComparable(partly, baseline, compareRuns(partly, baseline))).not.toThrow()
+  })
+
+  it('warns when scale or dataset seed differ', () => {
+    const current = run(2)
+    expect(comparisonWarnings(current, baseline)).toEqual([])
+    current.scenario.scale = 2
+    current.scenario.seed = 7
+    expect(comparisonWarnings(current, baseline)).toEqual([
+      'the baseline ran at --scale 1, this run at 2: rates and dataset sizes differ',
+      "the baseline's dataset seed is 1, this run's 7: the datasets differ",
+    ])
   })
 })
