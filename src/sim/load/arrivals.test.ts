@@ -1,5 +1,5 @@
 import {describe, expect, it} from 'vitest'
-import {createArrivals, createSchedule, type Arrival} from './arrivals.js'
+import {createArrivals, createSchedule, expectedArrivals, meanRate, phaseTypes, type Arrival} from './arrivals.js'
 
 function drain<T>(next: () => T | null): T[] {
   const out: T[] = []
@@ -70,5 +70,77 @@ describe('createSchedule', () => {
         .filter((a) => a.type === 'x')
         .map((a) => a.t)
     expect(times({x: 50})).toEqual(times({w: 20, x: 50}))
+  })
+})
+
+/** Sends per second of the window [startMs, startMs + seconds s). */
+const perSecond = (ts: number[], startMs: number, seconds: number) => {
+  const counts = new Array<number>(seconds).fill(0)
+  for (const t of ts) counts[Math.floor((t - startMs) / 1000)]++
+  return counts
+}
+
+describe('linear ramps (rampTo)', () => {
+  // up from 0, up from a base, down to 0, down to a floor
+  const ramps: Array<[number, number]> = [
+    [0, 400],
+    [100, 1000],
+    [600, 0],
+    [500, 50],
+  ]
+
+  it('constant arrival: every second holds the integral of the ramp over it, within one send, and the running total never strays by one', () => {
+    const D = 20
+    for (const [r0, r1] of ramps) {
+      const ts = drain(createArrivals('constant', r0, 5000, 5000 + D * 1000, 1, r1))
+      const counts = perSecond(ts, 5000, D)
+      counts.forEach((n, s) => expect(Math.abs(n - (expectedArrivals(r0, r1, D, s + 1) - expectedArrivals(r0, r1, D, s))), `${r0}→${r1} second ${s}`).toBeLessThan(1))
+      for (const [k, t] of ts.entries()) expect(Math.abs(k - expectedArrivals(r0, r1, D, (t - 5000) / 1000))).toBeLessThan(1e-6)
+      expect(ts.length).toBe(Math.ceil(expectedArrivals(r0, r1, D, D)))
+      for (let i = 1; i < ts.length; i++) expect(ts[i]).toBeGreaterThan(ts[i - 1])
+    }
+  })
+
+  it('poisson arrival: per-second counts follow the integral (a non-homogeneous Poisson process), seeded', () => {
+    const D = 30
+    for (const [r0, r1] of ramps) {
+      const ts = drain(createArrivals('poisson', r0, 0, D * 1000, 42, r1))
+      expect(drain(createArrivals('poisson', r0, 0, D * 1000, 42, r1))).toEqual(ts)
+      const counts = perSecond(ts, 0, D)
+      let chi = 0
+      counts.forEach((n, s) => {
+        const expected = expectedArrivals(r0, r1, D, s + 1) - expectedArrivals(r0, r1, D, s)
+        // a Poisson count's sd is √expected: 5 sd (and 3 sends) leave no room for a wrong rate curve
+        expect(Math.abs(n - expected), `${r0}→${r1} second ${s}`).toBeLessThan(5 * Math.sqrt(expected) + 3)
+        if (expected > 5) chi += (n - expected) ** 2 / expected
+      })
+      // the seconds together: χ² with ~30 degrees of freedom stays well under 60
+      expect(chi).toBeLessThan(60)
+      const total = expectedArrivals(r0, r1, D, D)
+      expect(Math.abs(ts.length - total)).toBeLessThan(4 * Math.sqrt(total))
+    }
+  })
+
+  it('a flat rampTo is the plain rate; a ramp to a higher rate is not', () => {
+    expect(drain(createArrivals('poisson', 200, 0, 5000, 3, 200))).toEqual(drain(createArrivals('poisson', 200, 0, 5000, 3)))
+    const flat = perSecond(drain(createArrivals('constant', 100, 0, 10_000, 1)), 0, 10)
+    const ramp = perSecond(drain(createArrivals('constant', 100, 0, 10_000, 1, 300)), 0, 10)
+    expect(flat).toEqual(new Array(10).fill(100))
+    expect(ramp[0]).toBe(110)
+    expect(ramp[9]).toBe(290)
+  })
+
+  it('the schedule sends a type that only appears in rampTo, and a type missing from rampTo keeps its rate', () => {
+    const phase = {name: 'open', durationMs: 10_000, arrival: 'constant' as const, rates: {browse_product: 100, order: 0}, rampTo: {order: 50}}
+    expect(phaseTypes(phase)).toEqual(['browse_product', 'order'])
+    expect(meanRate(phase, 'order')).toBe(25)
+    expect(meanRate(phase, 'browse_product')).toBe(100)
+    const next = createSchedule([phase], 1)
+    const all: Array<{t: number; type: string}> = []
+    for (let a = next(); a !== null; a = next()) all.push(a)
+    const orders = perSecond(all.filter((a) => a.type === 'order').map((a) => a.t), 0, 10)
+    expect(orders.reduce((s, n) => s + n, 0)).toBe(250)
+    expect(orders[0]).toBeLessThan(orders[9])
+    expect(all.filter((a) => a.type === 'browse_product')).toHaveLength(1000)
   })
 })

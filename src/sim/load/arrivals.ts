@@ -3,29 +3,44 @@ import {createRandom} from '../../core/random.js'
 export type ArrivalKind = 'constant' | 'poisson'
 
 /**
- * One arrival stream: intended send times (ms from the run's start) in [startMs, endMs).
- * constant: startMs, startMs + 1000/rate, …; poisson: exponential gaps of mean 1000/rate.
+ * One arrival stream: intended send times (ms from the run's start) in [startMs, endMs), at a
+ * rate that goes linearly from `ratePerS` at startMs to `rampTo` at endMs (default: no ramp).
+ * Both processes map a unit-rate stream through the inverse of the expected count
+ * Λ(τ) = r0·τ + (r1 − r0)·τ²/(2D) (τ seconds into the window of D seconds):
+ * constant: the k-th send at Λ⁻¹(k), k = 0, 1, 2…; poisson: at Λ⁻¹(E_k) with E_k the sums of
+ * exponential gaps of mean 1 (time-rescaling, so a ramp is a non-homogeneous Poisson process).
  * Returns null once the window is exhausted. Pure and seeded: the same seed, the same times.
  */
-export function createArrivals(kind: ArrivalKind, ratePerS: number, startMs: number, endMs: number, seed: number): () => number | null {
-  if (!(ratePerS > 0)) return () => null
-  const gap = 1000 / ratePerS
+export function createArrivals(kind: ArrivalKind, ratePerS: number, startMs: number, endMs: number, seed: number, rampTo = ratePerS): () => number | null {
+  if (!(ratePerS > 0 || rampTo > 0)) return () => null
+  const a = (rampTo - ratePerS) / (2 * ((endMs - startMs) / 1000))
+  // Λ⁻¹(n) in ms: the root of a·τ² + r0·τ − n = 0, in the form that also holds for a = 0
+  const at = (n: number) => {
+    const disc = ratePerS * ratePerS + 4 * a * n
+    return disc < 0 ? Number.POSITIVE_INFINITY : startMs + (2000 * n) / (ratePerS + Math.sqrt(disc))
+  }
   if (kind === 'constant') {
     let k = 0
     return () => {
-      // multiply rather than add so rounding does not drift over millions of sends
-      const t = startMs + k * gap
+      // from the count k rather than the last time, so rounding does not drift over millions of sends
+      const t = k === 0 ? startMs : at(k)
       if (t >= endMs) return null
       k++
       return t
     }
   }
   const random = createRandom(seed)
-  let t = startMs
+  let e = 0
   return () => {
-    t += -Math.log(1 - random()) * gap
+    e += -Math.log(1 - random())
+    const t = at(e)
     return t >= endMs ? null : t
   }
+}
+
+/** The expected number of sends in [0, τ s) of a phase ramping from r0 to r1 over D s: Λ(τ) = r0·τ + (r1 − r0)·τ²/(2D). */
+export function expectedArrivals(r0: number, r1: number, durationS: number, tauS: number): number {
+  return r0 * tauS + ((r1 - r0) * tauS * tauS) / (2 * durationS)
 }
 
 /** A phase as the scheduler sees it: a window and a rate per request type. */
@@ -35,6 +50,25 @@ export interface LoadPhase {
   arrival: ArrivalKind
   /** requests/second per request type; 0 or missing sends none. */
   rates: Record<string, number | undefined>
+  /** Rates at the phase's end, reached linearly from `rates` (a type missing here keeps its rate). */
+  rampTo?: Record<string, number | undefined>
+}
+
+/** The request types a phase sends (a rate or a ramp target above 0). */
+export function phaseTypes(p: LoadPhase): string[] {
+  return [...new Set([...Object.keys(p.rates), ...Object.keys(p.rampTo ?? {})])].filter((t) => (p.rates[t] ?? 0) > 0 || (p.rampTo?.[t] ?? 0) > 0)
+}
+
+/** A type's rate at the phase's start and end, req/s. */
+export function rampOf(p: LoadPhase, type: string): [number, number] {
+  const from = p.rates[type] ?? 0
+  return [from, p.rampTo?.[type] ?? from]
+}
+
+/** A type's mean target rate over the phase (the ramp's midpoint), req/s. */
+export function meanRate(p: LoadPhase, type: string): number {
+  const [from, to] = rampOf(p, type)
+  return (from + to) / 2
 }
 
 export interface Arrival {
@@ -68,8 +102,11 @@ export function createSchedule(phases: readonly LoadPhase[], seed: number): () =
   let heads: Array<number | null> = []
   const openPhase = (i: number) => {
     const p = phases[i]
-    types = Object.keys(p.rates).filter((k) => (p.rates[k] ?? 0) > 0)
-    streams = types.map((type) => createArrivals(p.arrival, p.rates[type]!, starts[i], starts[i] + p.durationMs, hash(seed, i, type)))
+    types = phaseTypes(p)
+    streams = types.map((type) => {
+      const [from, to] = rampOf(p, type)
+      return createArrivals(p.arrival, from, starts[i], starts[i] + p.durationMs, hash(seed, i, type), to)
+    })
     heads = streams.map((s) => s())
   }
   return () => {
