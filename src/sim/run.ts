@@ -1,6 +1,7 @@
 import {EventEmitter} from 'node:events'
 import {hostname} from 'node:os'
 import {UsageError, redactUrl, throwUsageErrors} from '../core/errors.js'
+import {phaseTypes} from './load/arrivals.js'
 import {reachable} from './load/reachable.js'
 import {judgeRun, type RunResult} from './metrics/result.js'
 import {runOpenModel, type PhaseEvent, type RequestBuilder, type RunProgress} from './load/open-model.js'
@@ -73,7 +74,7 @@ async function execute(opts: RunScenarioOptions, emitter: EventEmitter, signal: 
   } catch {
     errors.push(new UsageError('--target', `expected http://host:port, got ${redactUrl(opts.target)}`))
   }
-  const needed = [...new Set(s.phases.flatMap((p) => Object.entries(p.rates).filter(([, r]) => (r ?? 0) > 0).map(([t]) => t as RequestType)))]
+  const needed = [...new Set(s.phases.flatMap((p) => phaseTypes(p) as RequestType[]))]
   for (const t of needed) {
     if (!opts.builders[t]) errors.push(new UsageError(t, `the scenario sends ${t} requests but no request builder was given for it`))
   }
@@ -83,7 +84,7 @@ async function execute(opts: RunScenarioOptions, emitter: EventEmitter, signal: 
   const startedAt = new Date().toISOString()
   const load = await runOpenModel({
     baseUrl: opts.target,
-    phases: s.phases.map((p) => ({name: p.name, durationMs: p.duration, arrival: p.arrival ?? s.arrival, rates: p.rates})),
+    phases: s.phases.map((p) => ({name: p.name, durationMs: p.duration, arrival: p.arrival ?? s.arrival, rates: p.rates, rampTo: p.rampTo})),
     builders: opts.builders as Record<string, RequestBuilder>,
     seed: s.dataset.seed,
     connections: g.connections,

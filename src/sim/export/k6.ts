@@ -1,5 +1,6 @@
 import {DEFAULT_TOKEN_TTL_SECONDS} from '../../server/auth.js'
 import {parseThreshold, type Threshold} from '../metrics/thresholds.js'
+import {phaseTypes, rampOf} from '../load/arrivals.js'
 import {REQUEST_GROUPS, type RequestType, type Scenario} from '../scenario/schema.js'
 
 /**
@@ -165,13 +166,14 @@ const pastOrders: OrderAttempt[] = []
 
 /** The k6 script for a validated (already scaled) scenario. */
 export function exportK6(s: Scenario, options: K6ExportOptions = {}): string {
-  const types = (REQUEST_GROUPS.all as readonly RequestType[]).filter((t) => s.phases.some((p) => (p.rates[t] ?? 0) > 0))
+  const types = (REQUEST_GROUPS.all as readonly RequestType[]).filter((t) => s.phases.some((p) => phaseTypes(p).includes(t)))
   const totalMs = s.phases.reduce((n, p) => n + p.duration, 0)
 
-  // one k6 scenario per request type, its rate stepping at phase boundaries
+  // one k6 scenario per request type, its rate stepping at phase boundaries and ramping within a phase (rampTo)
   const scenarios: Record<string, Record<string, unknown>> = {}
   for (const type of types) {
-    const rates = s.phases.map((p) => p.rates[type] ?? 0)
+    const ramps = s.phases.map((p) => rampOf(p, type))
+    const rates = ramps.flat()
     const unit = timeUnitFor(rates)
     const peak = Math.max(...rates)
     const vus = {preAllocatedVUs: Math.max(2, Math.min(s.generator.connections, Math.ceil(peak * 0.1))), maxVUs: s.generator.connections}
@@ -183,8 +185,8 @@ export function exportK6(s: Scenario, options: K6ExportOptions = {}): string {
           startRate: Math.round(rates[0] * unit),
           timeUnit: `${unit}s`,
           stages: s.phases.flatMap((p, i) => [
-            {target: Math.round(rates[i] * unit), duration: '0s'},
-            {target: Math.round(rates[i] * unit), duration: `${p.duration}ms`},
+            {target: Math.round(ramps[i][0] * unit), duration: '0s'},
+            {target: Math.round(ramps[i][1] * unit), duration: `${p.duration}ms`},
           ]),
           ...vus,
         }

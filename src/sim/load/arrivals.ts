@@ -55,18 +55,18 @@ export interface LoadPhase {
 }
 
 /** The request types a phase sends (a rate or a ramp target above 0). */
-export function phaseTypes(p: LoadPhase): string[] {
+export function phaseTypes(p: Pick<LoadPhase, 'rates' | 'rampTo'>): string[] {
   return [...new Set([...Object.keys(p.rates), ...Object.keys(p.rampTo ?? {})])].filter((t) => (p.rates[t] ?? 0) > 0 || (p.rampTo?.[t] ?? 0) > 0)
 }
 
 /** A type's rate at the phase's start and end, req/s. */
-export function rampOf(p: LoadPhase, type: string): [number, number] {
+export function rampOf(p: Pick<LoadPhase, 'rates' | 'rampTo'>, type: string): [number, number] {
   const from = p.rates[type] ?? 0
   return [from, p.rampTo?.[type] ?? from]
 }
 
 /** A type's mean target rate over the phase (the ramp's midpoint), req/s. */
-export function meanRate(p: LoadPhase, type: string): number {
+export function meanRate(p: Pick<LoadPhase, 'rates' | 'rampTo'>, type: string): number {
   const [from, to] = rampOf(p, type)
   return (from + to) / 2
 }

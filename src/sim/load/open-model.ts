@@ -3,7 +3,7 @@ import {Client, type Dispatcher} from 'undici'
 import {createRandom} from '../../core/random.js'
 import {LatencyHistogram} from '../metrics/histogram.js'
 import type {PhaseResult, RequestStats, SeriesPoint, SeriesTypePoint} from '../metrics/result.js'
-import {createSchedule, phaseStarts, type Arrival, type LoadPhase} from './arrivals.js'
+import {createSchedule, meanRate, phaseStarts, phaseTypes, type Arrival, type LoadPhase} from './arrivals.js'
 
 /** One HTTP request, built per send by a request builder. */
 export interface HttpRequestSpec {
@@ -238,8 +238,9 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
   const starts = phaseStarts(o.phases)
   const ends = o.phases.map((p, i) => starts[i] + p.durationMs)
   const totalMs = o.phases.reduce((s, p) => s + p.durationMs, 0)
-  const targetOf = (p: LoadPhase) => Object.values(p.rates).reduce<number>((s, r) => s + (r ?? 0), 0)
-  const types = [...new Set(o.phases.flatMap((p) => Object.keys(p.rates).filter((k) => (p.rates[k] ?? 0) > 0)))]
+  // a ramping phase's target is its mean rate
+  const targetOf = (p: LoadPhase) => phaseTypes(p).reduce((s, t) => s + meanRate(p, t), 0)
+  const types = [...new Set(o.phases.flatMap(phaseTypes))]
   const recorders = o.phases.map(() => new Map(types.map((t) => [t, new Recorder()])))
   const allCorrected = new LatencyHistogram()
   const seconds = new Map<number, Map<string, SecondBucket>>()
@@ -536,7 +537,7 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
     startMs: starts[i],
     durationMs: p.durationMs,
     arrival: p.arrival,
-    requests: Object.fromEntries([...recorders[i]].filter(([t]) => (p.rates[t] ?? 0) > 0).map(([t, r]) => [t, r.stats(p.rates[t] ?? 0, p.durationMs)])),
+    requests: Object.fromEntries([...recorders[i]].filter(([t]) => phaseTypes(p).includes(t)).map(([t, r]) => [t, r.stats(meanRate(p, t), p.durationMs)])),
   }))
   const scheduledTotal = phases.reduce((s, p) => s + Object.values(p.requests).reduce((x, r) => x + r.scheduled, 0), 0)
   return {

@@ -65,6 +65,7 @@ const Phase = z.strictObject({
   duration: PositiveDuration.describe('how long the phase lasts'),
   arrival: Arrival.optional().describe('overrides the scenario-wide arrival process'),
   rates: Rates,
+  rampTo: Rates.optional().describe('rates at the phase end, reached linearly from rates (a type missing here keeps its rate), as k6 ramping-arrival-rate'),
   thresholds: z.array(Threshold).optional().describe('thresholds evaluated on this phase alone'),
 })
 
@@ -160,6 +161,9 @@ export function scenarioJsonSchema(): Record<string, unknown> {
   }
 }
 
+const scaleRates = (rates: ScenarioPhase['rates'], factor: number) =>
+  Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, v === undefined ? v : v * factor])) as ScenarioPhase['rates']
+
 /**
  * Multiplies rates and sizes (users, creators, celebrity followers, stock) by `factor`;
  * durations stay, so a scaled run takes as long and pushes `factor`× the traffic.
@@ -174,7 +178,8 @@ export function scaleScenario(s: Scenario, factor: number): Scenario {
     drop: {...s.drop, stock: n(s.drop.stock), lowStock: s.drop.lowStock === undefined ? undefined : n(s.drop.lowStock, 0)},
     phases: s.phases.map((p) => ({
       ...p,
-      rates: Object.fromEntries(Object.entries(p.rates).map(([k, v]) => [k, v === undefined ? v : v * factor])) as ScenarioPhase['rates'],
+      rates: scaleRates(p.rates, factor),
+      rampTo: p.rampTo && scaleRates(p.rampTo, factor),
     })),
   }
 }
@@ -235,7 +240,9 @@ export function limitProblems(s: Scenario, scale = 1): LimitProblem[] {
   if (s.drop.duration !== undefined) atMost(['drop', 'duration'], s.drop.duration / 1000, L.durationMs / 1000, ' s')
   if (s.engine.buckets !== undefined) atMost(['engine', 'buckets'], s.engine.buckets, L.buckets)
   atMost(['phases'], s.phases.reduce((ms, p) => ms + p.duration, 0) / 1000, L.durationMs / 1000, ' s', 'all phases')
-  s.phases.forEach((p, i) => atMost(['phases', i, 'rates'], Object.values(p.rates).reduce<number>((a, r) => a + (r ?? 0), 0), L.phaseRate, ' requests/s', 'all request types'))
+  const sum = (rates: ScenarioPhase['rates']) => Object.values(rates).reduce<number>((a, r) => a + (r ?? 0), 0)
+  s.phases.forEach((p, i) => atMost(['phases', i, 'rates'], sum(p.rates), L.phaseRate, ' requests/s', 'all request types'))
+  s.phases.forEach((p, i) => p.rampTo && atMost(['phases', i, 'rampTo'], sum({...p.rates, ...p.rampTo}), L.phaseRate, ' requests/s', 'all request types'))
   atMost(['notify', 'sample'], s.notify.sample, L.notifySample, ' event streams')
   atMost(['generator', 'connections'], s.generator.connections, L.connections)
   atMost(['generator', 'timeout'], s.generator.timeout / 1000, L.timeoutMs / 1000, ' s')
