@@ -23,15 +23,15 @@ export function colorFor(stream: {isTTY?: boolean}, env: Record<string, string |
 const ms = (v: number) => formatThresholdValue('latency', v)
 const rate = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1))
 
-/** Words into lines of at most `width` characters (a single longer word keeps its own line). */
-function wrap(text: string, width: number): string[] {
+/** Words (or `sep`-separated items) into lines of at most `width` characters (a single longer item keeps its own line). */
+function wrap(text: string, width: number, sep = ' '): string[] {
   const lines: string[] = []
   let line = ''
-  for (const word of text.split(' ')) {
-    if (line && line.length + 1 + word.length > width) {
+  for (const word of text.split(sep)) {
+    if (line && line.length + sep.length + word.length > width) {
       lines.push(line)
       line = word
-    } else line = line ? `${line} ${word}` : word
+    } else line = line ? `${line}${sep}${word}` : word
   }
   return line ? [...lines, line] : lines
 }
@@ -225,7 +225,7 @@ export function renderReport(result: RunResult, options: RenderOptions = {}): st
   out.push('', paint(color, 2, `Whole run (${(result.durationMs / 1000).toFixed(1)} s) — latency from the intended send time`), paint(color, 1, tableHead), ...tableRows)
   // series (stock over time) are for the HTML charts, not a line of text
   const stats = Object.entries(result.stats).filter(([, v]) => v === null || typeof v !== 'object')
-  if (stats.length) out.push('', ...wrap(`engine: ${stats.map(([k, v]) => `${k} ${typeof v === 'number' ? v.toLocaleString('en-US') : String(v)}`).join(' · ')}`, REPORT_WIDTH))
+  if (stats.length) out.push('', ...wrap(`engine: ${stats.map(([k, v]) => `${k} ${typeof v === 'number' ? v.toLocaleString('en-US') : String(v)}`).join(' · ')}`, REPORT_WIDTH, ' · '))
   if (options.full) out.push(...renderPhaseTables(result))
   return out.join('\n')
 }
