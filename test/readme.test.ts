@@ -1,12 +1,12 @@
 import {execFileSync, spawn} from 'node:child_process'
 import {chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
-import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {ROOT} from './helpers/cli.js'
 import {createTestDatabase, dropTestDatabase} from './helpers/db.js'
 import {REDIS_URL} from './helpers/env.js'
+import {freePort} from '../src/core/net.js'
 
 /**
  * The README, run top to bottom, works: every ```sh block after the README's
@@ -68,17 +68,6 @@ function buildScript(commands: ReadmeCommand[]): string {
   })
   lines.push('stop_jobs', "printf '\\n@@done\\n'")
   return lines.join('\n') + '\n'
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as {port: number}
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 /** postgres processes whose command line names dir (their -D is under it). */
