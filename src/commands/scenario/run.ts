@@ -16,8 +16,9 @@ export default class ScenarioRun extends BaseCommand {
   static override description = `With no --target the whole stack starts in-process on an ephemeral port (the embedded Postgres in
 ./.livedrop, in a database of the scenario's dataset, and the scenario's cache nodes, unless
 --db/--redis/--cache say otherwise), seeds the scenario's dataset, runs, and tears down. The embedded
-dataset is seeded once and reused by later runs of any scenario with the same dataset section. With --target it drives a running deployment (give the same --secret)
-and creates the drop and checks the invariants through --db.
+dataset is seeded once and reused by later runs of any scenario with the same dataset section.
+With --target it drives a running deployment (give the same --secret) and creates the drop and
+checks the invariants through --db.
 
 An empty database is seeded; one that already holds data is reused (add --reset to wipe and reseed).
 Latency is measured from each request's intended send time (coordinated-omission corrected) and as
