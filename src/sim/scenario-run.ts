@@ -3,7 +3,7 @@ import type {FastifyInstance} from 'fastify'
 import {request} from 'undici'
 import {createDrop, endDrop, startDrop} from '../core/catalog/drops.js'
 import {datasetFingerprint, seed, seededFingerprint} from '../core/catalog/seed.js'
-import {rowCounts} from '../core/db/migrate.js'
+import {holdsData} from '../core/db/migrate.js'
 import type {Db, DbTarget} from '../core/db/types.js'
 import {createEngine, type Engine} from '../core/engine.js'
 import {SecretRejectedError, UsageError, redactUrl} from '../core/errors.js'
@@ -246,17 +246,13 @@ interface PreparedData {
  * one whose own seed died half-way, or any with reset; reuses other data as it is.
  */
 async function prepareData(engine: Engine, s: Scenario, opts: ScenarioRunOptions, stage: (s: Stage, d: string) => void): Promise<PreparedData> {
-  const counts = await rowCounts(engine.db)
-  const empty = Object.values(counts).every((n) => n === 0)
   const seeded = await seededFingerprint(engine.db)
   const fingerprint = datasetFingerprint(s.dataset)
   if (seeded === fingerprint && !opts.reset) {
     stage('seed', `reusing the dataset seeded earlier (${fingerprint})`)
-  } else if (empty || opts.reset || (opts.ownDatabase && seeded === null)) {
+  } else if (opts.reset || (opts.ownDatabase && seeded === null) || !(await holdsData(engine.db))) {
     stage('seed', `${s.dataset.users} users, ${s.dataset.celebrityFollowers} celebrity followers`)
-    await seed(engine.db, {...s.dataset, reset: !empty})
-  } else if (counts.creators === 0 || counts.products === 0) {
-    throw new UsageError('--db', `${engine.db.label} holds data but no creators or products to run a drop on`, {hint: 'Add --reset to wipe it and seed the scenario dataset.'})
+    await seed(engine.db, {...s.dataset, reset: true})
   }
   const {rows} = await engine.db.query<{users: number; creators: number; products: number; product: number | null; celebrity: boolean | null}>(
     `SELECT (SELECT max(id) FROM users) AS users, (SELECT max(id) FROM creators) AS creators, (SELECT max(id) FROM products) AS products,

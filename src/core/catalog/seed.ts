@@ -2,7 +2,7 @@ import {Faker, en} from '@faker-js/faker'
 import {createHash} from 'node:crypto'
 import {checkWholeNumber, NotEmptyError, throwUsageErrors, TooLargeError, UsageError} from '../errors.js'
 import {createRandom, randomInt} from '../random.js'
-import {resetSchema, rowCounts} from '../db/migrate.js'
+import {holdsData, resetSchema} from '../db/migrate.js'
 import type {CopyColumn, CopyValue, Db} from '../db/types.js'
 
 export interface SeedOptions {
@@ -165,8 +165,7 @@ function ordinaryFollowerCount(random: () => number, users: number): number {
 export async function seed(db: Db, options: SeedOptions, onProgress: (p: SeedProgress) => void = () => {}): Promise<SeedResult> {
   validateSeedOptions(options)
   const started = performance.now()
-  const counts = await rowCounts(db)
-  if (Object.values(counts).some((n) => n > 0)) {
+  if (await holdsData(db)) {
     if (!options.reset) {
       throw new NotEmptyError(`the database already holds data (${db.label})`, {
         hint: 'Add --reset to wipe it and seed afresh, or pick another database with --db.',

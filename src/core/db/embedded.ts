@@ -67,7 +67,6 @@ export interface EmbeddedStatus {
   pgdata: string
   exists: boolean
   running: boolean
-  port: number | null
   /** Processes using the server now. */
   clients: number[]
 }
@@ -342,5 +341,5 @@ export function embeddedStatus(dir: string): EmbeddedStatus {
   const inside = path.join(dir, 'pgdata')
   const pgdata = existsSync(inside) ? inside : outsideDataDir(dir)
   const running = runningServer(pgdata)
-  return {dir, pgdata, exists: existsSync(path.join(pgdata, 'PG_VERSION')), running: running !== null, port: running?.port ?? null, clients: liveClients(path.join(dir, 'clients'))}
+  return {dir, pgdata, exists: existsSync(path.join(pgdata, 'PG_VERSION')), running: running !== null, clients: liveClients(path.join(dir, 'clients'))}
 }

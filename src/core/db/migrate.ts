@@ -135,6 +135,12 @@ export async function resetSchema(db: Db): Promise<number[]> {
   return migrate(db)
 }
 
+/** Whether any livedrop table holds a row: one probe per table, not a count of millions. */
+export async function holdsData(db: Db): Promise<boolean> {
+  const {rows} = await db.query<{any: boolean}>(`SELECT ${TABLES.map((t) => `EXISTS (SELECT 1 FROM ${t})`).join(' OR ')} AS any`)
+  return rows[0].any
+}
+
 export async function rowCounts(db: Db): Promise<Record<string, number>> {
   const counts: Record<string, number> = {}
   for (const table of [...TABLES].reverse()) {

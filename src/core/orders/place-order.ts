@@ -22,8 +22,6 @@ import {
 } from './idempotency.js'
 import {withRetry} from './retry.js'
 
-export {MAX_KEY_LENGTH}
-
 /** The most units one order may ask for. */
 export const MAX_ORDER_QTY = 100
 
