@@ -38,6 +38,18 @@ export interface RunResult {
   /** Stopped early by the caller's AbortSignal. */
   aborted: boolean
   verdict: Verdict
+  /** The first few failing responses per request type, for the reports (absent in older files). */
+  failures?: Record<string, FailureSample[]>
+  /** Faults the scenario injected, for the charts' markers (absent when none). */
+  faults?: Array<{atMs: number; kind: string; endMs?: number}>
+}
+
+/** One failing response as the run kept it: when (s since start), what status (or error class), and the start of its body. */
+export interface FailureSample {
+  t: number
+  status: number | string
+  /** At most 200 characters. */
+  body: string
 }
 
 export interface RunVoid {
@@ -142,6 +154,8 @@ export interface SeriesTypePoint {
    * `corrected`). Absent in older run files.
    */
   histograms?: {corrected: string; service: string; excused?: string}
+  /** Answers by HTTP status completed this second, e.g. {"200": 410, "409": 12} (absent in older files). */
+  statuses?: Record<string, number>
 }
 
 export interface SeriesPoint {
@@ -152,6 +166,8 @@ export interface SeriesPoint {
   target: number
   /** Per request type, plus `all`. */
   types: Record<string, SeriesTypePoint>
+  /** Units of the drop left at the end of this second, when known. */
+  stock?: number
 }
 
 export interface ExtraMetric {
