@@ -89,19 +89,27 @@ function lookupOf(result: RunResult, phase: string | null): MetricLookup {
 /** Columns the summary always has; a run threshold on any other stat (p90, service.p99, late…) adds its own. */
 const BASE_STATS = new Set(['corrected p50', 'corrected p95', 'corrected p99', 'corrected max', 'corrected errors', 'corrected rate'])
 
+/** A table's cells before layout: the terminal lays them out in columns, Markdown in a pipe table. */
+export interface TableData {
+  head: string[]
+  rows: string[][]
+  /** Per column: left or right aligned. */
+  align: Array<'l' | 'r'>
+}
+
 /**
  * The whole run in one table: each request type, then the read/write/all groups, then extra
  * metrics (notify); target and achieved rate, corrected p50/p95/p99/max, errors (with the share
  * the thresholds use: unsent requests count as failed) and status-code counts. Numbers are
  * formatted as the threshold lines format them, so each threshold's figure is found here.
  */
-export function renderSummaryTable(result: RunResult): string[] {
+export function summaryTableData(result: RunResult): TableData {
   const lookup = lookupOf(result, null)
   const durationS = result.phases.reduce((s, p) => s + p.durationMs, 0) / 1000
   const types = [...new Set(result.phases.flatMap((p) => Object.keys(p.requests)))]
   const extras = [...new Map(result.thresholds.filter((t) => t.scope === 'run' && !BASE_STATS.has(`${t.timing} ${t.stat}`)).map((t) => [`${t.timing} ${t.stat}`, t])).values()]
   const head = ['request', 'target/s', 'achieved/s', 'p50', 'p95', 'p99', 'max', ...extras.map((t) => (t.timing === 'service' ? `svc ${t.stat}` : t.stat)), 'errors', 'statuses']
-  const rows = [head]
+  const rows: string[][] = []
   const row = (name: string, members: string[]) => {
     const statuses: Record<string, number> = {}
     const noStatus: Record<string, number> = {}
@@ -137,7 +145,13 @@ export function renderSummaryTable(result: RunResult): string[] {
     const extra = extras.map((t) => (t.kind === 'latency' && t.timing === 'corrected' ? formatThresholdValue('latency', lookup(name, t.stat as ThresholdStat, 'corrected') ?? null) : ''))
     rows.push([name, '', '', ms(m.summary.p50), ms(m.summary.p95), ms(m.summary.p99), ms(m.summary.max), ...extra, '', `${m.summary.count} samples`])
   }
-  return layout(rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', ...extras.map(() => 'r' as const), 'r', 'l'])
+  return {head, rows, align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', ...extras.map(() => 'r' as const), 'r', 'l']}
+}
+
+/** The whole-run table laid out for the terminal (see summaryTableData). */
+export function renderSummaryTable(result: RunResult): string[] {
+  const d = summaryTableData(result)
+  return layout([d.head, ...d.rows], d.align)
 }
 
 /** --full: one table per phase with service p99 and the generator's schedule (late, queued, unsent sends). */
@@ -153,16 +167,63 @@ export function renderPhaseTables(result: RunResult): string[] {
   return out
 }
 
+/** One threshold as every report shows it: mark, expression, scope, measured, limit, headroom; `excused` under a void-by-lateness flip. */
+export interface ThresholdLine {
+  pass: boolean
+  expression: string
+  scope: string
+  measured: string
+  limit: string
+  headroom: string
+  /** What it measured without the generator's lateness, when that flipped the verdict. */
+  excused?: string
+}
+
+export function thresholdLines(result: RunResult): ThresholdLine[] {
+  const flips = latenessFlipsOf(result)
+  return result.thresholds.map((t) => {
+    const flip = flips.find((f) => f.expression === t.expression && f.scope === t.scope)
+    return {
+      pass: t.pass,
+      expression: t.expression,
+      scope: t.scope,
+      measured: formatThresholdActual(t),
+      limit: formatThresholdValue(t.kind, t.limit),
+      headroom: headroom(t),
+      ...(flip ? {excused: formatThresholdValue(flip.kind, flip.excused)} : {}),
+    }
+  })
+}
+
 /** "✓ read.p95 < 200ms  run  12.4ms  limit 200ms  headroom 94%", and under a void-by-lateness flip what it measured without it. */
 function renderThresholds(result: RunResult): string[] {
-  const flips = latenessFlipsOf(result)
-  const rows = result.thresholds.map((t) => [`${t.pass ? '✓' : '✗'} ${t.expression}`, t.scope, formatThresholdActual(t), `limit ${formatThresholdValue(t.kind, t.limit)}`, headroom(t)])
+  const ts = thresholdLines(result)
+  const rows = ts.map((t) => [`${t.pass ? '✓' : '✗'} ${t.expression}`, t.scope, t.measured, `limit ${t.limit}`, t.headroom])
   const lines = layout(rows, ['l', 'l', 'r', 'l', 'l'], REPORT_WIDTH - 2).map((l) => `  ${l}`)
-  return lines.flatMap((line, i) => {
-    const t = result.thresholds[i]
-    const flip = flips.find((f) => f.expression === t.expression && f.scope === t.scope)
-    return flip ? [line, `      without the generator's lateness: ${formatThresholdValue(flip.kind, flip.excused)} (PASS)`] : [line]
-  })
+  return lines.flatMap((line, i) => (ts[i].excused ? [line, `      without the generator's lateness: ${ts[i].excused} (PASS)`] : [line]))
+}
+
+/** A failing response's body on one line: whitespace runs collapsed, at most `max` characters. */
+export function oneLineBody(body: string, max = FAILURE_BODY_CHARS): string {
+  const flat = body.replace(/\s+/g, ' ').trim()
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat
+}
+
+/** The run keeps at most 200 characters of each failing body; the terminal shows them whole. */
+const FAILURE_BODY_CHARS = 200
+
+/** result.failures as rows: request type, second of the run, status, body excerpt; in request-type then time order. */
+export function failureRows(result: RunResult): Array<{type: string; t: number; status: string; body: string}> {
+  return Object.entries(result.failures ?? {}).flatMap(([type, list]) =>
+    [...list].sort((a, b) => a.t - b.t).map((f) => ({type, t: f.t, status: String(f.status), body: oneLineBody(f.body)})),
+  )
+}
+
+/** --full: "First failing responses" with the time, status and body of each kept one. */
+export function renderFailures(result: RunResult): string[] {
+  const rows = failureRows(result)
+  if (!rows.length) return []
+  return ['', 'First failing responses', ...layout(rows.map((f) => [f.type, `${f.t.toFixed(1)} s`, f.status, f.body]), ['l', 'r', 'l', 'l'], REPORT_WIDTH - 2).map((l) => `  ${l}`)]
 }
 
 /** How far the measured value is from the limit, as a share of the limit; negative when failing. */
@@ -226,7 +287,7 @@ export function renderReport(result: RunResult, options: RenderOptions = {}): st
   // series (stock over time) are for the HTML charts, not a line of text
   const stats = Object.entries(result.stats).filter(([, v]) => v === null || typeof v !== 'object')
   if (stats.length) out.push('', ...wrap(`engine: ${stats.map(([k, v]) => `${k} ${typeof v === 'number' ? v.toLocaleString('en-US') : String(v)}`).join(' · ')}`, REPORT_WIDTH, ' · '))
-  if (options.full) out.push(...renderPhaseTables(result))
+  if (options.full) out.push(...renderPhaseTables(result), ...renderFailures(result))
   return out.join('\n')
 }
 
