@@ -1,7 +1,7 @@
 import {afterEach, describe, expect, it} from 'vitest'
 import {ServiceUnreachableError, UsageError, VoidRunError} from '../src/core/errors.js'
 import {startTestTarget, type TestTarget} from '../src/sim/load/target.js'
-import {runScenario, verdictError, type RunProgress, type RunResult} from '../src/sim/run.js'
+import {runScenario, verdictError, type RunProgress, type RunResult} from '../src/sim/run/index.js'
 import {parseScenario} from '../src/sim/scenario/loader.js'
 import {LatencyHistogram} from '../src/sim/metrics/histogram.js'
 

@@ -2,7 +2,7 @@ import {afterEach, describe, expect, it} from 'vitest'
 import {ScenarioInvalidError} from '../src/core/errors.js'
 import {exportK6} from '../src/sim/export/k6.js'
 import {expectedArrivals} from '../src/sim/load/arrivals.js'
-import {startGenerator} from '../src/sim/load/generator.js'
+import {runScenario} from '../src/sim/run/index.js'
 import {startTestTarget, type TestTarget} from '../src/sim/load/target.js'
 import {parseScenario} from '../src/sim/scenario/loader.js'
 import {scaleScenario} from '../src/sim/scenario/schema.js'
@@ -49,7 +49,7 @@ describe('rampTo in a scenario', () => {
     target = await startTestTarget()
     const s = scenario('[{name: up, duration: 4s, rates: {browse_product: 20}, rampTo: {browse_product: 180}}]')
     const world = {users: 100, creators: 5, products: 10, dropId: 1, secret: 'test-secret'}
-    const {result} = await startGenerator({scenario: s, target: target.url, world, file: null, scale: 1, notifyUsers: []}).done
+    const result = await runScenario({scenario: s, target: target.url, world}).result
     const stats = result.phases[0].requests.browse_product
     expect(stats.targetRate).toBe(100)
     expect(stats.scheduled).toBe(Math.ceil(expectedArrivals(20, 180, 4, 4)))

@@ -5,8 +5,8 @@ import path from 'node:path'
 import {runCli} from './helpers/cli.js'
 import {RELAXED, SMALL, scenarioFile} from './helpers/scenario.js'
 import {parseScenario} from '../src/sim/scenario/loader.js'
-import {runScenarioStack} from '../src/sim/scenario-run.js'
-import {verdictError} from '../src/sim/run.js'
+import {runScenario} from '../src/sim/run/index.js'
+import {verdictError} from '../src/sim/run/index.js'
 import {ExitCode} from '../src/core/errors.js'
 
 describe('livedrop scenario run on the embedded engine', () => {
@@ -37,7 +37,7 @@ describe('livedrop scenario run on the embedded engine', () => {
   it('catches a broken stock strategy with exit 98', async () => {
     const scenario = parseScenario(SMALL + RELAXED)
     // the fault: a strategy that sells without taking stock (a phantom order past the stock)
-    const handle = runScenarioStack({
+    const handle = runScenario({
       scenario,
       db: {kind: 'embedded', dir: null},
       secret: 'test-secret-123',

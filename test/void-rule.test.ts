@@ -1,8 +1,7 @@
 import {afterEach, describe, expect, it} from 'vitest'
 import {ThresholdFailedError, VoidRunError} from '../src/core/errors.js'
-import {startGenerator} from '../src/sim/load/generator.js'
 import {startTestTarget, type TestTarget} from '../src/sim/load/target.js'
-import {verdictError, type RunResult} from '../src/sim/run.js'
+import {runScenario, verdictError, type RunResult} from '../src/sim/run/index.js'
 import {renderHtml} from '../src/sim/report/html.js'
 import {renderJUnit} from '../src/sim/report/junit.js'
 import {renderReport} from '../src/sim/report/tables.js'
@@ -34,8 +33,7 @@ thresholds: ${JSON.stringify(thresholds)}
 `,
     'void-rule.yaml',
   )
-  const {result} = await startGenerator({scenario, target: target!.url, world: WORLD, file: null, scale: 1, notifyUsers: [], testStarve}).done
-  return result
+  return runScenario({scenario, target: target!.url, world: WORLD, testStarve}).result
 }
 
 describe('the void rule on a real generator thread', () => {

@@ -4,12 +4,10 @@ import {createTable} from '../../cli/table.js'
 import {resolveConfig} from '../../config.js'
 import {datasetFingerprint} from '../../core/catalog/seed.js'
 import {UsageError, redactUrl} from '../../core/errors.js'
-import {verdictError, type RunResult} from '../../sim/run.js'
+import {runScenario, verdictError, type RunHandle, type RunOptions, type RunResult, type SaturateResult} from '../../sim/run/index.js'
 import {writeRunFile} from '../../sim/report/run-file.js'
 import {colorFor, renderReport} from '../../sim/report/tables.js'
 import {loadScenario} from '../../sim/scenario/loader.js'
-import {runScenarioStack, saturateScenarioStack, type ScenarioRunOptions} from '../../sim/scenario-run.js'
-import type {SaturateResult} from '../../sim/load/saturate.js'
 
 export default class ScenarioRun extends BaseCommand {
   static override summary = 'Replay a scenario at fixed arrival rates, report honest latency, check invariants, gate CI'
@@ -62,7 +60,7 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
         hint: 'Pass --db postgres://… (the database the target serves).',
       })
     }
-    const options: ScenarioRunOptions = {
+    const options: RunOptions = {
       scenario,
       file: args.file,
       scale,
@@ -74,11 +72,10 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
       secret: config.secret,
       reset: flags.reset,
     }
-    const stage = (name: string, detail: string) => this.note(`[${name}] ${detail}`)
-    if (flags.mode === 'saturate') return this.saturate({...options, stepSeconds: flags['step-seconds']}, stage)
+    if (flags.mode === 'saturate') return this.saturate({...options, mode: 'saturate', stepSeconds: flags['step-seconds']})
 
-    const handle = runScenarioStack(options)
-    handle.on('stage', stage)
+    const handle = runScenario(options)
+    handle.on('stage', (name, detail) => this.note(`[${name}] ${detail}`))
     const stop = () => handle.abort()
     process.once('SIGINT', stop)
     this.showProgress(handle)
@@ -104,8 +101,11 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
     return result
   }
 
-  private async saturate(options: ScenarioRunOptions & {stepSeconds: number}, stage: (name: string, detail: string) => void): Promise<SaturateResult> {
-    const result = await saturateScenarioStack(options, (step) => this.note(`  ${step.connections} connections: ${step.throughput.toFixed(0)} req/s, p95 ${step.latency.p95.toFixed(1)} ms ${step.pass ? 'PASS' : 'FAIL'}`), stage)
+  private async saturate(options: RunOptions & {mode: 'saturate'}): Promise<SaturateResult> {
+    const handle = runScenario(options)
+    handle.on('stage', (name, detail) => this.note(`[${name}] ${detail}`))
+    handle.on('step', (step) => this.note(`  ${step.connections} connections: ${step.throughput.toFixed(0)} req/s, p95 ${step.latency.p95.toFixed(1)} ms ${step.pass ? 'PASS' : 'FAIL'}`))
+    const result = await handle.result
     const t = createTable(['connections', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'errors', 'thresholds'])
     for (const s of result.steps) t.push([s.connections, s.throughput.toFixed(0), s.latency.p50.toFixed(1), s.latency.p95.toFixed(1), s.latency.p99.toFixed(1), s.errors, s.pass ? 'PASS' : 'FAIL'])
     this.log(t.toString())
@@ -117,7 +117,7 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
   private lastProgress = ''
 
   /** Live progress on stderr: rewritten in place on a TTY, a line every 10 s otherwise. */
-  private showProgress(handle: ReturnType<typeof runScenarioStack>): void {
+  private showProgress(handle: RunHandle): void {
     if (this.jsonEnabled()) return
     const tty = Boolean(process.stderr.isTTY)
     handle.on('progress', (p) => {

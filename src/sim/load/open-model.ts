@@ -2,7 +2,7 @@ import {monitorEventLoopDelay, performance} from 'node:perf_hooks'
 import {Client, type Dispatcher} from 'undici'
 import {createRandom} from '../../core/random.js'
 import {LatencyHistogram} from '../metrics/histogram.js'
-import type {PhaseResult, RequestStats, SeriesPoint, SeriesTypePoint} from '../metrics/result.js'
+import type {FailureSample, PhaseResult, RequestStats, SeriesPoint, SeriesTypePoint} from '../metrics/result.js'
 import {createSchedule, meanRate, phaseStarts, phaseTypes, type Arrival, type LoadPhase} from './arrivals.js'
 
 /** One HTTP request, built per send by a request builder. */
@@ -68,6 +68,8 @@ export interface OpenModelOptions {
   testStarve?: {everyMs: number; forMs: number}
   onProgress?: (p: RunProgress) => void
   onPhase?: (p: PhaseEvent) => void
+  /** Each second of the run as it closes (what the run file's series holds), for live streams. */
+  onSecond?: (p: SeriesPoint) => void
 }
 
 export interface RunProgress {
@@ -110,7 +112,13 @@ export interface OpenModelResult {
   /** Set when the generator stalled (sent nothing while requests were due for longer than maxLagMs). */
   stall: {reason: string; detail: Record<string, unknown>} | null
   aborted: boolean
+  /** The first failing answers of each request type, to show what the errors said. */
+  failures: Record<string, FailureSample[]>
 }
+
+// enough to see what the errors said, few enough to keep a run file small
+const FAILURES_KEPT_PER_TYPE = 5
+const FAILURE_BODY_CHARS = 200
 
 class Recorder {
   readonly corrected = new LatencyHistogram()
@@ -161,6 +169,7 @@ class SecondBucket {
   sent = 0
   done = 0
   errors = 0
+  readonly statuses: Record<string, number> = {}
   // coarse HDR histograms: summarising a second is O(buckets), not a sort of every latency
   readonly corrected = LatencyHistogram.coarse()
   readonly service = LatencyHistogram.coarse()
@@ -172,6 +181,7 @@ class SecondBucket {
     this.sent += other.sent
     this.done += other.done
     this.errors += other.errors
+    for (const [k, n] of Object.entries(other.statuses)) this.statuses[k] = (this.statuses[k] ?? 0) + n
     this.corrected.add(other.corrected)
     this.service.add(other.service)
     this.excused.add(other.excused)
@@ -183,6 +193,7 @@ class SecondBucket {
       sent: this.sent,
       done: this.done,
       errors: this.errors,
+      statuses: this.statuses,
       p50: round3(this.corrected.percentileMs(50)),
       p99: round3(this.corrected.percentileMs(99)),
       serviceP99: round3(this.service.percentileMs(99)),
@@ -245,6 +256,7 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
   const allCorrected = new LatencyHistogram()
   const seconds = new Map<number, Map<string, SecondBucket>>()
   const series: SeriesPoint[] = []
+  const failures: Record<string, FailureSample[]> = {}
   const random = createRandom(seed ^ 0x5bd1e995)
   const next = createSchedule(o.phases, seed)
 
@@ -297,7 +309,9 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
       }
       typesPoint.all = all.point()
       const pi = phaseAt(s * 1000)
-      series.push({t: s, phase: o.phases[pi].name, target: targetOf(o.phases[pi]), types: typesPoint})
+      const point = {t: s, phase: o.phases[pi].name, target: targetOf(o.phases[pi]), types: typesPoint}
+      series.push(point)
+      o.onSecond?.(point)
     }
   }
 
@@ -335,7 +349,13 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
       if (typeof spec.body !== 'string') headers = {'content-type': 'application/json', ...headers}
     }
     let status = 0
-    const chunks: Buffer[] | null = spec.onResponse ? [] : null
+    let chunks: Buffer[] | null = spec.onResponse ? [] : null
+    const ok = spec.ok ?? defaultOk
+    // a failing answer's body is kept (the first few per type) to show what the errors said
+    const keepFailure = () => (failures[a.type] ??= []).length < FAILURES_KEPT_PER_TYPE
+    const recordFailure = (what: number | string, text: string) => {
+      if (keepFailure()) failures[a.type].push({t: round3((performance.now() - t0) / 1000), status: what, body: text.slice(0, FAILURE_BODY_CHARS)})
+    }
     const done = (err: unknown) => {
       const end = performance.now()
       inFlight--
@@ -346,6 +366,7 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
         rec.completed++
         completedTotal++
         rec.statuses[status] = (rec.statuses[status] ?? 0) + 1
+        b.statuses[status] = (b.statuses[status] ?? 0) + 1
         const corrected = end - intendedAbs
         const service = end - sentAt
         rec.corrected.recordMs(corrected)
@@ -356,23 +377,27 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
         b.service.recordMs(service)
         b.excused.recordMs(corrected - lateMs)
         if (lateMs > 0) b.late = true
-        if ((spec.ok ?? defaultOk)(status)) rec.ok++
+        const body = chunks ? Buffer.concat(chunks).toString('utf8') : ''
+        if (ok(status)) rec.ok++
         else {
           rec.error(`http_${status}`)
           b.errors++
           errorsTotal++
+          recordFailure(status, body)
         }
-        if (chunks) {
+        if (spec.onResponse) {
           try {
-            spec.onResponse!(status, Buffer.concat(chunks).toString('utf8'))
+            spec.onResponse(status, body)
           } catch {
             // a builder's response hook must not stop the run
           }
         }
       } else {
-        rec.error(errorClass(err))
+        const cls = errorClass(err)
+        rec.error(cls)
         b.errors++
         errorsTotal++
+        recordFailure(cls, (err as Error)?.message ?? '')
       }
       pump()
     }
@@ -382,6 +407,7 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
       onConnect() {},
       onHeaders(statusCode) {
         status = statusCode
+        if (!chunks && !ok(status) && keepFailure()) chunks = []
         return true
       },
       onData(chunk) {
@@ -551,6 +577,7 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
     cpu,
     stall,
     aborted,
+    failures,
   }
 }
 

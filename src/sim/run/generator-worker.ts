@@ -1,31 +1,18 @@
 /**
- * The load generator's thread. An in-process stack serves from the main thread, so the generator
- * runs here, on its own event loop (and core): the server's work cannot delay its sends, and its
- * sends cannot steal the server's time. Builders are closures, so they are made here from plain data.
+ * The load generator's thread: transport only. An in-process stack serves from the main thread,
+ * so the generator runs here, on its own event loop (and core): the server's work cannot delay
+ * its sends, and its sends cannot steal the server's time. Builders are closures, so they are
+ * made here from plain data; the samples go back to the main thread, which judges the run.
  */
 import {parentPort, workerData} from 'node:worker_threads'
 import {request} from 'undici'
 import {describeError} from '../../core/errors.js'
 import {mintToken} from '../../server/auth.js'
 import {LatencyHistogram} from '../metrics/histogram.js'
-import {runScenario} from '../run.js'
-import {createBuilders, type TrafficWorld} from '../scenario/builders.js'
-import type {Scenario} from '../scenario/schema.js'
-
-export interface GeneratorInput {
-  scenario: Scenario
-  target: string
-  world: TrafficWorld
-  file: string | null
-  scale: number
-  generator?: Partial<Scenario['generator']>
-  /** Followers whose SSE streams time drop start → drop_started. */
-  notifyUsers: number[]
-  /** Test-only: starves this thread with a real busy loop of forMs every everyMs during the run. */
-  testStarve?: {everyMs: number; forMs: number}
-}
-
-export type ToGenerator = {type: 'mark'; at: number} | {type: 'abort'}
+import {runOpenModel} from '../load/open-model.js'
+import {createBuilders} from '../scenario/builders.js'
+import {openModelPlan} from './plan.js'
+import type {GeneratorInput, ToGenerator} from './generator.js'
 
 const input = workerData as GeneratorInput
 const port = parentPort!
@@ -68,10 +55,16 @@ try {
   const streams = input.notifyUsers.map(() => new AbortController())
   await Promise.all(input.notifyUsers.map((u, i) => watch(u, latencies, streams[i].signal)))
   const {builders, ledger} = createBuilders(input.scenario, input.world)
-  const run = runScenario({scenario: input.scenario, target: input.target, builders, file: input.file, scale: input.scale, generator: input.generator, signal: controller.signal, testStarve: input.testStarve})
-  run.on('progress', (p) => port.postMessage({type: 'progress', p}))
-  run.on('phase', (p) => port.postMessage({type: 'phase', p}))
-  const result = await run.result
+  const load = await runOpenModel({
+    ...openModelPlan(input.scenario),
+    baseUrl: input.target,
+    builders,
+    signal: controller.signal,
+    testStarve: input.testStarve,
+    onProgress: (p) => port.postMessage({type: 'progress', p}),
+    onPhase: (p) => port.postMessage({type: 'phase', p}),
+    onSecond: (p) => port.postMessage({type: 'second', p}),
+  })
   for (const s of streams) s.abort()
 
   // followers whose event never came are recorded at the time waited, so a lost one cannot flatter the p95
@@ -81,7 +74,7 @@ try {
   for (let i = latencies.size; i < input.notifyUsers.length; i++) notify.recordMs(waited)
   port.postMessage({
     type: 'done',
-    result,
+    load,
     ledger: {...ledger, acknowledged: [...ledger.acknowledged.values()]},
     notify: {sampled: input.notifyUsers.length, missed: input.notifyUsers.length - latencies.size, histogram: notify.encode()},
   })

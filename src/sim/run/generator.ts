@@ -2,13 +2,28 @@ import {EventEmitter} from 'node:events'
 import {Worker} from 'node:worker_threads'
 import {RelayedError} from '../../core/errors.js'
 import type {AcknowledgedOrder} from '../invariants/index.js'
-import type {RunResult} from '../metrics/result.js'
-import type {OrderLedger} from '../scenario/builders.js'
-import type {GeneratorInput, ToGenerator} from './generator-worker.js'
-import type {PhaseEvent, RunProgress} from './open-model.js'
+import type {OpenModelResult, PhaseEvent, RunProgress} from '../load/open-model.js'
+import type {SeriesPoint} from '../metrics/result.js'
+import type {OrderLedger, TrafficWorld} from '../scenario/builders.js'
+import type {Scenario} from '../scenario/schema.js'
 
+/** What the generator thread needs, as plain data (builders are made on the thread). */
+export interface GeneratorInput {
+  /** Validated and scaled; its generator section sets connections, slack, timeout and stall budget. */
+  scenario: Scenario
+  target: string
+  world: TrafficWorld
+  /** Followers whose SSE streams time drop start → drop_started. */
+  notifyUsers: number[]
+  /** Test-only: starves the thread with a real busy loop of forMs every everyMs during the run. */
+  testStarve?: {everyMs: number; forMs: number}
+}
+
+export type ToGenerator = {type: 'mark'; at: number} | {type: 'abort'}
+
+/** The generator's samples: the open model's recording, what the answers said, the notify latencies. */
 export interface GeneratorOutput {
-  result: RunResult
+  load: OpenModelResult
   ledger: Omit<OrderLedger, 'acknowledged'> & {acknowledged: AcknowledgedOrder[]}
   notify: {sampled: number; missed: number; histogram: string}
 }
@@ -20,6 +35,7 @@ export interface GeneratorHandle extends EventEmitter {
   abort(): void
   on(event: 'progress', listener: (p: RunProgress) => void): this
   on(event: 'phase', listener: (p: PhaseEvent) => void): this
+  on(event: 'second', listener: (p: SeriesPoint) => void): this
 }
 
 /** Starts the load generator on a worker thread of its own (see generator-worker.ts). */
@@ -33,11 +49,10 @@ export function startGenerator(input: GeneratorInput): GeneratorHandle {
   const emitter = new EventEmitter() as GeneratorHandle
   const send = (m: ToGenerator) => worker.postMessage(m)
   const done = new Promise<GeneratorOutput>((resolve, reject) => {
-    worker.on('message', (m: {type: string} & Record<string, unknown>) => {
-      if (m.type === 'progress') emitter.emit('progress', m.p)
-      else if (m.type === 'phase') emitter.emit('phase', m.p)
-      else if (m.type === 'done') resolve(m as unknown as GeneratorOutput)
+    worker.on('message', (m: {type: string; p?: unknown} & Record<string, unknown>) => {
+      if (m.type === 'done') resolve(m as unknown as GeneratorOutput)
       else if (m.type === 'error') reject(new RelayedError(m.error as {code: string; message: string; hint?: string; exitCode: number}))
+      else emitter.emit(m.type, m.p)
     })
     worker.on('error', reject)
     worker.on('exit', (code) => reject(new Error(`the load generator thread exited (${code}) before finishing`)))

@@ -1,0 +1,17 @@
+import type {PhaseEvent, RunProgress} from '../load/open-model.js'
+import type {SaturateStep} from '../load/saturate.js'
+import type {SeriesPoint} from '../metrics/result.js'
+import type {Stage} from './stack.js'
+
+/** What a run tells its listeners (renderers, streams, dashboards); the handle re-emits these. */
+export interface RunEvents {
+  stage(stage: Stage, detail: string): void
+  progress(p: RunProgress): void
+  phase(p: PhaseEvent): void
+  /** Each second of the run as it closes, with the stock left when the run has a drop. */
+  second(p: SeriesPoint): void
+  /** saturate: each connection step as it ends. */
+  step(s: SaturateStep): void
+}
+
+export type Emit = <K extends keyof RunEvents>(event: K, ...args: Parameters<RunEvents[K]>) => void

@@ -1,0 +1,140 @@
+import type {Db} from '../../core/db/types.js'
+import {availableStock} from '../../core/stock/index.js'
+import {checkDropInvariants} from '../invariants/index.js'
+import {LatencyHistogram} from '../metrics/histogram.js'
+import type {InvariantResult, RunResult} from '../metrics/result.js'
+import type {Scenario} from '../scenario/schema.js'
+import {startGenerator, type GeneratorOutput} from './generator.js'
+import {buildRunResult} from './result.js'
+import type {Emit} from './events.js'
+import {createRunDrop, endDrop, startDrop, type Stack} from './stack.js'
+
+export interface OpenRunOptions {
+  /** Validated and scaled. */
+  scenario: Scenario
+  file: string | null
+  scale: number
+  signal: AbortSignal
+  /** Runs right after the drop goes live. Tests use it to sabotage the engine and see the run catch it. */
+  onDropLive?: (ctx: {db: Db; dropId: number}) => Promise<void>
+}
+
+// the stock is sampled once a second for the report's stock chart and the sold-out time
+const STOCK_SAMPLE_MS = 1000
+
+/**
+ * One open-model run on a prepared stack: creates the drop, replays the scenario on the generator
+ * thread while the drop goes live on schedule, measures drop start → event on followers' SSE
+ * streams, samples the stock, then checks the invariants against the database and judges the run.
+ */
+export async function openRun(stack: Stack, o: OpenRunOptions, emit: Emit): Promise<RunResult> {
+  const s = o.scenario
+  const {engine} = stack
+  const dropId = await createRunDrop(stack, s)
+  const cleanups: Array<() => void> = []
+  try {
+    const sample = s.notify.sample > 0 ? await engine.db.query<{user_id: number}>(`SELECT user_id FROM follows WHERE creator_id = 1 ORDER BY user_id LIMIT $1`, [s.notify.sample]) : {rows: []}
+    emit('stage', 'run', `${s.name} against ${stack.target}`)
+    const startedAt = new Date().toISOString()
+    const generator = startGenerator({
+      scenario: s,
+      target: stack.target,
+      world: {users: stack.data.users, creators: stack.data.creators, products: stack.data.products, dropId, secret: stack.secret},
+      notifyUsers: sample.rows.map((r) => Number(r.user_id)),
+    })
+    const abort = () => generator.abort()
+    o.signal.addEventListener('abort', abort, {once: true})
+    cleanups.push(() => o.signal.removeEventListener('abort', abort))
+
+    const stock: Array<{t: number; remaining: number}> = []
+    let runStart = 0
+    let soldOutAtMs: number | null = null
+    let dropLiveAtMs: number | null = null
+    let openFailure: unknown = null
+    generator.on('progress', (p) => emit('progress', p))
+    generator.on('second', (p) => {
+      const last = stock.at(-1)
+      emit('second', last ? {...p, stock: last.remaining} : p)
+    })
+    generator.on('phase', (p) => {
+      emit('phase', p)
+      if (runStart) return
+      // the run's clock starts with its first phase: the drop opens startOffset later
+      runStart = performance.now()
+      const sampleStock = async () => {
+        const remaining = (await availableStock(engine.db, dropId)) ?? 0
+        const t = (performance.now() - runStart) / 1000
+        stock.push({t: Number(t.toFixed(3)), remaining})
+        if (remaining === 0 && soldOutAtMs === null) soldOutAtMs = Math.round(t * 1000)
+      }
+      const sampler = setInterval(() => void sampleStock().catch(() => {}), STOCK_SAMPLE_MS)
+      cleanups.push(() => clearInterval(sampler))
+      const opener = setTimeout(() => {
+        generator.mark()
+        void startDrop(engine.deps, dropId)
+          .then(async () => {
+            dropLiveAtMs = Math.round(performance.now() - runStart)
+            engine.fanout?.wake()
+            await o.onDropLive?.({db: engine.db, dropId})
+          })
+          .catch((err) => {
+            // the drop never opened: the run means nothing, stop it and report why
+            openFailure = err
+            generator.abort()
+          })
+      }, s.drop.startOffset)
+      cleanups.push(() => clearTimeout(opener))
+      if (s.drop.duration !== undefined) {
+        const closer = setTimeout(() => void endDrop(engine.deps, dropId).catch(() => {}), s.drop.startOffset + s.drop.duration)
+        cleanups.push(() => clearTimeout(closer))
+      }
+    })
+    const out = await generator.done
+    if (openFailure) throw openFailure
+    for (const c of cleanups.splice(0)) c()
+
+    emit('stage', 'verify', 'checking invariants against the database')
+    return buildRunResult({
+      scenario: s,
+      file: o.file,
+      scale: o.scale,
+      target: stack.target,
+      startedAt,
+      load: out.load,
+      invariants: await invariantsOf(stack, s, dropId, out),
+      stats: await statsOf(stack, s, dropId, out, {dropLiveAtMs, soldOutAtMs, stockSeries: stock}),
+      metrics: out.notify.sampled > 0 ? {notify: LatencyHistogram.decode(out.notify.histogram)} : {},
+    })
+  } finally {
+    for (const c of cleanups) c()
+  }
+}
+
+async function invariantsOf(stack: Stack, s: Scenario, dropId: number, out: GeneratorOutput): Promise<InvariantResult[]> {
+  const checks = await checkDropInvariants(stack.engine.db, dropId, out.ledger.acknowledged, {minSoldOutQty: out.ledger.minSoldOutQty})
+  const wanted = new Set<string>([...s.invariants, 'stock_conserved'])
+  return checks.filter((c) => wanted.has(c.name)).map((c) => ({name: c.name, pass: c.ok, detail: c.ok ? undefined : JSON.stringify(c.details), data: c.details}))
+}
+
+async function statsOf(stack: Stack, s: Scenario, dropId: number, out: GeneratorOutput, timeline: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const {rows} = await stack.engine.db.query<{status: string; sold: number}>(
+    `SELECT d.status, (SELECT coalesce(sum(qty), 0)::int FROM orders o WHERE o.drop_id = d.id) AS sold FROM drops d WHERE d.id = $1`,
+    [dropId],
+  )
+  const {ledger, notify} = out
+  return {
+    dropId,
+    strategy: s.engine.strategy,
+    stock: s.drop.stock,
+    unitsSold: Number(rows[0].sold),
+    dropStatus: rows[0].status,
+    ordersConfirmed: ledger.confirmed,
+    soldOutAnswers: ledger.soldOut,
+    notLiveAnswers: ledger.notLive,
+    replays: ledger.replays,
+    cacheHitRatio: await stack.hitRatio(),
+    ...timeline,
+    notifySampled: notify.sampled,
+    notifyMissed: notify.missed,
+  }
+}

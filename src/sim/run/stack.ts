@@ -1,0 +1,155 @@
+import type {FastifyInstance} from 'fastify'
+import {request} from 'undici'
+import {createDrop, endDrop, startDrop} from '../../core/catalog/drops.js'
+import {datasetFingerprint, seed, seededFingerprint} from '../../core/catalog/seed.js'
+import {holdsData} from '../../core/db/migrate.js'
+import type {DbTarget} from '../../core/db/types.js'
+import {createEngine, type Engine} from '../../core/engine.js'
+import {SecretRejectedError, UsageError, redactUrl} from '../../core/errors.js'
+import {buildServer} from '../../server/app.js'
+import {mintToken} from '../../server/auth.js'
+import type {TrafficWorld} from '../scenario/builders.js'
+import type {Scenario} from '../scenario/schema.js'
+import {scenarioDurationMs} from './plan.js'
+
+export type Stage = 'prepare' | 'seed' | 'run' | 'verify'
+
+/** What the stack needs: the database, the cache nodes, the secret, and a deployment to drive (else it serves in-process). */
+export interface StackOptions {
+  scenario: Scenario
+  db: DbTarget
+  /** Drive this running deployment; otherwise the engine serves in-process on an ephemeral port. */
+  target?: string | null
+  redisUrl?: string | null
+  /** Cache nodes of the in-process engine. Default: the scenario's engine.cache. */
+  cache?: string
+  secret: string
+  /** Wipe a non-empty database and seed afresh; otherwise an already seeded one is reused. */
+  reset?: boolean
+  /** The database is the scenario's own (the embedded default): data a dead seed left is replaced. */
+  ownDatabase?: boolean
+}
+
+/** An engine on a seeded database, and the URL the generator drives. */
+export interface Stack {
+  engine: Engine
+  target: string
+  /** The token secret the target serves with. */
+  secret: string
+  /** The ids of the prepared data (dropId is per drop: see createRunDrop). */
+  data: Omit<TrafficWorld, 'dropId' | 'secret'> & {celebrityProduct: number}
+  /** The deployment's cache hit ratio (its /metrics) or the in-process engine's. */
+  hitRatio(): Promise<number | null>
+  close(): Promise<void>
+}
+
+// in-process the stack delivers notifications itself; a --target deployment runs its own workers
+const IN_PROCESS_FANOUT_WORKERS = 2
+const FANOUT_POLL_MS = 25
+// the generator is the only client: the per-user limit would throttle the scenario's own crowd
+const UNLIMITED = 1e6
+// a drop with no end in the scenario stays live this long after the run's phases
+const OPEN_ENDED_DROP_MS = 3_600_000
+
+/** Opens the engine, seeds or reuses the data, and serves it in-process unless a target is given. */
+export async function openStack(o: StackOptions, stage: (s: Stage, detail: string) => void): Promise<Stack> {
+  stage('prepare', 'opening the database')
+  const engine = await createEngine({
+    db: o.db,
+    redisUrl: o.redisUrl,
+    cache: o.cache ?? o.scenario.engine.cache,
+    migrate: true,
+    fanoutWorkers: o.target ? 0 : IN_PROCESS_FANOUT_WORKERS,
+    fanout: {pollMs: FANOUT_POLL_MS},
+  })
+  let app: FastifyInstance | undefined
+  try {
+    const data = await prepareData(engine, o, stage)
+    let target = o.target
+    if (target) await checkSecret(target, o.secret)
+    else {
+      ;({app} = await buildServer(engine, {secret: o.secret, rateLimitPerSecond: UNLIMITED, rateLimitBurst: UNLIMITED, log: false}))
+      target = await app.listen({port: 0, host: '127.0.0.1'})
+    }
+    const remote = Boolean(o.target)
+    return {
+      engine,
+      target,
+      secret: o.secret,
+      data,
+      hitRatio: async () => (remote ? remoteHitRatio(target) : engine.catalog.stats().hitRatio),
+      close: async () => {
+        await app?.close()
+        await engine.close()
+      },
+    }
+  } catch (err) {
+    await app?.close()
+    await engine.close()
+    throw err
+  }
+}
+
+/** A new drop of the celebrity's product, opening drop.startOffset after `at` (the run's start). */
+export async function createRunDrop(stack: Stack, s: Scenario, at = Date.now()): Promise<number> {
+  const drop = await createDrop(stack.engine.deps, {
+    creatorId: 1,
+    productId: stack.data.celebrityProduct,
+    stock: s.drop.stock,
+    startsAt: new Date(at + s.drop.startOffset),
+    endsAt: new Date(at + (s.drop.duration !== undefined ? s.drop.startOffset + s.drop.duration : scenarioDurationMs(s) + OPEN_ENDED_DROP_MS)),
+    lowStockThreshold: s.drop.lowStock ?? Math.floor(s.drop.stock / 10),
+    strategy: s.engine.strategy,
+    buckets: s.engine.buckets,
+  })
+  return drop.id
+}
+
+export {startDrop, endDrop}
+
+/**
+ * Reuses data this scenario's dataset already seeded (same fingerprint); seeds an empty database,
+ * one whose own seed died half-way, or any with reset; reuses other data as it is.
+ */
+async function prepareData(engine: Engine, o: StackOptions, stage: (s: Stage, d: string) => void): Promise<Stack['data']> {
+  const s = o.scenario
+  const seeded = await seededFingerprint(engine.db)
+  const fingerprint = datasetFingerprint(s.dataset)
+  if (seeded === fingerprint && !o.reset) {
+    stage('seed', `reusing the dataset seeded earlier (${fingerprint})`)
+  } else if (o.reset || (o.ownDatabase && seeded === null) || !(await holdsData(engine.db))) {
+    stage('seed', `${s.dataset.users} users, ${s.dataset.celebrityFollowers} celebrity followers`)
+    await seed(engine.db, {...s.dataset, reset: true})
+  }
+  const {rows} = await engine.db.query<{users: number; creators: number; products: number; product: number | null}>(
+    `SELECT (SELECT max(id) FROM users) AS users, (SELECT max(id) FROM creators) AS creators, (SELECT max(id) FROM products) AS products,
+      (SELECT min(id) FROM products WHERE creator_id = 1 AND deleted_at IS NULL) AS product`,
+  )
+  const r = rows[0]
+  if (r.product === null) throw new UsageError('--db', `creator 1 has no product to drop in ${engine.db.label}`, {hint: 'Seed with --products-per-creator ≥ 1, or add --reset.'})
+  return {users: Number(r.users), creators: Number(r.creators), products: Number(r.products), celebrityProduct: Number(r.product)}
+}
+
+/** The deployment's cache hit ratio from its /metrics (one process's view behind a balancer). */
+async function remoteHitRatio(target: string): Promise<number | null> {
+  try {
+    const res = await request(`${target}/metrics`)
+    const text = await res.body.text()
+    const m = /^livedrop_cache_hit_ratio (\S+)$/m.exec(text)
+    return m ? Number(m[1]) : null
+  } catch {
+    return null
+  }
+}
+
+/** A deployment serving with another secret answers every token 401: say so before the run, naming --secret. */
+async function checkSecret(target: string, secret: string): Promise<void> {
+  // user 1 is creator 1, present in every prepared dataset
+  const res = await request(`${target.replace(/\/$/, '')}/me/following?limit=1`, {headers: {authorization: `Bearer ${mintToken(1, secret)}`}})
+  await res.body.dump()
+  if (res.statusCode === 401) {
+    throw new SecretRejectedError('--secret', `${redactUrl(target)} refused a token signed with this secret (GET /me/following answered 401)`, {
+      hint: 'Pass the secret the deployment serves with (its --secret or LIVEDROP_SECRET).',
+    })
+  }
+}
