@@ -57,6 +57,8 @@ export interface EmbeddedCluster {
   readonly dir: string
   /** `started`: this process started the server; `joined`: another process had. */
   readonly mode: 'started' | 'joined'
+  /** The postmaster's pid while the server runs, else null (the root of its process tree, for CPU accounting). */
+  postmasterPid(): number | null
   /** Leaves the server; the last user stops it (and removes a throwaway directory). */
   release(): Promise<void>
 }
@@ -328,6 +330,7 @@ export async function openEmbedded(dir: string | null, database = DEFAULT_DATABA
     dir: root,
     label: `embedded Postgres ${throwaway ? '(throwaway)' : `at ${root}`} on 127.0.0.1:${port}${database === DEFAULT_DATABASE ? '' : `, database ${database}`}`,
     mode,
+    postmasterPid: () => runningServer(pgdata)?.pid ?? null,
     async release() {
       if (!unreleased.delete(leaveSync)) return
       if (throwaway) return leaveSync()
