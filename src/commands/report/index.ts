@@ -6,6 +6,7 @@ import type {ThresholdResult} from '../../sim/metrics/thresholds.js'
 import {checkComparable, compareRuns, comparisonWarnings, parseTolerance, regressionError, renderComparison, type RunComparison} from '../../sim/report/compare.js'
 import {renderHtml} from '../../sim/report/html.js'
 import {renderJUnit} from '../../sim/report/junit.js'
+import {appendStepSummary, renderMarkdownSummary} from '../../sim/report/markdown.js'
 import {readRunFile} from '../../sim/report/run-file.js'
 import {colorFor, renderReport} from '../../sim/report/tables.js'
 
@@ -14,7 +15,7 @@ export interface ReportOutput {
   verdict: Verdict
   thresholds: ThresholdResult[]
   comparison: RunComparison | null
-  /** Files written: html, junit. */
+  /** Files written: html, junit, summary-md. */
   wrote: Record<string, string>
 }
 
@@ -24,14 +25,16 @@ export default class Report extends BaseCommand {
 --compare marks throughput, p50/p95/p99 and error rate per phase and request type as better / same / worse.
 A change counts only beyond --tolerance AND outside the runs' own second-to-second spread (a Mann-Whitney
 test on the per-second samples, alpha 0.05; latency changes under 1 ms and error-rate changes under 0.1
-percentage points are "same"). Any "worse" exits 97. The run's own verdict does not change the exit code here.
+percentage points are "same"). Any "worse" exits 97. Only the figures that changed are listed (--all lists every one). The run's own verdict does not change the exit code here.
 A baseline of another scenario, or with no phase and request type in common, is refused (exit 2); a
 different --scale or dataset seed is warned about. --full adds a table per phase with service time and
-the generator's schedule.`
+the generator's schedule, and the first failing responses. --summary-md appends the verdict, thresholds, the
+whole-run table and the changed figures as Markdown (pass $GITHUB_STEP_SUMMARY in GitHub Actions).`
   static override examples = [
     '<%= config.bin %> report run.json',
     '<%= config.bin %> report run.json --compare baseline.json --tolerance 10%',
     '<%= config.bin %> report run.json --html report.html --junit results.xml',
+    '<%= config.bin %> report run.json --compare baseline.json --summary-md "$GITHUB_STEP_SUMMARY"',
   ]
   static override args = {
     run: Args.string({description: 'run file (JSON) to report on', required: true}),
@@ -41,7 +44,9 @@ the generator's schedule.`
     tolerance: Flags.string({description: 'relative change allowed before a figure counts as changed', default: '10%'}),
     html: Flags.string({description: 'write a self-contained HTML report with charts to this file'}),
     junit: Flags.string({description: 'write thresholds and invariants (and compared figures) as JUnit XML to this file'}),
-    full: Flags.boolean({description: 'add a table per phase with service time and the schedule (late, queued, unsent sends)'}),
+    full: Flags.boolean({description: 'add a table per phase with service time and the schedule (late, queued, unsent sends), and the first failing responses'}),
+    all: Flags.boolean({description: 'with --compare, list every compared figure, not only those that changed beyond the tolerance and the noise'}),
+    'summary-md': Flags.string({description: 'append the verdict, thresholds and whole-run table (and the changed figures) as Markdown to this file, e.g. $GITHUB_STEP_SUMMARY'}),
   }
 
   async run(): Promise<ReportOutput> {
@@ -51,8 +56,9 @@ the generator's schedule.`
     const baseline = flags.compare ? await readRunFile(flags.compare) : null
     const comparison = baseline ? compareRuns(result, baseline, {tolerance}) : null
     if (baseline && comparison) checkComparable(result, baseline, comparison)
-    for (const w of baseline ? comparisonWarnings(result, baseline) : []) this.note(`Warning: ${w}.`)
-    if (baseline && (baseline.void || result.void)) this.note(`Warning: ${baseline.void ? 'the baseline' : 'this run'} is void (its generator stalled, or its late sends could have caused its failure); the comparison says little about the target.`)
+    const warnings = baseline ? comparisonWarnings(result, baseline) : []
+    if (baseline && (baseline.void || result.void)) warnings.push(`${baseline.void ? 'the baseline' : 'this run'} is void (its generator stalled, or its late sends could have caused its failure); the comparison says little about the target`)
+    for (const w of warnings) this.note(`Warning: ${w}.`)
     const wrote: Record<string, string> = {}
     if (flags.html) {
       await writeFile(flags.html, renderHtml(result, {comparison: comparison ?? undefined}))
@@ -62,9 +68,13 @@ the generator's schedule.`
       await writeFile(flags.junit, renderJUnit(result, comparison ?? undefined))
       wrote.junit = flags.junit
     }
+    if (flags['summary-md']) {
+      await appendStepSummary(flags['summary-md'], renderMarkdownSummary(result, {comparison: comparison ?? undefined, all: flags.all, warnings}))
+      wrote.markdown = flags['summary-md']
+    }
     const color = colorFor(process.stdout, process.env)
     this.log(renderReport(result, {color, full: flags.full, regressions: comparison?.regressions.length}))
-    if (comparison) this.log(renderComparison(comparison, {plain: !color}))
+    if (comparison) this.log(renderComparison(comparison, {plain: !color, all: flags.all}))
     for (const [kind, file] of Object.entries(wrote)) this.note(`Wrote ${kind} to ${file}`)
     const err = comparison && regressionError(comparison)
     if (err) throw err

@@ -237,20 +237,49 @@ export function normalCdf(x: number): number {
 const fmt = (metric: CompareMetric, v: number) =>
   metric === 'throughput' ? `${v.toFixed(1)}/s` : metric === 'errorRate' ? `${(v * 100).toFixed(2)}%` : `${v.toFixed(v < 10 ? 2 : 1)}ms`
 
-/** The comparison as a table: one line per phase, type and figure. `plain` drops colour. Default true. */
-export function renderComparison(c: RunComparison, options: {plain?: boolean} = {}): string {
+export interface ComparisonRenderOptions {
+  /** Plain text, no colour. Default true. */
+  plain?: boolean
+  /** List every compared figure; by default only those that changed beyond the tolerance and the noise. Default false. */
+  all?: boolean
+}
+
+/** The figures to show: every one with `all`, else those judged better or worse (beyond the tolerance and the runs' noise). */
+export function shownFigures(c: RunComparison, all = false): Array<{phase: string; type: string; m: MetricComparison}> {
+  return c.rows.flatMap((r) => r.metrics.filter((m) => all || m.verdict !== 'same').map((m) => ({phase: r.phase, type: r.type, m})))
+}
+
+/** "+12.0%", "new" (from a zero baseline). */
+export function formatChange(m: MetricComparison): string {
+  return m.relative === null ? 'new' : `${m.relative >= 0 ? '+' : ''}${(m.relative * 100).toFixed(1)}%`
+}
+
+export const formatFigure = fmt
+
+/** "12 figure(s) unchanged (within 10% or inside the runs' noise) not shown; --all lists them." or null when all are shown. */
+export function hiddenNote(c: RunComparison, all = false): string | null {
+  const total = c.rows.reduce((n, r) => n + r.metrics.length, 0)
+  const hidden = total - shownFigures(c, all).length
+  if (!hidden) return null
+  return `${hidden} of ${total} figure(s) unchanged (within ${(c.tolerance * 100).toFixed(0)}% or inside the runs' noise) not shown; --all lists them.`
+}
+
+/** The comparison as a table: by default only the figures that changed; `all` lists every phase, type and figure. */
+export function renderComparison(c: RunComparison, options: ComparisonRenderOptions = {}): string {
   const plain = options.plain ?? true
-  const t = new Table({
-    head: ['phase', 'type', 'figure', 'baseline', 'current', 'change', 'verdict', 'why'],
-    colAligns: ['left', 'left', 'left', 'right', 'right', 'right', 'left', 'left'],
-    style: plain ? {head: [], border: []} : {},
-  })
-  for (const r of c.rows)
-    for (const m of r.metrics) {
-      const change = m.relative === null ? 'new' : `${m.relative >= 0 ? '+' : ''}${(m.relative * 100).toFixed(1)}%`
-      t.push([r.phase, r.type, m.metric, fmt(m.metric, m.baseline), fmt(m.metric, m.current), change, m.verdict.toUpperCase(), m.reason])
-    }
-  const lines = [`Compared with the baseline (tolerance ${(c.tolerance * 100).toFixed(0)}%, noise test alpha ${c.alpha}):`, t.toString()]
+  const shown = shownFigures(c, options.all)
+  const lines = [`Compared with the baseline (tolerance ${(c.tolerance * 100).toFixed(0)}%, noise test alpha ${c.alpha}):`]
+  if (shown.length) {
+    const t = new Table({
+      head: ['phase', 'type', 'figure', 'baseline', 'current', 'change', 'verdict', 'why'],
+      colAligns: ['left', 'left', 'left', 'right', 'right', 'right', 'left', 'left'],
+      style: plain ? {head: [], border: []} : {},
+    })
+    for (const {phase, type, m} of shown) t.push([phase, type, m.metric, fmt(m.metric, m.baseline), fmt(m.metric, m.current), formatChange(m), m.verdict.toUpperCase(), m.reason])
+    lines.push(t.toString())
+  } else lines.push('No figure changed beyond the tolerance and the runs\' noise.')
+  const note = hiddenNote(c, options.all)
+  if (note) lines.push(note)
   if (c.onlyInBaseline.length) lines.push(`Only in the baseline (not compared): ${c.onlyInBaseline.join(', ')}`)
   if (c.onlyInCurrent.length) lines.push(`Only in this run (not compared): ${c.onlyInCurrent.join(', ')}`)
   lines.push(c.regressions.length ? `${c.regressions.length} regression(s), ${c.improvements} improvement(s).` : `No regression; ${c.improvements} improvement(s).`)
