@@ -16,7 +16,7 @@ import {createDrop, startDrop} from '../src/core/catalog/drops.js'
 import {placeOrder} from '../src/core/orders/place-order.js'
 import {purgeIdempotencyKeys} from '../src/core/orders/purge.js'
 import {LatencyHistogram} from '../src/sim/metrics/histogram.js'
-import {createDropFixture} from '../src/sim/load/drop-run.js'
+import {createDropFixture} from '../src/core/catalog/fixture.js'
 import {JSON_OUT, numberArg} from './args.js'
 
 const KEYS = numberArg('keys', 5_000_000)

@@ -18,8 +18,8 @@ import {benchDatabase} from './db.js'
 import {createDrop, startDrop} from '../src/core/catalog/drops.js'
 import {placeOrder} from '../src/core/orders/place-order.js'
 import type {EngineDeps} from '../src/core/orders/deps.js'
-import type {StockStrategy} from '../src/core/stock/types.js'
-import {createDropFixture, type DropFixture} from '../src/sim/load/drop-run.js'
+import type {StockStrategyName} from '../src/core/stock/index.js'
+import {createDropFixture, type DropFixture} from '../src/core/catalog/fixture.js'
 import {JSON_OUT, numberArg} from './args.js'
 
 const SECONDS = numberArg('seconds', 3)

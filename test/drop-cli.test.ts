@@ -3,7 +3,7 @@ import {describe, expect, it} from 'vitest'
 import {usePostgres} from './helpers/db.js'
 import {runCli} from './helpers/cli.js'
 import {REDIS_URL} from './helpers/redis.js'
-import {createDropFixture} from '../src/sim/load/drop-run.js'
+import {createDropFixture} from '../src/core/catalog/fixture.js'
 
 /** The drop commands as a user runs them (the built CLI, no TTY). */
 describe('livedrop drop … (CLI)', () => {

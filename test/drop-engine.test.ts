@@ -14,9 +14,9 @@ import {
 import type {Db} from '../src/core/db/types.js'
 import {placeOrder, type PlaceOrderResult} from '../src/core/orders/place-order.js'
 import type {EngineDeps} from '../src/core/orders/deps.js'
-import {checkDropInvariants} from '../src/sim/invariants/index.js'
-import {createDropFixture, type DropFixture} from '../src/sim/load/drop-run.js'
-import type {StockStrategy} from '../src/core/stock/types.js'
+import {checkDropInvariants} from '../src/core/audit/drop.js'
+import {createDropFixture, type DropFixture} from '../src/core/catalog/fixture.js'
+import type {StockStrategyName} from '../src/core/stock/index.js'
 
 async function outboxCounts(db: Db, dropId: number): Promise<Record<string, number>> {
   const {rows} = await db.query<{event_type: string; n: number}>(`SELECT event_type, count(*)::int AS n FROM outbox WHERE drop_id = $1 GROUP BY 1`, [dropId])

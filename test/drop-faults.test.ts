@@ -15,9 +15,9 @@ import type {EngineDeps} from '../src/core/orders/deps.js'
 import {placeOrder, type PlaceOrderResult} from '../src/core/orders/place-order.js'
 import {createEngine} from '../src/core/engine.js'
 import {DEFAULT_GATE_TIMEOUT_MS, GATE_EPOCH_SQL, GATE_SOLD_OUT, gateTokens} from '../src/core/stock/redis-gate.js'
-import type {StockStrategy} from '../src/core/stock/types.js'
-import {checkDropInvariants} from '../src/sim/invariants/index.js'
-import {createDropFixture, type DropFixture} from '../src/sim/load/drop-run.js'
+import type {StockStrategyName} from '../src/core/stock/index.js'
+import {checkDropInvariants} from '../src/core/audit/drop.js'
+import {createDropFixture, type DropFixture} from '../src/core/catalog/fixture.js'
 
 /**
  * Faults against real servers: backends of this file's database killed mid-transaction, and for

@@ -5,9 +5,9 @@ import {KeyReusedWithDifferentRequestError, UserNotFoundError} from '../src/core
 import type {EngineDeps} from '../src/core/orders/deps.js'
 import {placeOrder, type PlaceOrderResult} from '../src/core/orders/place-order.js'
 import {GATE_EPOCH_SQL, GATE_SOLD_OUT, gateTokens} from '../src/core/stock/redis-gate.js'
-import type {StockStrategy} from '../src/core/stock/types.js'
-import {checkDropInvariants} from '../src/sim/invariants/index.js'
-import {createDropFixture, type DropFixture} from '../src/sim/load/drop-run.js'
+import type {StockStrategyName} from '../src/core/stock/index.js'
+import {checkDropInvariants} from '../src/core/audit/drop.js'
+import {createDropFixture, type DropFixture} from '../src/core/catalog/fixture.js'
 import {usePostgres} from './helpers/db.js'
 import {useRedisPrefix} from './helpers/redis.js'
 

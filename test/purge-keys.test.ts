@@ -8,7 +8,7 @@ import type {Db} from '../src/core/db/types.js'
 import {PurgeLockedError, UsageError} from '../src/core/errors.js'
 import {placeOrder} from '../src/core/orders/place-order.js'
 import {idempotencyStats, purgeIdempotencyKeys} from '../src/core/orders/purge.js'
-import {createDropFixture} from '../src/sim/load/drop-run.js'
+import {createDropFixture} from '../src/core/catalog/fixture.js'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR

@@ -5,8 +5,8 @@ import {BACKENDS} from './helpers/db.js'
 import {createDrop, endDrop, getDropStatus, startDrop} from '../src/core/catalog/drops.js'
 import {DropNotLiveError, KeyReusedWithDifferentRequestError, RequestInFlightError} from '../src/core/errors.js'
 import {placeOrder, type PlaceOrderResult} from '../src/core/orders/place-order.js'
-import {checkDropInvariants, type AcknowledgedOrder} from '../src/sim/invariants/index.js'
-import {createDropFixture, type DropFixture} from '../src/sim/load/drop-run.js'
+import {checkDropInvariants, type AcknowledgedOrder} from '../src/core/audit/drop.js'
+import {createDropFixture, type DropFixture} from '../src/core/catalog/fixture.js'
 
 /**
  * Random interleavings of orders, retries (same key, same or different request) and ends of a

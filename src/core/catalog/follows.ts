@@ -165,3 +165,11 @@ export async function listFollowing(db: Queryable, userId: number, options: Page
   const items = rows.map((r) => ({creatorId: r.creator_id, name: r.name, notify: r.notify, followedAt: new Date(r.created_at)}))
   return {items, nextCursor: rows.length === limit ? encodeCursor([userId, rows[rows.length - 1].creator_id]) : null}
 }
+
+const FOLLOWER_SAMPLE = {name: 'follows.sample', text: `SELECT user_id FROM follows WHERE creator_id = $1 ORDER BY user_id LIMIT $2`}
+
+/** The first n followers of a creator by user id: a stable sample (a run watches their notifications). */
+export async function followerSample(db: Queryable, creatorId: number, n: number): Promise<number[]> {
+  const {rows} = await db.query<{user_id: number}>(FOLLOWER_SAMPLE, [creatorId, n])
+  return rows.map((r) => Number(r.user_id))
+}

@@ -3,7 +3,7 @@ import {createHash} from 'node:crypto'
 import {checkWholeNumber, NotEmptyError, throwUsageErrors, TooLargeError, UsageError} from '../errors.js'
 import {createRandom, randomInt} from '../random.js'
 import {holdsData, resetSchema} from '../db/migrate.js'
-import type {CopyColumn, CopyValue, Db} from '../db/types.js'
+import type {CopyColumn, CopyValue, Db, Queryable} from '../db/types.js'
 
 export interface SeedOptions {
   /** Users with profiles. Raised when celebrities need more followers than there are users. Default 1,000. */
@@ -333,4 +333,17 @@ export async function seed(db: Db, options: SeedOptions, onProgress: (p: SeedPro
     rowsPerSecond: Math.round(total / seconds),
     ...(users > options.users ? {usersRaisedTo: users} : {}),
   }
+}
+
+const DATASET_BOUNDS = {
+  name: 'seed.bounds',
+  text: `SELECT (SELECT max(id) FROM users) AS users, (SELECT max(id) FROM creators) AS creators, (SELECT max(id) FROM products) AS products,
+      (SELECT min(id) FROM products WHERE creator_id = 1 AND deleted_at IS NULL) AS product`,
+}
+
+/** The highest ids of a seeded dataset and the celebrity's (creator 1) first live product, null when it has none. */
+export async function datasetBounds(db: Queryable): Promise<{users: number; creators: number; products: number; celebrityProduct: number | null}> {
+  const {rows} = await db.query<{users: number; creators: number; products: number; product: number | null}>(DATASET_BOUNDS)
+  const r = rows[0]
+  return {users: Number(r.users), creators: Number(r.creators), products: Number(r.products), celebrityProduct: r.product === null ? null : Number(r.product)}
 }

@@ -1,14 +1,14 @@
 import {randomBytes} from 'node:crypto'
 import {isDeepStrictEqual} from 'node:util'
 import {createDrop, startDrop} from '../../core/catalog/drops.js'
-import type {Queryable} from '../../core/db/types.js'
+import {createDropFixture} from '../../core/catalog/fixture.js'
 import {checkWholeNumber, LivedropError, throwUsageErrors, UsageError} from '../../core/errors.js'
 import type {EngineDeps} from '../../core/orders/deps.js'
 import {placeOrder, type PlaceOrderResult} from '../../core/orders/place-order.js'
 import {createRandom, randomInt} from '../../core/random.js'
-import {DEFAULT_BUCKETS, type StockStrategy} from '../../core/stock/index.js'
+import {DEFAULT_BUCKETS, type StockStrategyName} from '../../core/stock/index.js'
 import {LatencyHistogram, type LatencySummary} from '../metrics/histogram.js'
-import {checkDropInvariants, type AcknowledgedOrder, type InvariantResult} from '../invariants/index.js'
+import {checkDropInvariants, type AcknowledgedOrder, type InvariantResult} from '../../core/audit/drop.js'
 
 /**
  * `livedrop drop run`: a drop raced in-process. Creates what it needs (creator, product, buyers)
@@ -23,7 +23,7 @@ export interface DropRunOptions {
   buyers: number
   /** Requests in flight at once. Default 64. */
   concurrency: number
-  strategy: StockStrategy
+  strategy: StockStrategyName
   /** Fraction of buyers that also retry with the same key (one duplicate while in flight, one after). Default 0.2. */
   retryRate: number
   /** Quantity per order, uniform in [qtyMin, qtyMax]. Default 1-1. */
@@ -56,7 +56,7 @@ export interface DropRunProgress {
 
 export interface DropRunResult {
   dropId: number
-  strategy: StockStrategy
+  strategy: StockStrategyName
   stock: number
   buyers: number
   concurrency: number
@@ -102,29 +102,6 @@ export function parseQtyRange(text: string): {qtyMin: number; qtyMax: number} {
   const qtyMax = m[2] === undefined ? qtyMin : Number(m[2])
   if (qtyMin < 1 || qtyMax < qtyMin) throw new UsageError('--qty', `expected 1 ≤ MIN ≤ MAX, got ${text}`)
   return {qtyMin, qtyMax}
-}
-
-export interface DropFixture {
-  creatorId: number
-  productId: number
-  /** Buyer user ids, in order. */
-  buyerIds: number[]
-}
-
-/** Creates a creator, a product and `buyers` users with handles unique to this run. */
-export async function createDropFixture(db: Queryable, buyers: number, tag = randomBytes(4).toString('hex')): Promise<DropFixture> {
-  const owner = await db.query<{id: number}>(`INSERT INTO users (handle, display_name) VALUES ($1, 'Drop run creator') RETURNING id`, [`run-${tag}-creator`])
-  const creator = await db.query<{id: number}>(`INSERT INTO creators (user_id, name) VALUES ($1, $2) RETURNING id`, [owner.rows[0].id, `Run ${tag}`])
-  const creatorId = Number(creator.rows[0].id)
-  const product = await db.query<{id: number}>(
-    `INSERT INTO products (creator_id, title, price_cents) VALUES ($1, $2, 4900) RETURNING id`,
-    [creatorId, `Limited item ${tag}`],
-  )
-  const users = await db.query<{id: number}>(
-    `INSERT INTO users (handle, display_name) SELECT $1 || g, 'Buyer ' || g FROM generate_series(1, $2::int) g RETURNING id`,
-    [`run-${tag}-buyer-`, buyers],
-  )
-  return {creatorId, productId: Number(product.rows[0].id), buyerIds: users.rows.map((r) => Number(r.id)).sort((a, b) => a - b)}
 }
 
 /** Runs a drop race and checks it. The drop is created, started and left as it ends (sold out or live). */

@@ -1,7 +1,7 @@
 import {EventEmitter} from 'node:events'
 import {Worker} from 'node:worker_threads'
 import {RelayedError} from '../../core/errors.js'
-import type {AcknowledgedOrder} from '../invariants/index.js'
+import type {AcknowledgedOrder} from '../../core/audit/drop.js'
 import type {OpenModelResult, PhaseEvent, RunProgress} from '../load/open-model.js'
 import type {SeriesPoint} from '../metrics/result.js'
 import type {OrderLedger, TrafficWorld} from '../scenario/builders.js'

@@ -1,8 +1,10 @@
 import type {Db} from '../../core/db/types.js'
 import {availableStock} from '../../core/stock/index.js'
-import {checkDropInvariants} from '../invariants/index.js'
+import {dropOutcome} from '../../core/audit/drop.js'
+import {followerSample} from '../../core/catalog/follows.js'
 import {LatencyHistogram} from '../metrics/histogram.js'
-import type {InvariantResult, RunResult} from '../metrics/result.js'
+import {databaseInvariants} from '../invariants/index.js'
+import type {RunResult} from '../metrics/result.js'
 import type {Scenario} from '../scenario/schema.js'
 import {startGenerator, type GeneratorOutput} from './generator.js'
 import {buildRunResult} from './result.js'
@@ -19,6 +21,8 @@ export interface OpenRunOptions {
   onDropLive?: (ctx: {db: Db; dropId: number}) => Promise<void>
 }
 
+// the seed's creator 1 is the celebrity whose followers the notify sample watches
+const CELEBRITY = 1
 // the stock is sampled once a second for the report's stock chart and the sold-out time
 const STOCK_SAMPLE_MS = 1000
 
@@ -33,14 +37,14 @@ export async function openRun(stack: Stack, o: OpenRunOptions, emit: Emit): Prom
   const dropId = await createRunDrop(stack, s)
   const cleanups: Array<() => void> = []
   try {
-    const sample = s.notify.sample > 0 ? await engine.db.query<{user_id: number}>(`SELECT user_id FROM follows WHERE creator_id = 1 ORDER BY user_id LIMIT $1`, [s.notify.sample]) : {rows: []}
+    const notifyUsers = s.notify.sample > 0 ? await followerSample(engine.db, CELEBRITY, s.notify.sample) : []
     emit('stage', 'run', `${s.name} against ${stack.target}`)
     const startedAt = new Date().toISOString()
     const generator = startGenerator({
       scenario: s,
       target: stack.target,
       world: {users: stack.data.users, creators: stack.data.creators, products: stack.data.products, dropId, secret: stack.secret},
-      notifyUsers: sample.rows.map((r) => Number(r.user_id)),
+      notifyUsers,
     })
     const abort = () => generator.abort()
     o.signal.addEventListener('abort', abort, {once: true})
@@ -101,7 +105,7 @@ export async function openRun(stack: Stack, o: OpenRunOptions, emit: Emit): Prom
       target: stack.target,
       startedAt,
       load: out.load,
-      invariants: await invariantsOf(stack, s, dropId, out),
+      invariants: await databaseInvariants(engine.db, dropId, s.invariants, out.ledger),
       stats: await statsOf(stack, s, dropId, out, {dropLiveAtMs, soldOutAtMs, stockSeries: stock}),
       metrics: out.notify.sampled > 0 ? {notify: LatencyHistogram.decode(out.notify.histogram)} : {},
     })
@@ -110,24 +114,15 @@ export async function openRun(stack: Stack, o: OpenRunOptions, emit: Emit): Prom
   }
 }
 
-async function invariantsOf(stack: Stack, s: Scenario, dropId: number, out: GeneratorOutput): Promise<InvariantResult[]> {
-  const checks = await checkDropInvariants(stack.engine.db, dropId, out.ledger.acknowledged, {minSoldOutQty: out.ledger.minSoldOutQty})
-  const wanted = new Set<string>([...s.invariants, 'stock_conserved'])
-  return checks.filter((c) => wanted.has(c.name)).map((c) => ({name: c.name, pass: c.ok, detail: c.ok ? undefined : JSON.stringify(c.details), data: c.details}))
-}
-
 async function statsOf(stack: Stack, s: Scenario, dropId: number, out: GeneratorOutput, timeline: Record<string, unknown>): Promise<Record<string, unknown>> {
-  const {rows} = await stack.engine.db.query<{status: string; sold: number}>(
-    `SELECT d.status, (SELECT coalesce(sum(qty), 0)::int FROM orders o WHERE o.drop_id = d.id) AS sold FROM drops d WHERE d.id = $1`,
-    [dropId],
-  )
+  const outcome = await dropOutcome(stack.engine.db, dropId)
   const {ledger, notify} = out
   return {
     dropId,
     strategy: s.engine.strategy,
     stock: s.drop.stock,
-    unitsSold: Number(rows[0].sold),
-    dropStatus: rows[0].status,
+    unitsSold: outcome.unitsSold,
+    dropStatus: outcome.status,
     ordersConfirmed: ledger.confirmed,
     soldOutAnswers: ledger.soldOut,
     notLiveAnswers: ledger.notLive,

@@ -1,7 +1,7 @@
 import type {FastifyInstance} from 'fastify'
 import {request} from 'undici'
 import {createDrop, endDrop, startDrop} from '../../core/catalog/drops.js'
-import {datasetFingerprint, seed, seededFingerprint} from '../../core/catalog/seed.js'
+import {datasetBounds, datasetFingerprint, seed, seededFingerprint} from '../../core/catalog/seed.js'
 import {holdsData} from '../../core/db/migrate.js'
 import type {DbTarget} from '../../core/db/types.js'
 import {createEngine, type Engine} from '../../core/engine.js'
@@ -121,13 +121,9 @@ async function prepareData(engine: Engine, o: StackOptions, stage: (s: Stage, d:
     stage('seed', `${s.dataset.users} users, ${s.dataset.celebrityFollowers} celebrity followers`)
     await seed(engine.db, {...s.dataset, reset: true})
   }
-  const {rows} = await engine.db.query<{users: number; creators: number; products: number; product: number | null}>(
-    `SELECT (SELECT max(id) FROM users) AS users, (SELECT max(id) FROM creators) AS creators, (SELECT max(id) FROM products) AS products,
-      (SELECT min(id) FROM products WHERE creator_id = 1 AND deleted_at IS NULL) AS product`,
-  )
-  const r = rows[0]
-  if (r.product === null) throw new UsageError('--db', `creator 1 has no product to drop in ${engine.db.label}`, {hint: 'Seed with --products-per-creator ≥ 1, or add --reset.'})
-  return {users: Number(r.users), creators: Number(r.creators), products: Number(r.products), celebrityProduct: Number(r.product)}
+  const {celebrityProduct, ...ids} = await datasetBounds(engine.db)
+  if (celebrityProduct === null) throw new UsageError('--db', `creator 1 has no product to drop in ${engine.db.label}`, {hint: 'Seed with --products-per-creator ≥ 1, or add --reset.'})
+  return {...ids, celebrityProduct}
 }
 
 /** The deployment's cache hit ratio from its /metrics (one process's view behind a balancer). */
