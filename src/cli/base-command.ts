@@ -34,8 +34,9 @@ export abstract class BaseCommand extends Command {
     }
   }
 
-  protected config_(flags: ConfigInput): ResolvedConfig {
-    return resolveConfig(flags, process.env, process.cwd())
+  /** Config from flags > environment > the scenario file's settings (when the command reads one) > defaults. */
+  protected config_(flags: ConfigInput, scenario?: ConfigInput): ResolvedConfig {
+    return resolveConfig(flags, process.env, process.cwd(), scenario)
   }
 
   /**

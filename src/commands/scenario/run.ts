@@ -1,12 +1,11 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand, dbFlags} from '../../cli/base-command.js'
 import {createTable} from '../../cli/table.js'
-import {resolveConfig} from '../../config.js'
 import {datasetFingerprint} from '../../core/catalog/seed.js'
 import {UsageError, redactUrl} from '../../core/errors.js'
 import {runScenario, verdictError, type RunHandle, type RunOptions, type RunResult, type SaturateResult} from '../../sim/run/index.js'
 import {writeRunFile} from '../../sim/report/run-file.js'
-import {colorFor, renderReport} from '../../sim/report/tables.js'
+import {colorFor, progressLine, renderReport} from '../../sim/report/tables.js'
 import {loadScenario} from '../../sim/scenario/loader.js'
 
 export default class ScenarioRun extends BaseCommand {
@@ -50,7 +49,7 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
     if (!(scale > 0)) throw new UsageError('--scale', `expected a number > 0, got ${flags.scale}`, {hint: 'For example --scale 0.5 or --scale 4.'})
     if (flags.target !== undefined) checkTarget(flags.target)
     const scenario = await loadScenario(args.file, {scale})
-    const config = resolveConfig(flags, process.env, process.cwd(), {cache: scenario.engine.cache})
+    const config = this.config_(flags, {cache: scenario.engine.cache})
     // without --db or DATABASE_URL the run gets a database of its own, named after its dataset,
     // in the embedded Postgres: seeded once, reused by later runs, never mixed with other data
     const ownDatabase = config.dbSource === 'default' && config.db.kind === 'embedded'
@@ -121,7 +120,7 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
     if (this.jsonEnabled()) return
     const tty = Boolean(process.stderr.isTTY)
     handle.on('progress', (p) => {
-      this.lastProgress = `[${p.phase}] ${(p.elapsedMs / 1000).toFixed(0)}/${(p.totalMs / 1000).toFixed(0)} s  ${p.rate.toFixed(0)}/${p.targetRate.toFixed(0)} req/s  errors ${p.errors}  late ${p.late}  p99 ${p.p99Ms.toFixed(1)} ms`
+      this.lastProgress = progressLine(p)
       if (tty) process.stderr.write(`\r\x1b[2K${this.lastProgress}`)
     })
     if (!tty) this.progressTimer = setInterval(() => this.lastProgress && process.stderr.write(this.lastProgress + '\n'), 10_000)
