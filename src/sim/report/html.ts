@@ -1,22 +1,11 @@
-import {readFileSync} from 'node:fs'
-import {createRequire} from 'node:module'
 import {mergedHistogram, type RunResult} from '../metrics/result.js'
 import {formatThresholdActual, formatThresholdValue} from '../metrics/thresholds.js'
 import type {RunComparison} from './compare.js'
-import {generatorHealthLine, latenessFlipsOf} from './tables.js'
-
-const require = createRequire(import.meta.url)
-
-/** uPlot (MIT, ~50 KB) read from node_modules at render time, so the report needs no network. */
-function uplotAssets(): {js: string; css: string} {
-  const js = readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8')
-  const css = readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8')
-  return {js, css}
-}
+import {overviewMarkers, overviewOf} from './overview.js'
+import {inlineScript, OVERVIEW_CSS, OVERVIEW_SCRIPT, scriptJson, uplotAssets} from './overview-script.js'
+import {failureRows, generatorHealthLine, latenessFlipsOf} from './tables.js'
 
 const esc = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'})[c]!)
-/** JSON safe inside <script>: no "</script>" or "<!--" can appear. */
-const scriptJson = (v: unknown) => JSON.stringify(v).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029')
 
 /** Percentiles of the spectrum chart; the x axis is "nines" (−log10(1 − p)), as HdrHistogram plots do. */
 const SPECTRUM = [0, 10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95, 97.5, 99, 99.5, 99.9, 99.95, 99.99, 99.999]
@@ -60,6 +49,7 @@ export function chartData(result: RunResult) {
     errors: Object.fromEntries(types.map((type) => [type, col(type, 'errors')])),
     spectrum: {x: SPECTRUM.map((p) => -Math.log10(1 - p / 100)), percentiles: SPECTRUM, corrected: spectrum('corrected'), service: spectrum('service')},
     stock: stockSeriesOf(result),
+    overview: {points: overviewOf(result), markers: overviewMarkers(result), phases: result.phases.map((p) => ({name: p.name, startS: p.startMs / 1000}))},
   }
 }
 
@@ -92,6 +82,22 @@ function verdictTables(result: RunResult): string {
   )
 }
 
+/** result.failures: the first failing responses per request type, with time, status and body excerpt. */
+function failuresTable(result: RunResult): string {
+  const rows = failureRows(result)
+  if (!rows.length) return ''
+  const body = rows.map((f) => `<tr><td>${esc(f.type)}</td><td>${f.t.toFixed(1)} s</td><td>${esc(f.status)}</td><td class="body">${esc(f.body)}</td></tr>`).join('')
+  return `<h2>First failing responses</h2><table id="failures"><thead><tr><th>request</th><th>at</th><th>status</th><th class="body">body</th></tr></thead><tbody>${body}</tbody></table>`
+}
+
+/** The colours of the overview's markers, as a legend under it. */
+function markerLegend(result: RunResult): string {
+  const kinds = new Set(overviewMarkers(result).map((m) => m.kind))
+  const item = (kind: string, color: string, label: string) => (kinds.has(kind as never) ? `<span><i style="background:${color}"></i>${label}</span>` : '')
+  const items = item('drop', '#2ca02c', 'drop opens') + item('soldout', '#d62728', 'sold out') + item('fault', '#ff7f0e', 'fault injected')
+  return items ? `<p class="markers">${items}<span><i style="background:#aaa"></i>phase starts</span></p>` : ''
+}
+
 function comparisonTable(c: RunComparison): string {
   const rows = c.rows.flatMap((r) =>
     r.metrics.map(
@@ -106,10 +112,13 @@ function comparisonTable(c: RunComparison): string {
 const PAGE_SCRIPT = String.raw`
 (function () {
   var D = JSON.parse(document.getElementById('run-data').textContent);
+  var ov = document.getElementById('overview');
+  window.livedropOverview(ov, {points: D.overview.points, phases: D.overview.phases, markers: D.overview.markers, width: Math.min(1000, Math.max(600, ov.clientWidth || 1000))});
   var COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
   var charts = document.getElementById('charts');
   var drawn = 0, expected = 0;
-  var width = Math.min(1000, Math.max(600, charts.clientWidth || 1000));
+  // the folded charts have no width of their own until opened: they take the overview's
+  var width = Math.min(1000, Math.max(600, ov.clientWidth || 1000));
   function phaseLines(u) {
     var ctx = u.ctx; ctx.save(); ctx.strokeStyle = '#999'; ctx.setLineDash([4, 4]); ctx.fillStyle = '#666'; ctx.font = '11px sans-serif';
     D.phases.forEach(function (p) {
@@ -128,7 +137,7 @@ const PAGE_SCRIPT = String.raw`
       title: title, width: width, height: 260,
       scales: {x: {time: false}},
       series: [{label: (opts && opts.xLabel) || 'second', value: opts && opts.xValue}].concat(series.map(function (s, i) { return Object.assign({stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true}, s); })),
-      hooks: {draw: [function (u) {
+      hooks: {setCursor: [window.livedropLatestLegend], ready: [window.livedropLatestLegend], draw: [function (u) {
         if (opts && opts.phases !== false) phaseLines(u);
         if (opts && opts.marker) opts.marker(u);
         if (!done) { done = true; drawn++; document.body.setAttribute('data-drawn', String(drawn)); box.setAttribute('data-painted', String(painted(u))); }
@@ -189,9 +198,11 @@ export interface HtmlOptions {
 }
 
 /**
- * One self-contained HTML page (no CDN, no network): summary and verdict tables plus uPlot charts
- * of latency over time per request type, the percentile spectrum, target vs achieved rate,
- * errors over time, and stock remaining when the run carries a stock series.
+ * One self-contained HTML page (no CDN, no network). It leads with the overview (offered vs
+ * achieved rate and stock, p50/p99 of reads and orders on a log axis, errors and non-2xx statuses,
+ * with the drop-open, sold-out and fault markers), then the verdict tables and the first failing
+ * responses; the per-type latency charts, percentile spectrum, rate, errors and stock charts
+ * follow, folded.
  */
 export function renderHtml(result: RunResult, options: HtmlOptions = {}): string {
   const {js, css} = uplotAssets()
@@ -212,22 +223,29 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:24px 0 8px}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}td:first-child,th:first-child,td:nth-child(2){text-align:left}
 tr.fail td{background:#fde8e8}tr.pass td{background:#eefbea}.verdict{display:inline-block;padding:2px 10px;border-radius:4px;color:#fff;font-weight:600}
 .verdict.ok{background:#2ca02c}.verdict.bad{background:#d62728}.note{color:#666}.chart{margin:18px 0}
+td.body,th.body{text-align:left;font-family:ui-monospace,monospace;font-size:12px;max-width:640px;word-break:break-all}
+details>summary{cursor:pointer;font-size:17px;font-weight:600;margin:24px 0 8px}
+${OVERVIEW_CSS}
 </style>
 </head>
 <body>
 <h1>${esc(result.scenario.name)} <span class="verdict ${v.pass ? 'ok' : 'bad'}">${esc(verdict)}</span></h1>
 <p>Target ${esc(result.target)} · started ${esc(result.startedAt)} · ${(result.durationMs / 1000).toFixed(1)} s · scale ${result.scenario.scale} · ${result.generator.runs} generator run(s) on ${esc(result.generator.hostname)} · ${esc(generatorHealthLine(result))}</p>
+<section class="overview" id="overview"></section>
+${markerLegend(result)}
 ${verdictTables(result)}
+${failuresTable(result)}
 ${options.comparison ? comparisonTable(options.comparison) : ''}
 <h2>Per phase and request type</h2>
 <p class="note">Latency is measured from each request's intended send time (coordinated-omission corrected); service time from the actual send.</p>
 ${summaryTable(result)}
-<h2>Charts</h2>
+<details id="charts-fold"><summary>Charts per request type, percentile spectrum, rate, errors, stock</summary>
 ${stockNote}
 <div id="charts"></div>
+</details>
 <script type="application/json" id="run-data">${scriptJson(chartData(result))}</script>
-<script>${js.replace(/<\/script/gi, '<\\/script')}</script>
-<script>${PAGE_SCRIPT}</script>
+<script>${inlineScript(js)}</script>
+<script>${OVERVIEW_SCRIPT}${PAGE_SCRIPT}</script>
 </body>
 </html>
 `
