@@ -47,7 +47,7 @@ async function timed(workers: number, fn: (worker: number, i: number) => Promise
   return done / ((performance.now() - started) / 1000)
 }
 
-async function liveDrop(deps: EngineDeps, f: DropFixture, strategy: StockStrategy, stock = BIG_STOCK): Promise<number> {
+async function liveDrop(deps: EngineDeps, f: DropFixture, strategy: StockStrategyName, stock = BIG_STOCK): Promise<number> {
   const d = await createDrop(deps, {
     creatorId: f.creatorId,
     productId: f.productId,

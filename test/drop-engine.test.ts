@@ -164,7 +164,7 @@ for (const backend of BACKENDS) {
       expect(rows[0].n).toBeLessThanOrEqual(20)
     })
 
-    const strategies: StockStrategy[] = ['row', 'buckets']
+    const strategies: StockStrategyName[] = ['row', 'buckets']
     for (const strategy of strategies) {
       it(`${strategy}: ${backend.name === 'postgres' ? 2000 : 200} concurrent attempts for ${backend.name === 'postgres' ? 100 : 20} units sell exactly the stock`, async () => {
         const big = backend.name === 'postgres'

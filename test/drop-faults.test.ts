@@ -132,7 +132,7 @@ describe('drop engine under faults (Postgres)', () => {
     return {prefix, dropId, epoch: Number(rows[0].epoch)}
   }
 
-  async function liveDrop(deps: EngineDeps, strategy: StockStrategy, stock: number): Promise<number> {
+  async function liveDrop(deps: EngineDeps, strategy: StockStrategyName, stock: number): Promise<number> {
     const drop = await createDrop(deps, {
       creatorId: f.creatorId,
       productId: f.productId,

@@ -28,7 +28,7 @@ describe('redis-gate answers', () => {
     f = await createDropFixture(t.db, 200)
   })
 
-  async function liveDrop(strategy: StockStrategy, stock: number): Promise<number> {
+  async function liveDrop(strategy: StockStrategyName, stock: number): Promise<number> {
     const drop = await createDrop(deps(), {
       creatorId: f.creatorId,
       productId: f.productId,

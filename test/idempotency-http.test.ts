@@ -2,7 +2,7 @@ import {describe, expect, it} from 'vitest'
 import {createDrop, startDrop} from '../src/core/catalog/drops.js'
 import {PostgresDb} from '../src/core/db/postgres.js'
 import {placeOrder} from '../src/core/orders/place-order.js'
-import type {StockStrategy} from '../src/core/stock/types.js'
+import type {StockStrategyName} from '../src/core/stock/index.js'
 import {scanKeys} from '../src/core/redis.js'
 import {useRedisPrefix} from './helpers/redis.js'
 import {REDIS_URL} from './helpers/env.js'
@@ -20,7 +20,7 @@ describe('Idempotency-Key over HTTP', () => {
   const order = (user: number, key: string | undefined, body: object) =>
     s.app.inject({method: 'POST', url: '/orders', headers: {...s.auth(user), ...(key === undefined ? {} : {'idempotency-key': key})}, payload: body})
 
-  async function newDrop(strategy: StockStrategy, stock: number): Promise<number> {
+  async function newDrop(strategy: StockStrategyName, stock: number): Promise<number> {
     const drop = await createDrop(s.engine.deps, {
       creatorId: 1,
       productId: 1,

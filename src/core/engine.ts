@@ -26,9 +26,14 @@ export interface EngineConfig {
   fanoutWorkers?: number
   /** Further fan-out settings (page size, pull threshold, lease). */
   fanout?: Omit<FanoutOptions, 'workers' | 'signal'>
-  /** Postgres pool size. Default 20. */
+  /** Postgres pool size: every connection is opened at start. Default DEFAULT_POOL_SIZE. */
   poolSize?: number
 }
+
+/** Connections for a server: enough for its requests in flight without queueing on the pool. */
+export const DEFAULT_POOL_SIZE = 20
+/** Connections for a command making one engine call at a time (drop start, end…): opening 20 would cost more than the call. */
+export const ONE_CALL_POOL_SIZE = 2
 
 /** The wired drop engine: one database, optional Redis, the change feed, and the workers. */
 export interface Engine {
@@ -51,7 +56,7 @@ export interface Engine {
 }
 
 export async function createEngine(config: EngineConfig): Promise<Engine> {
-  const db = await openDb(config.db, {max: config.poolSize ?? 20})
+  const db = await openDb(config.db, {max: config.poolSize ?? DEFAULT_POOL_SIZE})
   let redis: Redis | null = null
   const changes = new ChangeFeed()
   let catalog: CatalogCache

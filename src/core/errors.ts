@@ -143,6 +143,13 @@ export class ServiceUnreachableError extends LivedropError {
   override readonly httpStatus = 503
 }
 
+/** The connection to Postgres broke under a statement: its transaction rolled back unless it had already committed. */
+export class ConnectionLostError extends LivedropError {
+  override readonly code = 'CONNECTION_LOST'
+  override readonly exitCode = ExitCode.serviceUnreachable
+  override readonly httpStatus = 503
+}
+
 // ---- scenario files (exit 4) ----
 
 export class ScenarioInvalidError extends LivedropError {
@@ -181,9 +188,15 @@ export class VoidRunError extends LivedropError {
 
 /** SQLSTATEs after which the whole transaction may be retried as it was. */
 const RETRYABLE_SQLSTATES = new Set(['40001', '40P01'])
-/** The connection was cut: the transaction rolled back unless it had already committed. */
-const CONNECTION_SQLSTATES = new Set(['57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004'])
-const CONNECTION_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EHOSTUNREACH', 'ETIMEDOUT', 'EPIPE'])
+/**
+ * The connection was cut or never made: SQLSTATE class 08 (connection exception) and the server
+ * going away (57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now). A transaction
+ * cut so rolled back unless it had already committed.
+ */
+const CONNECTION_SQLSTATE_CLASS = '08'
+const SHUTDOWN_SQLSTATES = new Set(['57P01', '57P02', '57P03'])
+/** Node's socket errors (errno codes) for a peer that is not there or went away. */
+const CONNECTION_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE'])
 
 export function sqlState(err: unknown): string | undefined {
   const code = (err as {code?: unknown} | null)?.code
@@ -195,17 +208,16 @@ export function isRetryableSqlError(err: unknown): boolean {
   return state !== undefined && RETRYABLE_SQLSTATES.has(state)
 }
 
+/** A connection failure, decided by the error's code: a Node socket errno, or a SQLSTATE (class 08, 57P01-03). */
 export function isConnectionError(err: unknown): boolean {
+  if (err instanceof ConnectionLostError) return true
   const {code, syscall} = (err ?? {}) as {code?: unknown; syscall?: unknown}
   // node codes first: EPIPE has the shape of a SQLSTATE
   if (typeof code === 'string' && CONNECTION_NODE_CODES.has(code)) return true
   // a Unix-socket path that does not exist (postgres://…?host=/no/such/dir)
   if (code === 'ENOENT' && syscall === 'connect') return true
   const state = sqlState(err)
-  if (state !== undefined) return CONNECTION_SQLSTATES.has(state)
-  const message = err instanceof Error ? err.message : ''
-  // node-postgres reports a socket closed under it without a code
-  return /Connection terminated|connection is closed|Client has encountered a connection error/i.test(message)
+  return state !== undefined && (state.startsWith(CONNECTION_SQLSTATE_CLASS) || SHUTDOWN_SQLSTATES.has(state))
 }
 
 export function isUniqueViolation(err: unknown, constraint?: string): boolean {
@@ -271,13 +283,6 @@ export class InvalidQuantityError extends LivedropError {
   override readonly code = 'INVALID_QUANTITY'
   override readonly exitCode = ExitCode.usage
   override readonly httpStatus = 400
-}
-
-/** Sold out. placeOrder returns this as a stored outcome (for replay); it does not throw it. */
-export class SoldOutError extends LivedropError {
-  override readonly code = 'SOLD_OUT'
-  override readonly exitCode = ExitCode.usage
-  override readonly httpStatus = 409
 }
 
 /** The Idempotency-Key was first used with a different request (IETF draft: 422). */

@@ -1,9 +1,8 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand, dbFlags} from '../../cli/base-command.js'
 import {createDrop, parseWhen, type Drop} from '../../core/catalog/drops.js'
-import {assertMigrated} from '../../core/db/migrate.js'
-import {openEngineDeps} from '../../core/orders/deps.js'
-import {DEFAULT_BUCKETS, STOCK_STRATEGIES, type StockStrategy} from '../../core/stock/index.js'
+import {ONE_CALL_POOL_SIZE, createEngine} from '../../core/engine.js'
+import {DEFAULT_BUCKETS, STOCK_STRATEGIES, type StockStrategyName} from '../../core/stock/index.js'
 import {SCENARIO_LIMITS} from '../../sim/scenario/schema.js'
 
 export default class DropCreate extends BaseCommand {
@@ -34,9 +33,9 @@ Times: ISO 8601, \`now\`, or an offset like +2h. With --json prints the drop obj
     const now = new Date()
     const startsAt = parseWhen(flags['starts-at'], now, '--starts-at')
     const endsAt = parseWhen(flags['ends-at'], now, '--ends-at')
-    const engine = await openEngineDeps(this.dataConfig(flags))
+    const {db, redisUrl} = this.dataConfig(flags)
+    const engine = await createEngine({db, redisUrl, poolSize: ONE_CALL_POOL_SIZE})
     try {
-      await assertMigrated(engine.deps.db)
       const drop = await createDrop(engine.deps, {
         creatorId: flags.creator,
         productId: flags.product,
@@ -44,7 +43,7 @@ Times: ISO 8601, \`now\`, or an offset like +2h. With --json prints the drop obj
         startsAt,
         endsAt,
         lowStockThreshold: flags['low-stock'],
-        strategy: flags.strategy as StockStrategy,
+        strategy: flags.strategy as StockStrategyName,
         buckets: flags.buckets,
       })
       this.log(String(drop.id))

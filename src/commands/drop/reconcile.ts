@@ -1,8 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand, dbFlags} from '../../cli/base-command.js'
 import {reconcileDrop, type ReconcileResult} from '../../core/catalog/drops.js'
-import {assertMigrated} from '../../core/db/migrate.js'
-import {openEngineDeps} from '../../core/orders/deps.js'
+import {ONE_CALL_POOL_SIZE, createEngine} from '../../core/engine.js'
 
 export default class DropReconcile extends BaseCommand {
   static override summary = 'Re-sync derived state from Postgres: the redis gate, a buckets drop\'s owed events'
@@ -18,9 +17,9 @@ drops, writes a stock_low / sold_out event the drop is still owed. Safe while or
 
   async run(): Promise<ReconcileResult> {
     const {args, flags} = await this.parse(DropReconcile)
-    const engine = await openEngineDeps(this.dataConfig(flags))
+    const {db, redisUrl} = this.dataConfig(flags)
+    const engine = await createEngine({db, redisUrl, poolSize: ONE_CALL_POOL_SIZE})
     try {
-      await assertMigrated(engine.deps.db)
       const r = await reconcileDrop(engine.deps, args.id)
       const parts = [`Drop ${args.id} (${r.drop.strategy}, ${r.drop.status}): ${r.available} available.`]
       if (r.gate) parts.push(`Gate set to ${r.gate.tokens} tokens; ${r.gate.marked} order keys marked.`)

@@ -2,10 +2,9 @@ import {Flags} from '@oclif/core'
 import {BaseCommand, dbFlags} from '../../cli/base-command.js'
 import {createProgress} from '../../cli/progress.js'
 import {createTable} from '../../cli/table.js'
-import {migrate} from '../../core/db/migrate.js'
+import {createEngine} from '../../core/engine.js'
 import {InvariantViolatedError} from '../../core/errors.js'
-import {openEngineDeps} from '../../core/orders/deps.js'
-import {DEFAULT_BUCKETS, STOCK_STRATEGIES, type StockStrategy} from '../../core/stock/index.js'
+import {DEFAULT_BUCKETS, STOCK_STRATEGIES, type StockStrategyName} from '../../core/stock/index.js'
 import {DROP_RUN_DEFAULTS, parseQtyRange, runDrop, type DropRunResult} from '../../sim/load/drop-run.js'
 import {SCENARIO_LIMITS} from '../../sim/scenario/schema.js'
 
@@ -40,17 +39,18 @@ latency, then checks: units sold ≤ stock (= stock when demand exceeded it), on
     const {flags} = await this.parse(DropRun)
     const {qtyMin, qtyMax} = parseQtyRange(flags.qty)
     const retryRate = Number(flags['retry-rate'])
-    const engine = await openEngineDeps(this.dataConfig(flags, {create: true}), {max: Math.min(flags.concurrency, 32)})
+    const {db, redisUrl} = this.dataConfig(flags, {create: true})
+    // a connection per request in flight, up to what one Postgres serves well
+    const engine = await createEngine({db, redisUrl, migrate: true, poolSize: Math.min(flags.concurrency, 32)})
     const progress = createProgress({json: this.jsonEnabled()})
     try {
-      await migrate(engine.deps.db)
       const result = await runDrop(
         engine.deps,
         {
           stock: flags.stock,
           buyers: flags.buyers,
           concurrency: flags.concurrency,
-          strategy: flags.strategy as StockStrategy,
+          strategy: flags.strategy as StockStrategyName,
           buckets: flags.buckets,
           retryRate,
           qtyMin,

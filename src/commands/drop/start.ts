@@ -1,8 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand, dbFlags} from '../../cli/base-command.js'
 import {startDrop, type DropTransition} from '../../core/catalog/drops.js'
-import {assertMigrated} from '../../core/db/migrate.js'
-import {openEngineDeps} from '../../core/orders/deps.js'
+import {ONE_CALL_POOL_SIZE, createEngine} from '../../core/engine.js'
 
 export default class DropStart extends BaseCommand {
   static override summary = 'Start a scheduled drop: it goes live and takes orders'
@@ -16,9 +15,9 @@ export default class DropStart extends BaseCommand {
 
   async run(): Promise<DropTransition> {
     const {args, flags} = await this.parse(DropStart)
-    const engine = await openEngineDeps(this.dataConfig(flags))
+    const {db, redisUrl} = this.dataConfig(flags)
+    const engine = await createEngine({db, redisUrl, poolSize: ONE_CALL_POOL_SIZE})
     try {
-      await assertMigrated(engine.deps.db)
       const result = await startDrop(engine.deps, args.id)
       this.log(result.changed ? `Drop ${args.id} is live.` : `Drop ${args.id} was already live.`)
       return result

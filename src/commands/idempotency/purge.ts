@@ -6,6 +6,14 @@ import {PURGE_DEFAULTS, parseDuration, purgeIdempotencyKeys, type PurgeResult} f
 
 const MAX_DURATION_MS = 100 * 365 * 86_400_000
 
+/** The purge's option fields as this command's flags, for the errors the core names by field. */
+const FLAG_OF: Record<string, string> = {olderThanMs: '--older-than', batchSize: '--batch-size'}
+
+function asFlagError(err: unknown): unknown {
+  if (!(err instanceof UsageError) || !FLAG_OF[err.field]) return err
+  return new UsageError(FLAG_OF[err.field], err.message.slice(err.field.length + 2), {hint: err.hint, cause: err})
+}
+
 export default class IdempotencyPurge extends BaseCommand {
   static override summary = 'Delete completed idempotency keys older than a window, safely while orders flow'
   static override description = `Never deletes a key still in flight, whatever its age. Drops whole expired day partitions
@@ -46,7 +54,9 @@ Asks on a terminal; refuses without --yes anywhere else (not needed with --dry-r
         db,
         {olderThanMs, batchSize: flags['batch-size'], maxRuntimeMs, pauseMs: flags['pause-ms'], dryRun: flags['dry-run'], force: flags.force},
         (p) => this.note(`purge: ${p.deleted.toLocaleString('en-US')} keys deleted (${p.partitionsDropped} partitions dropped, ${p.batches} batches)`),
-      )
+      ).catch((err: unknown) => {
+        throw asFlagError(err)
+      })
       const verb = r.dryRun ? 'Would delete' : 'Deleted'
       this.log(
         `${verb} ${r.deleted.toLocaleString('en-US')} keys older than ${r.cutoff} ` +

@@ -3,8 +3,9 @@ import type {Queryable} from '../db/types.js'
 import type {DropStatus} from '../events.js'
 import {decodeCursor, encodeCursor, pageLimit, type Page, type PageOptions} from './cursor.js'
 import {CATALOG_PAGE, iso, listCreatorProducts, type Product} from './products.js'
+import {availableSql, type StockStrategyName} from '../stock/index.js'
 
-/** Stock a reader sees. For strategy 'buckets' it is the sum of the buckets, else drops.available. */
+/** Stock a reader sees: the drop's strategy says where its units left are (stock/index.ts availableSql). */
 export interface DropStock {
   dropId: number
   status: DropStatus
@@ -19,7 +20,7 @@ export interface DropView extends DropStock {
   id: number
   productId: number
   creatorId: number
-  strategy: 'row' | 'buckets' | 'redis-gate'
+  strategy: StockStrategyName
   startsAt: string
   endsAt: string
   /** null when the product was deleted after the drop was made */
@@ -54,10 +55,7 @@ interface DropRow {
   image_url: string | null
 }
 
-// Buckets hold the stock of a 'buckets' drop; before they exist (or for other strategies) drops.available does.
-const AVAILABLE = `CASE WHEN d.strategy = 'buckets'
-    THEN COALESCE((SELECT sum(b.available) FROM drop_stock_buckets b WHERE b.drop_id = d.id), d.available)
-    ELSE d.available END::integer AS available_now`
+const AVAILABLE = `${availableSql('d')} AS available_now`
 
 const VIEW = `SELECT d.id, d.product_id, d.creator_id, d.starts_at, d.ends_at,
     (extract(epoch FROM d.starts_at) * 1000000)::bigint AS starts_us,

@@ -1,15 +1,18 @@
 import {checkWholeNumber, DropStateError, NotFoundError, throwUsageErrors, UsageError} from '../errors.js'
 import type {Queryable} from '../db/types.js'
 import type {DropChangeReason, DropStatus} from '../events.js'
-import {DEFAULT_REDIS_PREFIX, type EngineDeps} from '../orders/deps.js'
+import type {EngineDeps} from '../orders/deps.js'
 import {withRetry} from '../orders/retry.js'
-import {settleBuckets, splitStock} from '../stock/buckets.js'
-import {GATE_EPOCH_SQL, closeGate, syncGate} from '../stock/redis-gate.js'
-import {DEFAULT_BUCKETS, STOCK_STRATEGIES, availableStock, type StockStrategy} from '../stock/index.js'
-import {withTimeout} from '../redis.js'
+import {GATE_EPOCH_SQL} from '../stock/redis-gate.js'
+import {DEFAULT_BUCKETS, STOCK_STRATEGIES, availableStock, isStockStrategy, strategyFor, type StockStrategyName} from '../stock/index.js'
 
-/** How long starting or ending a drop waits for its redis gate. */
-const GATE_SYNC_TIMEOUT_MS = 2000
+/**
+ * The low-stock threshold a drop gets unless told otherwise: 10% of its stock, rounded down
+ * (stock_low then fires with a tenth left; a drop under 10 units has none). Example: 500 → 50.
+ */
+export function defaultLowStockThreshold(stock: number): number {
+  return Math.floor(stock / 10)
+}
 
 /**
  * Drops: a product's limited stock on sale between two times. Status only moves forward:
@@ -25,10 +28,10 @@ export interface CreateDropInput {
   stock: number
   startsAt: Date
   endsAt: Date
-  /** stock_low is announced once when available falls to this or below. Default 0. */
+  /** stock_low is announced once when available falls to this or below. Default defaultLowStockThreshold(stock): 10% of the stock. */
   lowStockThreshold?: number
   /** Default 'row'. */
-  strategy?: StockStrategy
+  strategy?: StockStrategyName
   /** Bucket rows for the `buckets` strategy, clamped to the stock. Default 16. */
   buckets?: number
 }
@@ -42,7 +45,7 @@ export interface Drop {
   stockTotal: number
   lowStockThreshold: number
   status: DropStatus
-  strategy: StockStrategy
+  strategy: StockStrategyName
   bucketCount: number
   createdAt: string
 }
@@ -66,7 +69,7 @@ interface DropRow {
   stock_total: number
   low_stock_threshold: number
   status: DropStatus
-  strategy: StockStrategy
+  strategy: StockStrategyName
   bucket_count: number
   created_at: Date
   epoch: number
@@ -94,11 +97,6 @@ const INSERT_DROP = {
   text: `INSERT INTO drops (product_id, creator_id, starts_at, ends_at, stock_total, available, low_stock_threshold, strategy, bucket_count)
     VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8) RETURNING ${DROP_COLUMNS}`,
 }
-const INSERT_BUCKETS = {
-  name: 'drops.insert_buckets',
-  text: `INSERT INTO drop_stock_buckets (drop_id, bucket, available)
-    SELECT $1, b - 1, a FROM unnest($2::int[]) WITH ORDINALITY AS t(a, b)`,
-}
 const GET = {name: 'drops.get', text: `SELECT ${DROP_COLUMNS} FROM drops WHERE id = $1`}
 
 function emit(deps: EngineDeps, drop: Drop, reason: DropChangeReason): void {
@@ -109,34 +107,34 @@ function notFound(dropId: number): NotFoundError {
   return new NotFoundError(`drop ${dropId} does not exist`, {hint: 'Check the drop id (`livedrop drop status ID`).'})
 }
 
-/** Creates a scheduled drop (and its bucket rows for `buckets`). Throws UsageError naming every bad field. */
+/** Creates a scheduled drop (and whatever rows its strategy keeps). Throws UsageError naming every bad field. */
 export async function createDrop(deps: EngineDeps, input: CreateDropInput): Promise<Drop> {
-  const strategy = input.strategy ?? 'row'
-  const low = input.lowStockThreshold ?? 0
+  const name = input.strategy ?? 'row'
+  const low = input.lowStockThreshold ?? defaultLowStockThreshold(input.stock)
   const errors: UsageError[] = []
   checkWholeNumber(errors, '--stock', input.stock, 1)
   checkWholeNumber(errors, '--low-stock', low, 0)
   if (!(input.startsAt instanceof Date) || Number.isNaN(input.startsAt.getTime())) errors.push(new UsageError('--starts-at', 'is not a valid time'))
   if (!(input.endsAt instanceof Date) || Number.isNaN(input.endsAt.getTime())) errors.push(new UsageError('--ends-at', 'is not a valid time'))
   else if (input.endsAt <= input.startsAt) errors.push(new UsageError('--ends-at', 'must be after --starts-at'))
-  if (!STOCK_STRATEGIES.includes(strategy)) errors.push(new UsageError('--strategy', `must be one of ${STOCK_STRATEGIES.join(', ')}, got ${strategy}`))
+  const strategy = isStockStrategy(name) ? strategyFor(name) : null
+  if (!strategy) errors.push(new UsageError('--strategy', `must be one of ${STOCK_STRATEGIES.join(', ')}, got ${name}`))
   const buckets = input.buckets ?? DEFAULT_BUCKETS
   checkWholeNumber(errors, '--buckets', buckets, 1)
-  if (strategy === 'redis-gate' && !deps.redis) {
-    errors.push(new UsageError('--strategy', 'redis-gate needs Redis, and none is configured', {hint: 'Pass --redis redis://host:6379 or set REDIS_URL.'}))
-  }
+  const unavailable = strategy?.unavailable?.(deps)
+  if (unavailable) errors.push(unavailable)
   throwUsageErrors(errors)
 
-  const bucketCount = strategy === 'buckets' ? Math.min(buckets, input.stock) : 1
+  const bucketCount = strategy!.bucketCount(input.stock, buckets)
   const drop = await deps.db.transaction(async (tx) => {
     const product = await tx.query<{creator_id: number}>(PRODUCT, [input.productId])
     if (!product.rows.length) throw new NotFoundError(`product ${input.productId} does not exist`, {hint: 'Check the product id.'})
     if (Number(product.rows[0].creator_id) !== input.creatorId) {
       throw new UsageError('--product', `product ${input.productId} belongs to creator ${product.rows[0].creator_id}, not ${input.creatorId}`)
     }
-    const {rows} = await tx.query<DropRow>(INSERT_DROP, [input.productId, input.creatorId, input.startsAt, input.endsAt, input.stock, low, strategy, bucketCount])
+    const {rows} = await tx.query<DropRow>(INSERT_DROP, [input.productId, input.creatorId, input.startsAt, input.endsAt, input.stock, low, name, bucketCount])
     const drop = toDrop(rows[0])
-    if (strategy === 'buckets') await tx.query(INSERT_BUCKETS, [drop.id, splitStock(input.stock, bucketCount)])
+    await strategy!.created?.(tx, {id: drop.id, stock: input.stock, bucketCount})
     return drop
   })
   emit(deps, drop, 'created')
@@ -173,11 +171,7 @@ export async function startDrop(deps: EngineDeps, dropId: number): Promise<DropT
     })
   }
   const drop = toDrop(rows[0])
-  if (drop.strategy === 'redis-gate' && deps.redis) {
-    // a failed or slow sync is healed on the first order (the gate is missing, so orders go to
-    // Postgres); a paused Redis must not hold the start up
-    await withTimeout(syncGate(deps.db, deps.redis, deps.redisPrefix ?? DEFAULT_REDIS_PREFIX, dropId, 'force'), GATE_SYNC_TIMEOUT_MS).catch(() => {})
-  }
+  await strategyFor(drop.strategy).started?.(deps, {id: drop.id, epoch: Number(rows[0].epoch)})
   emit(deps, drop, 'started')
   return {drop, changed: true}
 }
@@ -194,23 +188,20 @@ const END = {
     SELECT * FROM upd`,
 }
 
-// in bucket order, like the order path's lock-all, so the two cannot deadlock
-const LOCK_BUCKETS = {name: 'drops.lock_buckets', text: `SELECT bucket FROM drop_stock_buckets WHERE drop_id = $1 ORDER BY bucket FOR UPDATE`}
-const CLOSE_BUCKETS = {name: 'drops.close_buckets', text: `UPDATE drop_stock_buckets SET open = false WHERE drop_id = $1`}
-
 /**
  * scheduled | live → ended, writing drop_ended; an ended or sold-out drop is left as it is.
- * For `buckets` every bucket is locked first (orders holding one finish first) and closed, so no
- * order that takes stock afterwards can commit.
+ * The strategy locks what orders lock first (buckets: every bucket, so orders holding one finish
+ * first) and closes it, so no order that takes stock afterwards can commit.
  */
 export async function endDrop(deps: EngineDeps, dropId: number): Promise<DropTransition> {
+  const strategy = strategyFor((await getDrop(deps.db, dropId)).strategy)
   // an order may hold a bucket it locked out of order (a lock kept after a failed re-check): a
   // deadlock with it is retried
   const rows = await withRetry(() =>
     deps.db.transaction(async (tx) => {
-      await tx.query(LOCK_BUCKETS, [dropId])
+      await strategy.lockForEnd?.(tx, dropId)
       const ended = (await tx.query<DropRow>(END, [dropId])).rows
-      if (ended.length) await tx.query(CLOSE_BUCKETS, [dropId])
+      if (ended.length) await strategy.closeForEnd?.(tx, dropId)
       return ended
     }),
   )
@@ -219,10 +210,7 @@ export async function endDrop(deps: EngineDeps, dropId: number): Promise<DropTra
     return {drop, changed: false}
   }
   const drop = toDrop(rows[0])
-  if (drop.strategy === 'redis-gate' && deps.redis) {
-    // a gate left open only sends buyers to Postgres, which refuses them as not live
-    await withTimeout(closeGate(deps.redis, {prefix: deps.redisPrefix ?? DEFAULT_REDIS_PREFIX, dropId, epoch: Number(rows[0].epoch)}), GATE_SYNC_TIMEOUT_MS).catch(() => {})
-  }
+  await strategy.ended?.(deps, {id: drop.id, epoch: Number(rows[0].epoch)})
   emit(deps, drop, 'ended')
   return {drop, changed: true}
 }
@@ -261,22 +249,14 @@ export interface ReconcileResult {
  */
 export async function reconcileDrop(deps: EngineDeps, dropId: number): Promise<ReconcileResult> {
   let drop = await getDrop(deps.db, dropId)
-  let settled = {stockLow: false, soldOut: false}
-  if (drop.strategy === 'buckets') {
-    settled = await settleBuckets(deps.db, dropId)
+  const {settled, gate} = (await strategyFor(drop.strategy).reconcile?.(deps, dropId)) ?? {settled: {stockLow: false, soldOut: false}, gate: null}
+  if (settled.stockLow || settled.soldOut) {
     drop = await getDrop(deps.db, dropId)
     if (settled.stockLow) emit(deps, drop, 'stock_low')
     if (settled.soldOut) emit(deps, drop, 'sold_out')
   }
-  let gate: ReconcileResult['gate'] = null
-  if (drop.strategy === 'redis-gate') {
-    if (!deps.redis) throw new UsageError('--redis', 'reconciling a redis-gate drop needs Redis, and none is configured', {hint: 'Pass --redis or set REDIS_URL.'})
-    const synced = await syncGate(deps.db, deps.redis, deps.redisPrefix ?? DEFAULT_REDIS_PREFIX, dropId, 'force')
-    gate = synced ? {tokens: synced.tokens, marked: synced.marked} : null
-  }
   return {drop, available: (await availableStock(deps.db, dropId)) ?? 0, settled, gate}
 }
-
 
 /**
  * Parses a drop time: ISO 8601, `now`, or `now` plus an offset like `+30m`, `+2h`, `+1d`, `-10s`.

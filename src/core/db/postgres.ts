@@ -2,7 +2,7 @@ import pg from 'pg'
 import {from as copyFrom} from 'pg-copy-streams'
 import {pipeline} from 'node:stream/promises'
 import {Readable} from 'node:stream'
-import {ServiceUnreachableError, isConnectionError, redactUrl, sqlState} from '../errors.js'
+import {ConnectionLostError, ServiceUnreachableError, isConnectionError, redactUrl, sqlState} from '../errors.js'
 import type {CopyColumn, CopyValue, Db, QueryResult, Queryable, Sql} from './types.js'
 
 // int8 as JS number: ids and counts here stay far below 2^53
@@ -71,9 +71,13 @@ export class PostgresDb implements Db {
     this.pool.on('error', () => {})
   }
 
-  /** Translates connection failures into ServiceUnreachableError naming host:port. */
-  private translate(err: unknown): unknown {
-    if (isConnectionError(err) && !sqlState(err)) {
+  /**
+   * Translates connection failures into ServiceUnreachableError naming host:port. `connecting`: the
+   * error came from opening a connection, where anything without a SQLSTATE (a login refusal has
+   * one) means the server was not reached.
+   */
+  private translate(err: unknown, connecting = false): unknown {
+    if ((isConnectionError(err) || connecting) && !sqlState(err)) {
       const where = (() => {
         try {
           const u = new URL(this.url)
@@ -98,9 +102,11 @@ export class PostgresDb implements Db {
     return err
   }
 
+  // on a pooled client (not pool.query): a connection lost under the statement is told apart by the
+  // client's state, and a statement's ordinary error (a unique violation) keeps the connection
   async query<R>(sql: Sql, params?: unknown[]): Promise<QueryResult<R>> {
     try {
-      const result = await this.pool.query(toConfig(sql, params))
+      const result = await this.withClient((client) => client.query(toConfig(sql, params)))
       return {rows: result.rows as R[], rowCount: result.rowCount ?? 0}
     } catch (err) {
       throw this.translate(err)
@@ -109,7 +115,7 @@ export class PostgresDb implements Db {
 
   async exec(script: string): Promise<void> {
     try {
-      await this.pool.query(script)
+      await this.withClient((client) => client.query(script))
     } catch (err) {
       throw this.translate(err)
     }
@@ -125,15 +131,21 @@ export class PostgresDb implements Db {
     try {
       client = await this.pool.connect()
     } catch (err) {
-      throw this.translate(err)
+      throw this.translate(err, true)
     }
     client.on('error', ignore)
     let broken = false
     try {
       return await fn(client, () => (broken = true))
     } catch (err) {
-      if (isConnectionError(err)) broken = true
-      throw err
+      // node-postgres reports a connection lost under a statement without a code; the client knows
+      const lost = !(client as unknown as {_queryable?: boolean})._queryable && (err as {code?: unknown})?.code === undefined
+      if (lost || isConnectionError(err)) broken = true
+      if (!lost) throw err
+      throw new ConnectionLostError(`lost the connection to Postgres (${this.label}): ${(err as Error).message}`, {
+        hint: 'Postgres went away (restarted, killed, or the network dropped): check it is up, then retry.',
+        cause: err,
+      })
     } finally {
       client.off('error', ignore)
       client.release(broken ? true : undefined)
@@ -143,7 +155,7 @@ export class PostgresDb implements Db {
   /** Opens every pooled connection now, so the first burst finds them ready (see engine start). */
   async prewarm(): Promise<void> {
     const clients = await Promise.all(Array.from({length: this.pool.options.max}, () => this.pool.connect().catch((err: unknown) => {
-      throw this.translate(err)
+      throw this.translate(err, true)
     })))
     for (const client of clients) client.release()
   }

@@ -82,13 +82,13 @@ export function fanoutSettings(o: FanoutOptions): Settings {
   }
   const errors: UsageError[] = []
   const check = (field: string, v: number, min: number) => checkWholeNumber(errors, field, v, min)
-  check('--workers', s.workers, 1)
-  check('--page-size', s.pageSize, 1)
-  check('--pull-threshold', s.pullThreshold, 0)
-  check('--lease-ms', s.leaseMs, 100)
+  check('workers', s.workers, 1)
+  check('pageSize', s.pageSize, 1)
+  check('pullThreshold', s.pullThreshold, 0)
+  check('leaseMs', s.leaseMs, 100)
   check('orderBatch', s.orderBatch, 1)
   check('pollMs', s.pollMs, 1)
-  if (o.eventId !== undefined && o.dropId !== undefined) errors.push(new UsageError('--event', 'cannot be combined with --drop'))
+  if (o.eventId !== undefined && o.dropId !== undefined) errors.push(new UsageError('eventId', 'cannot be combined with dropId'))
   throwUsageErrors(errors)
   return s
 }

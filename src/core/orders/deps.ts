@@ -1,7 +1,5 @@
 import type {Redis} from 'ioredis'
-import type {Db, DbTarget} from '../db/types.js'
-import {openDb} from '../db/index.js'
-import {connectRedis} from '../redis.js'
+import type {Db} from '../db/types.js'
 import type {ChangeFeed} from '../events.js'
 
 /** What the drop engine (drops, orders, stock) needs from outside; nothing else is global. */
@@ -26,32 +24,4 @@ export const DEFAULT_IN_FLIGHT_TIMEOUT_MS = 30_000
 
 export function clock(deps: EngineDeps): Date {
   return deps.now ? deps.now() : new Date()
-}
-
-/** Where the engine's services are (a resolved config's fields). */
-export interface EngineTarget {
-  db: DbTarget
-  redisUrl: string | null
-}
-
-/**
- * Opens the database (and Redis when a URL is given) as EngineDeps; `close` closes both.
- * Postgres pool size from options.max (default 10).
- */
-export async function openEngineDeps(target: EngineTarget, options: {max?: number; redisPrefix?: string} = {}): Promise<{deps: EngineDeps; close: () => Promise<void>}> {
-  const db = await openDb(target.db, {max: options.max})
-  let redis: Redis | null = null
-  try {
-    if (target.redisUrl) redis = await connectRedis(target.redisUrl)
-  } catch (err) {
-    await db.close()
-    throw err
-  }
-  return {
-    deps: {db, redis, redisPrefix: options.redisPrefix},
-    close: async () => {
-      redis?.disconnect()
-      await db.close()
-    },
-  }
 }

@@ -2,7 +2,12 @@ import {createHash} from 'node:crypto'
 import {KeyReusedWithDifferentRequestError, NotFoundError, RequestInFlightError, UserNotFoundError} from '../errors.js'
 import type {Queryable} from '../db/types.js'
 import type {DropStatus} from '../events.js'
-import type {StockStrategy} from '../stock/types.js'
+import {availableSql} from '../stock/index.js'
+import type {DropFacts, OwnedKey, StoredResponse} from './types.js'
+import {utcDay} from './write.js'
+
+export type {DropFacts, DropInfo, OwnedKey, StoredResponse} from './types.js'
+export {utcDay} from './write.js'
 
 /**
  * Idempotency keys as Stripe and the IETF Idempotency-Key draft describe them: the first request
@@ -12,12 +17,6 @@ import type {StockStrategy} from '../stock/types.js'
  * and a claim older than the in-flight timeout may be taken over (the order transaction is atomic,
  * so a takeover never doubles an order; orders' UNIQUE (user_id, idempotency_key) backs it up).
  */
-
-/** The HTTP-style answer stored with a key and replayed verbatim. */
-export interface StoredResponse {
-  status: number
-  body: Record<string, unknown>
-}
 
 /** Serialises with sorted object keys so {a, b} and {b, a} fingerprint alike. */
 function canonical(value: unknown): string {
@@ -36,34 +35,6 @@ export function requestFingerprint(request: {dropId: number; qty: number; payloa
   return 'sha256:' + createHash('sha256').update(text).digest('hex')
 }
 
-/** What never changes about a drop: safe to remember per database. */
-export interface DropInfo {
-  id: number
-  strategy: StockStrategy
-  creatorId: number
-  productId: number
-  bucketCount: number
-  lowStockThreshold: number
-  /** created_at in ms: names the drop's redis gate. */
-  epoch: number
-}
-
-/** The drop facts the order path needs, read in the same round trip as the claim. */
-export interface DropFacts extends DropInfo {
-  status: DropStatus
-  lowStockNotified: boolean
-  /** Units left as of the claim's snapshot: an upper bound (stock only goes down), so fewer than asked means sold out. */
-  available: number
-}
-
-/** A key this request owns: its partition day and the lock token that fences the completion. */
-export interface OwnedKey {
-  userId: number
-  key: string
-  day: string
-  token: Date
-}
-
 export type Claim = {kind: 'owned'; owned: OwnedKey; drop: DropFacts} | {kind: 'replay'; response: StoredResponse}
 
 const CLAIM = {
@@ -71,10 +42,7 @@ const CLAIM = {
   text: `WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true) AS v),
   d AS (
     SELECT id, strategy, status, creator_id, product_id, bucket_count, low_stock_threshold, low_stock_notified,
-      floor(extract(epoch from created_at) * 1000)::bigint AS epoch,
-      CASE WHEN strategy = 'buckets'
-        THEN (SELECT coalesce(sum(b.available), 0) FROM drop_stock_buckets b WHERE b.drop_id = drops.id)
-        ELSE available END::int AS available
+      floor(extract(epoch from created_at) * 1000)::bigint AS epoch, ${availableSql('drops')} AS available
     FROM drops WHERE id = $3),
   prior AS (
     SELECT created_day::text AS day, fingerprint, state, response_status, response_body, locked_at
@@ -120,7 +88,7 @@ const COMPLETE = {
 interface ClaimRow {
   user_known: boolean
   id: number | null
-  strategy: StockStrategy
+  strategy: string
   status: DropStatus
   creator_id: number
   product_id: number
@@ -136,11 +104,6 @@ interface ClaimRow {
   response_status: number | null
   response_body: Record<string, unknown> | null
   locked_at: Date | null
-}
-
-/** The UTC calendar day of a time: the key's partition. */
-export function utcDay(time: Date): string {
-  return time.toISOString().slice(0, 10)
 }
 
 /** How long a request waits for an earlier one with its key to finish before answering "in flight". */

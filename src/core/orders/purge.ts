@@ -142,14 +142,14 @@ async function dropPartition(db: Db, name: string, cutoff: Date, dryRun: boolean
 }
 
 export async function purgeIdempotencyKeys(db: Db, options: PurgeOptions, onProgress: (p: PurgeProgress) => void = () => {}): Promise<PurgeResult> {
-  if (!(options.olderThanMs > 0)) throw new UsageError('--older-than', 'must be a positive duration')
+  if (!(options.olderThanMs > 0)) throw new UsageError('olderThanMs', 'must be a positive duration')
   if (options.olderThanMs < PURGE_FLOOR_MS && !options.force) {
-    throw new UsageError('--older-than', `${options.olderThanMs / 3_600_000} h is below the ${PURGE_FLOOR_MS / 3_600_000} h floor (the longest retry horizon we promise)`, {
-      hint: 'Use a window of 24h or more, or add --force if no client retries that late.',
+    throw new UsageError('olderThanMs', `${options.olderThanMs / 3_600_000} h is below the ${PURGE_FLOOR_MS / 3_600_000} h floor (the longest retry horizon we promise)`, {
+      hint: 'Use a window of 24h or more, or force it if no client retries that late.',
     })
   }
   const batchSize = options.batchSize ?? PURGE_DEFAULTS.batchSize
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError('--batch-size', `must be a whole number ≥ 1, got ${batchSize}`)
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError('batchSize', `must be a whole number ≥ 1, got ${batchSize}`)
   const now = options.now ?? new Date()
   const cutoff = new Date(now.getTime() - options.olderThanMs)
   const dryRun = options.dryRun ?? false

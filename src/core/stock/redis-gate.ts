@@ -1,7 +1,12 @@
 import type {Redis} from 'ioredis'
 import {createHash} from 'node:crypto'
 import type {Queryable} from '../db/types.js'
+import {UsageError} from '../errors.js'
+import {DEFAULT_REDIS_PREFIX, type EngineDeps} from '../orders/deps.js'
+import type {Placed} from '../orders/types.js'
 import {withTimeout} from '../redis.js'
+import {rowTaking} from './row.js'
+import type {Admission, DropRef, OrderContext, StockStrategy} from './types.js'
 
 /**
  * The `redis-gate` strategy: a Lua admission gate in Redis (tokens = units left) in front of the
@@ -266,4 +271,85 @@ export async function closeGate(redis: Redis, ref: GateRef): Promise<void> {
 export async function gateTokens(redis: Redis, ref: GateRef): Promise<number | null> {
   const v = await redis.get(gateKeys(ref).tokens)
   return v === null ? null : Number(v)
+}
+
+/** How long starting or ending a drop waits for its gate: a paused Redis must not hold them up. */
+const GATE_SYNC_TIMEOUT_MS = 2000
+
+function gateRef(deps: EngineDeps, drop: DropRef): GateRef {
+  return {prefix: deps.redisPrefix ?? DEFAULT_REDIS_PREFIX, dropId: drop.id, epoch: drop.epoch}
+}
+
+/** Re-syncs a flushed gate once per drop at a time, not once per request. */
+const RESYNCS = new Map<string, Promise<unknown>>()
+
+function resyncInBackground(g: GateClient, ref: GateRef): void {
+  const id = `${ref.prefix}${ref.dropId}.${ref.epoch}`
+  if (RESYNCS.has(id)) return
+  const done = syncGate(g.db, g.redis, ref.prefix, ref.dropId, 'if-missing')
+    .catch(() => {})
+    .finally(() => RESYNCS.delete(id))
+  RESYNCS.set(id, done)
+}
+
+/**
+ * The gate in front of Postgres for one request. Every answer it gives by itself is one Postgres
+ * recorded (a replay of a recorded sold out, or sold out once recorded as this key's answer);
+ * otherwise Postgres places the order and the gate follows what Postgres said.
+ */
+async function admit(order: OrderContext): Promise<Admission | null> {
+  const {deps, input, fingerprint} = order
+  if (!deps.redis) return null
+  const g: GateClient = {redis: deps.redis, db: deps.db, timeoutMs: deps.gateTimeoutMs}
+  const ref = gateRef(deps, order.info)
+  const field = `${input.userId}:${input.idempotencyKey}`
+  const gate = await gateAdmit(g, ref, field, input.qty)
+
+  if (gate.kind === 'replay_sold_out') {
+    if (gate.fingerprint !== fingerprint) throw order.keyReused()
+    return {answer: {response: order.soldOut, replay: true}, done: async () => {}, failed: async () => {}}
+  }
+  // Postgres has said the drop is sold out; the answer is the key's once it is recorded there
+  if (gate.kind === 'sold_out' && (await order.recordSoldOut())) {
+    await gateMark(g, ref, field, `so:${fingerprint}`)
+    return {answer: {response: order.soldOut, replay: false}, done: async () => {}, failed: async () => {}}
+  }
+  // else the key has an answer already (replay or refuse it), or the user is unknown: Postgres decides
+  return {
+    async failed() {
+      if (gate.kind === 'admit') await gateRefund(g, ref, input.qty)
+    },
+    async done(placed: Placed) {
+      const fresh = !placed.replay && placed.response.status === 201
+      if (placed.pgSoldOut) await gateEmpty(g, ref)
+      else if (gate.kind === 'admit' && !fresh) await gateRefund(g, ref, input.qty)
+      if (gate.kind !== 'admit') await gateMark(g, ref, field, 'pg')
+      // the gate was flushed or never written: rebuild it from Postgres, once, in the background
+      if (gate.kind === 'to_postgres' && gate.reason === 'missing') resyncInBackground(g, ref)
+    },
+  }
+}
+
+/** `redis-gate`: the row take behind the Redis admission gate above. */
+export const redisGate: StockStrategy = {
+  name: 'redis-gate',
+  ...rowTaking('redis-gate'),
+  admit,
+
+  unavailable: (deps) =>
+    deps.redis ? null : new UsageError('--strategy', 'redis-gate needs Redis, and none is configured', {hint: 'Pass --redis redis://host:6379 or set REDIS_URL.'}),
+
+  async started(deps, drop) {
+    // a failed or slow sync is healed on the first order (the gate is missing, so orders go to Postgres)
+    if (deps.redis) await withTimeout(syncGate(deps.db, deps.redis, gateRef(deps, drop).prefix, drop.id, 'force'), GATE_SYNC_TIMEOUT_MS).catch(() => {})
+  },
+  async ended(deps, drop) {
+    // a gate left open only sends buyers to Postgres, which refuses them as not live
+    if (deps.redis) await withTimeout(closeGate(deps.redis, gateRef(deps, drop)), GATE_SYNC_TIMEOUT_MS).catch(() => {})
+  },
+  async reconcile(deps, dropId) {
+    if (!deps.redis) throw new UsageError('--redis', 'reconciling a redis-gate drop needs Redis, and none is configured', {hint: 'Pass --redis or set REDIS_URL.'})
+    const synced = await syncGate(deps.db, deps.redis, deps.redisPrefix ?? DEFAULT_REDIS_PREFIX, dropId, 'force')
+    return {settled: {stockLow: false, soldOut: false}, gate: synced ? {tokens: synced.tokens, marked: synced.marked} : null}
+  },
 }
