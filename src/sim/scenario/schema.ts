@@ -1,5 +1,6 @@
 import {z} from 'zod'
 import {parseThreshold} from '../metrics/thresholds.js'
+import {STOCK_STRATEGIES, isStockStrategy, strategyFor} from '../../core/stock/index.js'
 
 /** The request types a scenario drives; each maps to one HTTP route of `livedrop serve`. */
 export const REQUEST_TYPES = ['browse_product', 'browse_drop', 'list_followers', 'follow', 'unfollow', 'order', 'notifications'] as const
@@ -139,8 +140,8 @@ export const ScenarioSchema = z
         if (seen.has(p.name)) ctx.addIssue({code: 'custom', path: ['phases', i, 'name'], message: `duplicate phase name "${p.name}" (also phases[${seen.get(p.name)}])`})
         seen.set(p.name, i)
       })
-      if (s?.engine && s.engine.strategy !== 'buckets' && s.engine.buckets !== undefined) {
-        ctx.addIssue({code: 'custom', path: ['engine', 'buckets'], message: 'only used with strategy: buckets'})
+      if (s?.engine && s.engine.buckets !== undefined && isStockStrategy(s.engine.strategy) && !strategyFor(s.engine.strategy).bucketed) {
+        ctx.addIssue({code: 'custom', path: ['engine', 'buckets'], message: `only used with strategy: ${STOCK_STRATEGIES.filter((n) => strategyFor(n).bucketed).join(', ')}`})
       }
     },
     {when: () => true},
