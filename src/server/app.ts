@@ -1,11 +1,13 @@
 import {randomUUID} from 'node:crypto'
 import Fastify, {type FastifyInstance, type FastifyReply, type FastifyRequest} from 'fastify'
 import type {Engine} from '../core/engine.js'
+import {DEFAULT_REDIS_PREFIX} from '../core/orders/deps.js'
+import {AddressInUseError, AddressNotAvailableError, UsageError} from '../core/errors.js'
 import {verifyToken} from './auth.js'
 import {signCursors} from './cursors.js'
 import {clientErrorHandler, errorHandler, sendError} from './errors.js'
 import {ServerMetrics} from './metrics.js'
-import {RateLimiter} from './rate-limit.js'
+import {RateLimiter, RedisRateLimiter, type Limiter} from './rate-limit.js'
 import {registerRoutes} from './routes/index.js'
 import {noQuery} from './routes/schemas.js'
 
@@ -16,10 +18,23 @@ export interface ServerOptions {
   rateLimitPerSecond?: number
   /** Largest burst per user. Default 400. */
   rateLimitBurst?: number
+  /**
+   * Keep the rate-limit buckets in the engine's Redis, so every process and worker on it shares each
+   * user's limit; ignored when the engine has no Redis. Default false: each process limits on its own.
+   */
+  rateLimitShared?: boolean
+  /** Which worker of `serve --workers N` this is: /healthz and /metrics name it. Default: none (one process). */
+  worker?: WorkerIdentity
   /** Largest request body in bytes. Default 16 KiB. */
   bodyLimit?: number
   /** Where errors (every 5xx, with its request id) are logged as JSON lines; false for nowhere. Default: stderr. */
   log?: {write(line: string): void} | false
+}
+
+/** A serve worker: its slot (1…N, kept across restarts) and its process id. */
+export interface WorkerIdentity {
+  index: number
+  pid: number
 }
 
 declare module 'fastify' {
@@ -32,6 +47,8 @@ declare module 'fastify' {
 export interface AppContext {
   engine: Engine
   metrics: ServerMetrics
+  /** Set in a worker of `serve --workers N`. */
+  worker?: WorkerIdentity
   /** Rejects the request with 401 unless a valid bearer token names a user. */
   requireUser: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 }
@@ -50,9 +67,10 @@ export async function buildServer(engine: Engine, options: ServerOptions): Promi
     frameworkErrors: errorHandler,
     clientErrorHandler,
   })
-  const metrics = new ServerMetrics()
+  const metrics = new ServerMetrics(options.worker)
   app.addHook('onClose', async () => metrics.close())
-  const limiter = new RateLimiter(options.rateLimitPerSecond ?? 200, options.rateLimitBurst ?? 400)
+  const [rate, burst] = [options.rateLimitPerSecond ?? 200, options.rateLimitBurst ?? 400]
+  const limiter: Limiter = options.rateLimitShared && engine.redis ? new RedisRateLimiter(engine.redis, rate, burst, engine.deps.redisPrefix ?? DEFAULT_REDIS_PREFIX) : new RateLimiter(rate, burst)
 
   // every body is JSON: text/plain is refused (415) rather than parsed into a string
   app.removeContentTypeParser('text/plain')
@@ -64,11 +82,18 @@ export async function buildServer(engine: Engine, options: ServerOptions): Promi
     route.schema = {...route.schema, querystring: route.schema?.querystring ?? noQuery}
   })
 
+  if (options.worker) {
+    // every answer, a 429 included, says which worker of `serve --workers N` gave it
+    const servedBy = `${options.worker.index}/${options.worker.pid}`
+    app.addHook('onRequest', async (_request, reply) => {
+      reply.header('livedrop-worker', servedBy)
+    })
+  }
   // identify the caller early so the rate limit is per user; routes that need a user still check
   app.addHook('onRequest', async (request, reply) => {
     const token = bearer(request)
     if (token) request.userId = verifyToken(token, options.secret) ?? 0
-    const wait = limiter.take(request.userId || request.ip)
+    const wait = await limiter.take(request.userId || request.ip)
     if (wait > 0) {
       reply.header('retry-after', Math.max(1, Math.ceil(wait)))
       return sendError(reply, 429, 'RATE_LIMITED', 'too many requests', {hint: `Retry after ${Math.ceil(wait)} s.`})
@@ -91,7 +116,7 @@ export async function buildServer(engine: Engine, options: ServerOptions): Promi
     }
   }
 
-  await registerRoutes(app, {engine, metrics, requireUser})
+  await registerRoutes(app, {engine, metrics, requireUser, worker: options.worker})
   return {app, metrics}
 }
 
@@ -106,4 +131,20 @@ function bearer(request: FastifyRequest): string | null {
   if (request.method !== 'GET' || request.routeOptions.url !== '/events') return null
   const token = (request.query as {access_token?: unknown}).access_token
   return typeof token === 'string' ? token : null
+}
+
+/** Why listening failed, by errno: a port in use or an address not on this machine is a flag to change. */
+export function listenError(err: unknown, host: string, port: number): unknown {
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === 'EADDRINUSE') {
+    return new AddressInUseError('--port', `${host}:${port} is already in use`, {hint: 'Pick another --port (0 picks a free one), or stop the process listening there (`ss -ltnp` shows it).', cause: err})
+  }
+  if (code === 'EACCES') return new UsageError('--port', `port ${port} needs privileges this process does not have`, {hint: 'Use a port above 1023, e.g. --port 8080.', cause: err})
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return new AddressNotAvailableError('--host', `${host} is not an address of this machine`, {
+      hint: 'Use 127.0.0.1 (this machine only), 0.0.0.0 (every interface), or an address `ip -brief addr` lists.',
+      cause: err,
+    })
+  }
+  return err
 }

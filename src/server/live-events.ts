@@ -1,3 +1,4 @@
+import cluster from 'node:cluster'
 import type {Redis} from 'ioredis'
 import type {Db} from '../core/db/types.js'
 import type {DeliveryEvent} from '../core/fanout/index.js'
@@ -14,16 +15,26 @@ type Sender = (message: LiveMessage) => void
 
 const CHANNEL = 'livedrop:live-events'
 
+/** The IPC message that carries a delivery from a serve worker to its primary, and from there to every worker. */
+export interface LiveRelayMessage {
+  type: typeof LIVE_RELAY
+  delivery: DeliveryEvent
+}
+export const LIVE_RELAY = 'livedrop:live'
+
 /**
  * Routes committed fan-out deliveries to the users connected to this process. Deliveries travel
  * over Redis pub/sub when Redis is configured, so a worker in one serve process reaches a user
- * streaming from another; without Redis they stay in-process.
+ * streaming from another. Without Redis, a worker of `serve --workers N` relays them through its
+ * primary to every worker of that serve (not to other serve processes); a lone process keeps them.
  */
 export class LiveEvents {
   private readonly streams = new Map<number, Set<Sender>>()
   /** Pull events already broadcast to this process's connected followers (bounded). */
   private readonly announced = new Set<number>()
   private subscriber: Redis | null = null
+  /** Set when deliveries travel through the cluster primary (a worker without Redis). */
+  private relay: ((message: unknown) => void) | null = null
 
   constructor(
     private readonly db: Db,
@@ -32,6 +43,12 @@ export class LiveEvents {
 
   /** Starts listening to other processes' deliveries (when Redis is configured). */
   async start(): Promise<void> {
+    if (!this.publisher && cluster.isWorker) {
+      this.relay = (message) => {
+        if ((message as LiveRelayMessage | null)?.type === LIVE_RELAY) void this.dispatch((message as LiveRelayMessage).delivery).catch(() => {})
+      }
+      process.on('message', this.relay)
+    }
     if (!this.publisher) return
     this.subscriber = this.publisher.duplicate()
     this.subscriber.on('error', () => {})
@@ -44,6 +61,7 @@ export class LiveEvents {
   /** Called for every delivery a local fan-out worker commits. */
   delivered(d: DeliveryEvent): void {
     if (this.publisher) void this.publisher.publish(CHANNEL, JSON.stringify(d)).catch(() => {})
+    else if (this.relay) process.send?.({type: LIVE_RELAY, delivery: d} satisfies LiveRelayMessage, undefined, undefined, () => {})
     else void this.dispatch(d).catch(() => {})
   }
 
@@ -90,6 +108,7 @@ export class LiveEvents {
   }
 
   async close(): Promise<void> {
+    if (this.relay) process.off('message', this.relay)
     this.subscriber?.disconnect()
     this.streams.clear()
   }

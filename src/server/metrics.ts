@@ -46,7 +46,9 @@ export class ServerMetrics {
   /** Stops the event-loop monitor (the server's onClose calls it). */
   readonly close: () => void
 
-  constructor() {
+  /** worker: the serve worker this process is; every series then carries worker and pid labels. */
+  constructor(worker?: {index: number; pid: number}) {
+    if (worker) this.registry.setDefaultLabels({worker: String(worker.index), pid: String(worker.pid)})
     // prom-client's default Node metrics name gauges *_total, which promtool rejects; these two
     // carry what an operator looks at: memory and event-loop lag
     const lag = monitorEventLoopDelay({resolution: 10})
