@@ -2,7 +2,7 @@ import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
-import {cpuCounter, cpuPer1000Requests, parseMachineStat, parseProcStat, startCpuSampler, type CpuReport} from './cpu.js'
+import {cpuCounter, cpuPer1000Requests, stackCpuSources, parseMachineStat, parseProcStat, startCpuSampler, type CpuReport} from './cpu.js'
 
 /** A /proc/<pid>/stat line: utime, stime, cutime, cstime in ticks. */
 function statLine(pid: number, comm: string, ppid: number, t: {u: number; s?: number; cu?: number; cs?: number; start?: number}): string {
@@ -130,5 +130,20 @@ describe('cpuPer1000Requests', () => {
   })
   it('has no figure without requests', () => {
     expect(cpuPer1000Requests(report, 0)).toEqual({generator: null, database: null, machine: null})
+  })
+})
+
+describe('stackCpuSources', () => {
+  it('measures the in-process stack: the generator thread, this process without it, the postmaster tree', () => {
+    expect(stackCpuSources({generatorTid: 77, server: 'self', postmasterPid: 55})).toEqual({
+      generator: {kind: 'thread', tid: 77, pid: undefined},
+      server: {kind: 'processes', pids: [process.pid], tree: false, excludeThreads: [77]},
+      database: {kind: 'processes', pids: [55], tree: true},
+    })
+  })
+  it('says what it cannot measure: a --target deployment, an external database', () => {
+    const s = stackCpuSources({generatorTid: null, server: null, postmasterPid: null})
+    expect(Object.values(s).map((x) => x.kind)).toEqual(['unmeasured', 'unmeasured', 'unmeasured'])
+    expect(stackCpuSources({generatorTid: 1, server: [10, 11], postmasterPid: null}).server).toEqual({kind: 'processes', pids: [10, 11], tree: true})
   })
 })

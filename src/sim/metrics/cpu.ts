@@ -143,6 +143,29 @@ export const cpuSource = {
   unmeasured: (reason: string): CpuSource => ({kind: 'unmeasured', reason}),
 }
 
+export interface StackCpuOptions {
+  /** The generator thread's tid (currentThreadId() posted from inside it); null: not measured. */
+  generatorTid: number | null
+  /** `self`: the in-process server is this process without the generator's thread; pids: `serve` processes (with their children); null: a --target deployment, not measured. */
+  server: 'self' | number[] | null
+  /** The embedded cluster's postmasterPid(); null: an external database, not measured. */
+  postmasterPid: number | null
+}
+
+/** The three components of a run (generator, server, database), each measured where it can be. */
+export function stackCpuSources(o: StackCpuOptions): Record<string, CpuSource> {
+  return {
+    generator: o.generatorTid === null ? cpuSource.unmeasured('the generator thread did not report its thread id') : cpuSource.thread(o.generatorTid),
+    server:
+      o.server === null
+        ? cpuSource.unmeasured('a --target deployment: not measured from here')
+        : o.server === 'self'
+          ? cpuSource.selfExcept(o.generatorTid === null ? [] : [o.generatorTid])
+          : cpuSource.processes(o.server),
+    database: o.postmasterPid === null ? cpuSource.unmeasured('an external database: not measured') : cpuSource.processTree(o.postmasterPid),
+  }
+}
+
 function readText(path: string): string | null {
   try {
     return readFileSync(path, 'utf8')
