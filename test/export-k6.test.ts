@@ -187,7 +187,7 @@ describe('the exported script, run with k6 stand-ins', () => {
     expect(products[0].params.tags).toEqual({req_type: 'browse_product', phase: 'sustained', req_group: 'read'})
     expect(products[0].params.headers.Authorization).toBeUndefined()
     expect(of(/\/drops\/7(\/stock)?$/)).toHaveLength(200)
-    expect(of(/\/creators\/\d+\/followers\?limit=50$/)).toHaveLength(200)
+    expect(of(/\/creators\/\d+\/followers\?limit=100$/)).toHaveLength(200)
     const follows = calls.filter((c) => /\/creators\/\d+\/follow$/.test(c.url))
     expect(follows.filter((c) => c.method === 'POST')).toHaveLength(200)
     expect(follows.filter((c) => c.method === 'DELETE')).toHaveLength(200)

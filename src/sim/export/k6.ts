@@ -2,11 +2,15 @@ import {DEFAULT_TOKEN_TTL_SECONDS} from '../../server/auth.js'
 import {parseThreshold, type Threshold} from '../metrics/thresholds.js'
 import {phaseTypes, rampOf} from '../load/arrivals.js'
 import {REQUEST_GROUPS, type RequestType, type Scenario} from '../scenario/schema.js'
+import {AUTH_HEADER, CELEBRITY_USER, IDEMPOTENCY_HEADER, RETRY_MEMORY, ROUTES, okStatuses, populations, queryString, type StatusSpec} from '../traffic/routes.js'
 
 /**
  * Generates a TypeScript k6 script (typed with @types/k6) that drives the same traffic as a
  * scenario against `livedrop serve`, for k6 or k6-operator across machines:
  *
+ * - the requests from the route table (src/sim/traffic/routes.ts), embedded as data with one
+ *   interpreter that draws values as the generator's builders do (test/traffic-parity.test.ts
+ *   compares the two request by request from one seed);
  * - one k6 scenario per request type; its arrival rate follows the phases (constant-arrival-rate
  *   when the rate never changes, else ramping-arrival-rate with instant steps at phase starts);
  * - the scenario's thresholds translated to k6 metrics (http_req_duration, http_req_failed,
@@ -77,36 +81,57 @@ function timeUnitFor(rates: number[]): number {
   return 1000
 }
 
-const HANDLERS: Record<RequestType, string> = {
-  browse_product: `  const id = zipf(PRODUCT_CDF)
-  http.get(\`\${BASE}/products/\${id}\`, params('browse_product', null))`,
-  browse_drop: `  // the drop page, and the stock figure a page polls (authoritative after sold out)
-  http.get(Math.random() < 0.5 ? \`\${BASE}/drops/\${DROP_ID}\` : \`\${BASE}/drops/\${DROP_ID}/stock\`, params('browse_drop', null))`,
-  list_followers: `  http.get(\`\${BASE}/creators/\${zipf(CREATOR_CDF)}/followers?limit=50\`, params('list_followers', null))`,
-  follow: `  const creator = zipf(CREATOR_CDF)
-  http.post(\`\${BASE}/creators/\${creator}/follow\`, JSON.stringify({notify: Math.random() < 0.5}), params('follow', userOtherThan(creator)))`,
-  unfollow: `  const creator = zipf(CREATOR_CDF)
-  http.del(\`\${BASE}/creators/\${creator}/follow\`, null, params('unfollow', userOtherThan(creator)))`,
-  order: `  // a retryRate share of attempts repeats an earlier attempt: same user, body and Idempotency-Key
-  let attempt: OrderAttempt
-  if (pastOrders.length > 0 && Math.random() < SCENARIO.retryRate) attempt = pastOrders[Math.floor(Math.random() * pastOrders.length)]
-  else {
-    attempt = {user: randomUser(), qty: pickQty(), key: \`k6-\${data.runId}-\${exec.vu.idInTest}-\${exec.vu.iterationInInstance}\`}
-    pastOrders.push(attempt)
-    if (pastOrders.length > 64) pastOrders.shift()
-  }
-  const p = params('order', attempt.user)
-  p.headers!['Idempotency-Key'] = attempt.key
-  http.post(\`\${BASE}/orders\`, JSON.stringify({dropId: DROP_ID, qty: attempt.qty}), p)`,
-  notifications: `  http.get(\`\${BASE}/me/notifications?limit=20\`, params('notifications', randomUser()))`,
+/** A status list as expectedStatuses arguments: 201, {min: 200, max: 399}. */
+const expectedArgs = (statuses: StatusSpec[]) => statuses.map((x) => (typeof x === 'number' ? String(x) : `{min: ${x[0]}, max: ${x[1]}}`)).join(', ')
+
+/**
+ * The request-building part of the script: the route table's entries for the exported types as
+ * data (ROUTES), and one interpreter that draws each request's values in the table's order, one
+ * Math.random() per draw, exactly as src/sim/traffic/builders.ts does with the seeded source.
+ */
+function requestCode(s: Scenario, types: RequestType[]): string {
+  const sent = new Set(s.phases.flatMap((p) => phaseTypes(p) as RequestType[]))
+  const routes = Object.fromEntries(
+    types.map((t) => {
+      const r = ROUTES[t]
+      return [t, {method: r.method, path: r.path, query: queryString(r), body: r.body, auth: r.auth, draws: r.draws, idempotent: r.idempotent, group: r.group}]
+    }),
+  )
+  const d = s.dataset
+  const ranges = populations({users: d.users, creators: d.creators, products: d.creators * d.productsPerCreator, celebrityProducts: d.productsPerCreator})
+  return `type Value = number | string
+interface Draw {
+  readonly zipf?: string
+  readonly uniform?: string
+  readonly int?: readonly number[]
+  readonly pick?: readonly string[]
+  readonly qty?: boolean
+}
+interface Route {
+  readonly method: string
+  readonly path: string
+  readonly query: string
+  readonly body: unknown
+  readonly auth: string | null
+  readonly draws: ReadonlyArray<readonly [string, Draw]>
+  readonly idempotent: boolean
+  readonly group: string | null
 }
 
-/** The helper functions the exported request types use (unused ones would fail noUnusedLocals). */
-function helpers(types: RequestType[]): string {
-  const has = (...ts: RequestType[]) => ts.some((t) => types.includes(t))
-  const parts: string[] = []
-  if (has('browse_product', 'list_followers', 'follow', 'unfollow')) {
-    parts.push(`/** Cumulative Zipf weights over ranks 1..n; rank 1 (the celebrity) is the most popular. */
+/** The route table (src/sim/traffic/routes.ts) for the request types this scenario sends. */
+const ROUTES: Record<string, Route> = ${pretty(routes)}
+
+/** Id ranges values are drawn from, inclusive: fans are the users who are not creators. */
+const POPULATIONS: Record<string, readonly [number, number]> = ${pretty(ranges)}
+
+/** Statuses that are answers, not failures (a sold-out order's 409, a removed product's 404). */
+const EXPECTED: Record<string, ReturnType<typeof http.expectedStatuses>> = {
+${types.map((t) => `  ${t}: http.expectedStatuses(${expectedArgs(okStatuses(ROUTES[t], sent))}),`).join('\n')}
+}
+
+const CONSTANTS: Record<string, Value> = {drop: DROP_ID, celebrity: ${CELEBRITY_USER}}
+
+/** Cumulative Zipf weights over ranks 1..n; rank 1 (the celebrity) is the most popular. */
 function zipfCdf(n: number): number[] {
   const cdf: number[] = []
   let sum = 0
@@ -114,8 +139,9 @@ function zipfCdf(n: number): number[] {
   return cdf.map((c) => c / sum)
 }
 
-function zipf(cdf: number[]): number {
-  const u = Math.random()
+const CDFS: Record<string, number[]> = {}
+
+function zipfRank(cdf: number[], u: number): number {
   let lo = 0
   let hi = cdf.length - 1
   while (lo < hi) {
@@ -125,43 +151,82 @@ function zipf(cdf: number[]): number {
   }
   return lo + 1
 }
-`)
-  }
-  if (has('browse_product')) parts.push('const PRODUCT_CDF = zipfCdf(Math.max(1, SCENARIO.products))\n')
-  if (has('list_followers', 'follow', 'unfollow')) parts.push('const CREATOR_CDF = zipfCdf(SCENARIO.creators)\n')
-  if (has('order', 'notifications', 'follow', 'unfollow')) {
-    parts.push(`function randomUser(): number {
-  return 1 + Math.floor(Math.random() * SCENARIO.users)
-}
-`)
-  }
-  if (has('follow', 'unfollow')) {
-    parts.push(`/** Creator k is user k: a creator does not follow themselves. */
-function userOtherThan(creator: number): number {
-  const u = randomUser()
-  return u === creator ? (u % SCENARIO.users) + 1 : u
-}
-`)
-  }
-  if (has('order')) {
-    parts.push(`const QTY_TOTAL = SCENARIO.qty.reduce((s, [, w]) => s + w, 0)
 
-function pickQty(): number {
+const QTY_TOTAL = SCENARIO.qty.reduce((s, [, w]) => s + w, 0)
+
+/** One value, one Math.random() call. */
+function draw(d: Draw): Value {
+  if (d.zipf !== undefined) {
+    const [lo, hi] = POPULATIONS[d.zipf]
+    let cdf = CDFS[d.zipf]
+    if (cdf === undefined) cdf = CDFS[d.zipf] = zipfCdf(hi - lo + 1)
+    return lo + zipfRank(cdf, Math.random()) - 1
+  }
+  if (d.uniform !== undefined) {
+    const [lo, hi] = POPULATIONS[d.uniform]
+    return lo + Math.floor(Math.random() * (hi - lo + 1))
+  }
+  if (d.int !== undefined) return d.int[0] + Math.floor(Math.random() * (d.int[1] - d.int[0] + 1))
+  if (d.pick !== undefined) return d.pick[Math.floor(Math.random() * d.pick.length)]
   let u = Math.random() * QTY_TOTAL
   for (const [q, w] of SCENARIO.qty) if ((u -= w) < 0) return q
   return SCENARIO.qty[SCENARIO.qty.length - 1][0]
 }
 
-interface OrderAttempt {
-  user: number
-  qty: number
-  key: string
+function drawAll(route: Route): Record<string, Value> {
+  const values: Record<string, Value> = {}
+  for (const [name, d] of route.draws) values[name] = draw(d)
+  return values
 }
-/** Earlier order attempts of this VU, for retries. */
-const pastOrders: OrderAttempt[] = []
-`)
-  }
-  return parts.join('\n')
+
+function fill(t: unknown, values: Record<string, Value>): unknown {
+  if (t === null || typeof t !== 'object') return t
+  const o = t as Record<string, unknown>
+  if (typeof o.$ === 'string') return values[o.$]
+  const out: Record<string, unknown> = {}
+  for (const k of Object.keys(o)) out[k] = fill(o[k], values)
+  return out
+}
+
+interface Attempt {
+  key: string
+  values: Record<string, Value>
+}
+/** This VU's earlier attempts of idempotent routes (at most ${RETRY_MEMORY} each), for retries. */
+const PAST: Record<string, {attempts: Attempt[]; next: number}> = {}
+
+/** Sends one request of a type, as the route table describes it. */
+function send(type: string, data: {runId: string}): void {
+  const route = ROUTES[type]
+  const headers: Record<string, string> = {'Content-Type': 'application/json'}
+  let drawn: Record<string, Value>
+  if (route.idempotent) {
+    // a retryRate share of attempts repeats an earlier attempt: same user, body and ${IDEMPOTENCY_HEADER}
+    let past = PAST[type]
+    if (past === undefined) past = PAST[type] = {attempts: [], next: 0}
+    let attempt: Attempt
+    if (past.attempts.length > 0 && Math.random() < SCENARIO.retryRate) attempt = past.attempts[Math.floor(Math.random() * past.attempts.length)]
+    else {
+      attempt = {key: \`k6-\${data.runId}-\${exec.vu.idInTest}-\${exec.vu.iterationInInstance}\`, values: drawAll(route)}
+      if (past.attempts.length < ${RETRY_MEMORY}) past.attempts.push(attempt)
+      else past.attempts[past.next++ % ${RETRY_MEMORY}] = attempt
+    }
+    drawn = attempt.values
+    headers['${IDEMPOTENCY_HEADER}'] = attempt.key
+  } else drawn = drawAll(route)
+  const values: Record<string, Value> = {...CONSTANTS, ...drawn}
+  if (route.auth !== null) headers['${AUTH_HEADER}'] = \`Bearer \${token(Number(values[route.auth]))}\`
+  const url = BASE + route.path.replace(/\\{(\\w+)\\}/g, (_, name: string) => String(values[name])) + route.query
+  const body = route.body === null ? null : JSON.stringify(fill(route.body, values))
+  const tags: Record<string, string> = {req_type: type, phase: phaseNow()}
+  if (route.group !== null) tags.req_group = route.group
+  const params: RefinedParams<ResponseType | undefined> = {headers, tags, responseCallback: EXPECTED[type]}
+  if (route.method === 'GET') http.get(url, params)
+  else if (route.method === 'POST') http.post(url, body, params)
+  else if (route.method === 'PATCH') http.patch(url, body, params)
+  else http.del(url, body, params)
+}
+`
 }
 
 /** The k6 script for a validated (already scaled) scenario. */
@@ -216,7 +281,6 @@ export function exportK6(s: Scenario, options: K6ExportOptions = {}): string {
       const startMs = acc.length ? acc[acc.length - 1].endMs : 0
       return [...acc, {name: p.name, startMs, endMs: startMs + p.duration}]
     }, []),
-    groups: Object.fromEntries(types.map((t) => [t, Object.entries(REQUEST_GROUPS).find(([g, members]) => g !== 'all' && members.includes(t))?.[0] ?? ''])),
   }
 
   return `// Generated by \`livedrop scenario export${options.file ? ` ${options.file}` : ''} --format k6\` from scenario "${s.name}".
@@ -225,7 +289,7 @@ export function exportK6(s: Scenario, options: K6ExportOptions = {}): string {
 // Seed the target with the scenario's dataset first (users ${d.users}, creators ${d.creators}, products per creator ${d.productsPerCreator}, seed ${d.seed}).
 // Differences from livedrop's own generator: k6 spaces arrivals evenly (no Poisson), measures latency
 // from the actual send (no coordinated-omission correction; late iterations become dropped_iterations),
-// and does not watch notification streams.
+// does not watch notification streams, and does not check no_stale_reads (its VUs share no memory of edits).
 ${s.arrival === 'poisson' || s.phases.some((p) => p.arrival === 'poisson') ? '// This scenario asks for Poisson arrivals; k6 sends at a constant rate instead.\n' : ''}${skipped.map((x) => `// Threshold not translated: ${x}\n`).join('')}
 import http from 'k6/http'
 import crypto from 'k6/crypto'
@@ -251,7 +315,6 @@ export function setup(): {runId: string} {
   return {runId: Date.now().toString(36)}
 }
 
-${helpers(types)}
 const tokens = new Map<number, string>()
 const ISSUED_AT = Math.floor(Date.now() / 1000)
 
@@ -276,17 +339,5 @@ function phaseNow(): string {
   return SCENARIO.phases[SCENARIO.phases.length - 1].name
 }
 
-// a sold-out or not-live order answer (409) is an answer, not a failure, as in livedrop's generator
-const OK = http.expectedStatuses({min: 200, max: 399})
-const ORDER_OK = http.expectedStatuses({min: 200, max: 399}, 409)
-
-function params(type: keyof typeof SCENARIO.groups, user: number | null): RefinedParams<ResponseType | undefined> {
-  const headers: Record<string, string> = {'Content-Type': 'application/json'}
-  if (user !== null) headers.Authorization = \`Bearer \${token(user)}\`
-  const tags: Record<string, string> = {req_type: type, phase: phaseNow()}
-  if (SCENARIO.groups[type]) tags.req_group = SCENARIO.groups[type]
-  return {headers, tags, responseCallback: (type as string) === 'order' ? ORDER_OK : OK}
-}
-
-${types.map((t) => `\nexport function ${t}(data: {runId: string}): void {\n${t === 'order' ? '' : '  void data\n'}${HANDLERS[t]}\n}\n`).join('')}`
+${requestCode(s, types)}${types.map((t) => `\nexport function ${t}(data: {runId: string}): void {\n  send('${t}', data)\n}\n`).join('')}`
 }

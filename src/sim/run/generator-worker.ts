@@ -10,7 +10,7 @@ import {describeError} from '../../core/errors.js'
 import {mintToken} from '../../server/auth.js'
 import {LatencyHistogram} from '../metrics/histogram.js'
 import {runOpenModel} from '../load/open-model.js'
-import {createBuilders} from '../scenario/builders.js'
+import {createBuilders} from '../traffic/builders.js'
 import {openModelPlan} from './plan.js'
 import type {GeneratorInput, ToGenerator} from './generator.js'
 

@@ -4,7 +4,7 @@ import {RelayedError} from '../../core/errors.js'
 import type {AcknowledgedOrder} from '../../core/audit/drop.js'
 import type {OpenModelResult, PhaseEvent, RunProgress} from '../load/open-model.js'
 import type {SeriesPoint} from '../metrics/result.js'
-import type {OrderLedger, TrafficWorld} from '../scenario/builders.js'
+import type {OrderLedger, TrafficWorld} from '../traffic/builders.js'
 import type {Scenario} from '../scenario/schema.js'
 
 /** What the generator thread needs, as plain data (builders are made on the thread). */

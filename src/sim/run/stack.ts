@@ -8,7 +8,7 @@ import {createEngine, type Engine} from '../../core/engine.js'
 import {SecretRejectedError, UsageError, redactUrl} from '../../core/errors.js'
 import {buildServer} from '../../server/app.js'
 import {mintToken} from '../../server/auth.js'
-import type {TrafficWorld} from '../scenario/builders.js'
+import type {TrafficWorld} from '../traffic/builders.js'
 import type {Scenario} from '../scenario/schema.js'
 import {scenarioDurationMs} from './plan.js'
 

@@ -3,13 +3,13 @@ import {parseThreshold} from '../metrics/thresholds.js'
 import {STOCK_STRATEGIES, isStockStrategy, strategyFor} from '../../core/stock/index.js'
 
 /** The request types a scenario drives; each maps to one HTTP route of `livedrop serve`. */
-export const REQUEST_TYPES = ['browse_product', 'browse_drop', 'list_followers', 'follow', 'unfollow', 'order', 'notifications'] as const
+export const REQUEST_TYPES = ['browse_product', 'browse_drop', 'list_followers', 'follow', 'unfollow', 'order', 'notifications', 'edit_product', 'remove_product'] as const
 export type RequestType = (typeof REQUEST_TYPES)[number]
 
 /** Threshold groups: `read.p95 < 200ms` covers every read request type. */
 export const REQUEST_GROUPS: Record<string, readonly RequestType[]> = {
   read: ['browse_product', 'browse_drop', 'list_followers', 'notifications'],
-  write: ['follow', 'unfollow'],
+  write: ['follow', 'unfollow', 'edit_product', 'remove_product'],
   all: REQUEST_TYPES,
 }
 
@@ -91,6 +91,10 @@ export const ScenarioSchema = z
         strategy: z.enum(['row', 'buckets', 'redis-gate']).default('row'),
         buckets: z.number().int().min(1).optional().describe('stock buckets for the buckets strategy'),
         cache: z.string().default('memory:3').describe('cache nodes: memory[:N], redis://a,redis://b, redis-cluster://h:7000'),
+        // optional rather than defaulted here, so files and results without edits stay as they were
+        staleAfter: PositiveDuration.optional().describe(
+          'the staleness bound (default 1s): a product read sent longer than this after an edit was acknowledged must show that edit (invariant no_stale_reads)',
+        ),
       })
       .prefault({}),
     drop: z
@@ -140,6 +144,10 @@ export const ScenarioSchema = z
         if (seen.has(p.name)) ctx.addIssue({code: 'custom', path: ['phases', i, 'name'], message: `duplicate phase name "${p.name}" (also phases[${seen.get(p.name)}])`})
         seen.set(p.name, i)
       })
+      // the drop's product (the celebrity's first) is never removed, so removing needs a second one
+      if (phases.some((p) => p?.rates?.remove_product || p?.rampTo?.remove_product) && s?.dataset && s.dataset.productsPerCreator < 2) {
+        ctx.addIssue({code: 'custom', path: ['dataset', 'productsPerCreator'], message: 'remove_product needs at least 2 (the first product is the drop’s and is never removed)'})
+      }
       if (s?.engine && s.engine.buckets !== undefined && isStockStrategy(s.engine.strategy) && !strategyFor(s.engine.strategy).bucketed) {
         ctx.addIssue({code: 'custom', path: ['engine', 'buckets'], message: `only used with strategy: ${STOCK_STRATEGIES.filter((n) => strategyFor(n).bucketed).join(', ')}`})
       }
