@@ -13,7 +13,7 @@ function statLine(pid: number, comm: string, ppid: number, t: {u: number; s?: nu
 describe('parseProcStat', () => {
   it('reads the fields after a command name holding spaces and parentheses', () => {
     const st = parseProcStat(statLine(42, 'postgres: (x) idle', 7, {u: 120, s: 30, cu: 5, cs: 1, start: 9999}))
-    expect(st).toEqual({state: 'S', ppid: 7, ownTicks: 150, childTicks: 6, startTicks: 9999})
+    expect(st).toEqual({state: 'S', ppid: 7, ownTicks: 150, childTicks: 6, startTicks: 9999, threads: 1})
   })
   it('refuses text that is not a stat line', () => {
     expect(parseProcStat('garbage')).toBeNull()

@@ -93,6 +93,7 @@ export interface ProcStat {
   childTicks: number
   /** Start time after boot, ticks: tells a reused pid from the process seen before. */
   startTicks: number
+  threads: number
 }
 
 export function parseProcStat(text: string): ProcStat | null {
@@ -102,7 +103,7 @@ export function parseProcStat(text: string): ProcStat | null {
   const f = text.slice(close + 2).trim().split(/\s+/)
   const n = (i: number) => Number(f[i])
   if (f.length < 20) return null
-  return {state: f[0], ppid: n(1), ownTicks: n(11) + n(12), childTicks: n(13) + n(14), startTicks: n(19)}
+  return {state: f[0], ppid: n(1), ownTicks: n(11) + n(12), childTicks: n(13) + n(14), startTicks: n(19), threads: n(17)}
 }
 
 /** /proc/stat's first line → total and idle ticks of the whole machine. */
@@ -194,13 +195,16 @@ function treeCounter(proc: string, roots: number[], tree: boolean, excludeThread
   let departed = 0
   let missingThread = false
 
-  const children = (pid: number): number[] => {
+  const children = (pid: number, threads: number): number[] => {
     const out: number[] = []
-    let tasks: string[] = []
-    try {
-      tasks = readdirSync(`${proc}/${pid}/task`)
-    } catch {
-      return out
+    // a single-threaded process (a Postgres backend) has one task, its own: no directory listing
+    let tasks: string[] = [String(pid)]
+    if (threads > 1) {
+      try {
+        tasks = readdirSync(`${proc}/${pid}/task`)
+      } catch {
+        return out
+      }
     }
     // fork() records the child under the thread that forked: read every thread's list
     for (const tid of tasks) {
@@ -229,7 +233,7 @@ function treeCounter(proc: string, roots: number[], tree: boolean, excludeThread
         if (!st || (start !== undefined && st.startTicks !== start)) continue
         if (first && roots.includes(pid)) rootStarts.set(pid, st.startTicks)
         now.set(pid, {startTicks: st.startTicks, ppid: st.ppid, ticks: st.ownTicks + st.childTicks})
-        if (tree) for (const c of children(pid)) if (!now.has(c)) queue.push({pid: c})
+        if (tree) for (const c of children(pid, st.threads)) if (!now.has(c)) queue.push({pid: c})
       }
       for (const [pid, last] of seen) {
         if (now.get(pid)?.startTicks === last.startTicks) continue
