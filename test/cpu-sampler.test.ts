@@ -12,11 +12,6 @@ const burn = (share: number, seconds: number) =>
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const children: ChildProcess[] = []
-const node = (code: string) => {
-  const c = spawn(process.execPath, ['-e', code], {stdio: 'ignore'})
-  children.push(c)
-  return c
-}
 
 afterEach(() => {
   for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL')
@@ -53,8 +48,8 @@ const ownCpuSeconds = () => {
 
 /**
  * The machine is shared (other work may hold its cores), so a process asked to burn half a core
- * may get less: each figure is checked against what the process itself says it used (getrusage),
- * and against a wide band around the half core.
+ * may get far less: each figure is checked against what the process itself says it used
+ * (getrusage), and only from above against the half core it asked for.
  */
 describe('CPU sampler on real processes', () => {
   it('sees a child burning half a core as what the child says it used, and the machine busy at least that much', async () => {
@@ -66,8 +61,8 @@ describe('CPU sampler on real processes', () => {
     const r = sampler.stop()
     const used = (await cpuSeconds()) - before
     const busy = r.components.busy
+    expect(used).toBeGreaterThan(0.05)
     expect(Math.abs(busy.cpuSeconds! - used)).toBeLessThanOrEqual(0.08)
-    expect(busy.meanCores).toBeGreaterThanOrEqual(0.2)
     expect(busy.meanCores).toBeLessThanOrEqual(0.7)
     expect(busy.series!.length).toBe(r.t.length)
     expect(r.t.length).toBeGreaterThanOrEqual(4)
@@ -79,24 +74,41 @@ describe('CPU sampler on real processes', () => {
   })
 
   it("counts a tree's children started during the run, including ones that ended and were reaped", async () => {
-    // the parent idles, then runs two busy children one after the other (each reaped before the next)
-    const parent = node(`
-      const {spawnSync} = require('node:child_process')
-      setTimeout(() => {
-        for (let i = 0; i < 2; i++) spawnSync(process.execPath, ['-e', ${JSON.stringify(burn(1, 0.8))}])
-        setTimeout(() => {}, 5000)
-      }, 300)`)
+    // the parent idles, then runs two busy children one after the other (each reaped before the
+    // next); each child prints its whole CPU (getrusage at exit), and the parent prints their sum
+    const childCode = `${burn(1, 0.8)}; process.on('exit', () => { const u = process.cpuUsage(); process.stdout.write(String((u.user + u.system) / 1e6)) })`
+    const parent = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const {spawnSync} = require('node:child_process')
+        setTimeout(() => {
+          let sum = 0
+          for (let i = 0; i < 2; i++) sum += Number(spawnSync(process.execPath, ['-e', ${JSON.stringify(childCode)}], {encoding: 'utf8'}).stdout)
+          process.stdout.write(sum + '\\n')
+          setTimeout(() => {}, 5000)
+        }, 300)`,
+      ],
+      {stdio: ['ignore', 'pipe', 'ignore']},
+    )
+    children.push(parent)
+    let printed = ''
+    parent.stdout!.on('data', (d: Buffer) => (printed += d.toString()))
     await sleep(200)
     const sampler = startCpuSampler({tree: cpuSource.processTree(parent.pid!), parentOnly: cpuSource.processTree(parent.pid!, false)}, {intervalMs: 250})
-    await sleep(2800)
+    while (!printed.includes('\n')) await sleep(20)
+    await sleep(300)
     const r = sampler.stop()
-    // two children of up to 0.8 s of CPU each (less on a busy machine), plus each one's Node start-up
-    expect(r.components.tree.cpuSeconds).toBeGreaterThanOrEqual(0.6)
-    expect(r.components.tree.cpuSeconds).toBeLessThanOrEqual(2.4)
+    const childrenUsed = Number(printed.trim())
+    expect(childrenUsed).toBeGreaterThan(0.1)
+    // the children's CPU, plus the idle parent's own bit
+    const tree = r.components.tree.cpuSeconds!
+    expect(tree).toBeGreaterThanOrEqual(childrenUsed - 0.05)
+    expect(tree).toBeLessThanOrEqual(childrenUsed + 0.15)
     // both children ended and were reaped: the parent's own figure (its cutime) now holds them, and nothing was counted twice
-    expect(Math.abs(r.components.parentOnly.cpuSeconds! - r.components.tree.cpuSeconds!)).toBeLessThanOrEqual(0.05)
+    expect(Math.abs(r.components.parentOnly.cpuSeconds! - tree)).toBeLessThanOrEqual(0.05)
     // while the first child ran, only the tree saw it; the parent's own figure jumps when it reaps the child
-    const firstBusy = (series: number[]) => series.findIndex((c) => c > 0.2)
+    const firstBusy = (series: number[]) => series.findIndex((c) => c > 0.05)
     expect(firstBusy(r.components.tree.series!)).toBeGreaterThanOrEqual(0)
     expect(firstBusy(r.components.tree.series!)).toBeLessThan(firstBusy(r.components.parentOnly.series!))
   })
@@ -124,7 +136,7 @@ describe('CPU sampler on real processes', () => {
       const {generator, server} = r.components
       // the two parts add up to the whole process
       expect(Math.abs(generator.cpuSeconds! + server.cpuSeconds! - used)).toBeLessThanOrEqual(0.08)
-      expect(generator.meanCores).toBeGreaterThanOrEqual(0.2)
+      expect(generator.cpuSeconds).toBeGreaterThan(0.05)
       expect(generator.meanCores).toBeLessThanOrEqual(0.7)
       // this test's main thread only waits: far below the worker's share
       expect(server.cpuSeconds!).toBeLessThan(generator.cpuSeconds! / 3)
