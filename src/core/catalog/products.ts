@@ -13,6 +13,8 @@ export interface Product {
   imageUrl: string | null
   createdAt: string
   updatedAt: string
+  /** 1 when created, +1 on every edit and on removal: a copy with a lower version is stale. */
+  version: number
 }
 
 export interface ProductPatch {
@@ -37,9 +39,10 @@ interface ProductRow {
   image_url: string | null
   created_at: Date | string
   updated_at: Date | string
+  version: number
 }
 
-const COLUMNS = 'id, creator_id, title, description, price_cents, image_url, created_at, updated_at'
+const COLUMNS = 'id, creator_id, title, description, price_cents, image_url, created_at, updated_at, version'
 
 const SQL = {
   get: {name: 'products.get', text: `SELECT ${COLUMNS} FROM products WHERE id = $1 AND deleted_at IS NULL`},
@@ -52,12 +55,17 @@ const SQL = {
     name: 'products.update',
     text: `UPDATE products SET title = COALESCE($2, title), description = COALESCE($3, description),
              price_cents = COALESCE($4, price_cents), image_url = CASE WHEN $6::boolean THEN $5 ELSE image_url END,
-             updated_at = now()
+             updated_at = now(), version = version + 1
            WHERE id = $1 AND deleted_at IS NULL RETURNING ${COLUMNS}`,
   },
   softDelete: {
     name: 'products.soft_delete',
-    text: `UPDATE products SET deleted_at = now(), updated_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING id, creator_id`,
+    text: `UPDATE products SET deleted_at = now(), updated_at = now(), version = version + 1 WHERE id = $1 AND deleted_at IS NULL RETURNING id, creator_id, version`,
+  },
+  // the user behind the product's creator; a removed product has no owner who may change it
+  owner: {
+    name: 'products.owner',
+    text: `SELECT c.user_id, p.deleted_at IS NOT NULL AS deleted FROM products p JOIN creators c ON c.id = p.creator_id WHERE p.id = $1`,
   },
   firstPage: {
     name: 'products.by_creator_first',
@@ -81,6 +89,7 @@ export function toProduct(r: ProductRow): Product {
     imageUrl: r.image_url,
     createdAt: iso(r.created_at),
     updatedAt: iso(r.updated_at),
+    version: Number(r.version),
   }
 }
 
@@ -133,13 +142,22 @@ export async function updateProduct(deps: CatalogDeps, id: number, patch: Produc
   return product
 }
 
-/** Soft-deletes (sets deleted_at); emits a 'product' change. Throws NotFoundError when missing or already deleted. */
-export async function deleteProduct(deps: CatalogDeps, id: number): Promise<{id: number; creatorId: number}> {
-  const {rows} = await deps.db.query<{id: number; creator_id: number}>(SQL.softDelete, [id])
+/** Soft-deletes (sets deleted_at, bumps the version); emits a 'product' change. Throws NotFoundError when missing or already deleted. */
+export async function deleteProduct(deps: CatalogDeps, id: number): Promise<{id: number; creatorId: number; version: number}> {
+  const {rows} = await deps.db.query<{id: number; creator_id: number; version: number}>(SQL.softDelete, [id])
   if (!rows[0]) throw productNotFound(id)
-  const out = {id: Number(rows[0].id), creatorId: Number(rows[0].creator_id)}
+  const out = {id: Number(rows[0].id), creatorId: Number(rows[0].creator_id), version: Number(rows[0].version)}
   deps.changes?.emit({type: 'product', productId: out.id, creatorId: out.creatorId})
   return out
+}
+
+/**
+ * The user id of the product's creator (who alone may edit or remove it), or null when there is
+ * no such product or it was removed.
+ */
+export async function productOwner(db: Queryable, id: number): Promise<number | null> {
+  const {rows} = await db.query<{user_id: number; deleted: boolean}>(SQL.owner, [id])
+  return rows[0] && !rows[0].deleted ? Number(rows[0].user_id) : null
 }
 
 /** Product and drop pages: 20 by default, at most 100. */

@@ -1,9 +1,10 @@
-import type {FastifyInstance} from 'fastify'
+import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 import {listDrops} from '../../core/catalog/browse.js'
-import {listCreatorProducts} from '../../core/catalog/products.js'
+import {deleteProduct, listCreatorProducts, productOwner, updateProduct, type ProductPatch} from '../../core/catalog/products.js'
 import {NotFoundError} from '../../core/errors.js'
 import type {AppContext} from '../app.js'
-import {idParams, int, pageQuery} from './schemas.js'
+import {sendError} from '../errors.js'
+import {idParams, int, pageQuery, productPatchBody} from './schemas.js'
 
 function found<T>(value: T | null, what: string): T {
   if (value === null) throw new NotFoundError(`${what} not found`)
@@ -11,9 +12,30 @@ function found<T>(value: T | null, what: string): T {
 }
 
 /** Catalog reads, served through the consistent-hash cache (first pages of lists included). */
-export async function catalogRoutes(app: FastifyInstance, {engine}: AppContext): Promise<void> {
+export async function catalogRoutes(app: FastifyInstance, {engine, requireUser}: AppContext): Promise<void> {
   const {catalog, db} = engine
   type Id = {Params: {id: string}}
+
+  /** 404 for no such (or a removed) product, 403 unless the caller is the user behind its creator; true when they may go on. */
+  async function ownedByCaller(request: FastifyRequest, reply: FastifyReply, id: number): Promise<boolean> {
+    const owner = await productOwner(db, id)
+    if (owner === null) throw new NotFoundError(`product ${id} not found`, {hint: 'Check the product id; removed products are gone.', details: {productId: id}})
+    if (owner === request.userId) return true
+    await sendError(reply, 403, 'FORBIDDEN', `product ${id} belongs to another creator`, {hint: 'Only the creator who owns a product may edit or remove it: send their token.'})
+    return false
+  }
+
+  // the core's update and delete emit the change that invalidates every cached copy (here and, through Redis, elsewhere)
+  app.patch<Id & {Body: ProductPatch}>('/products/:id', {onRequest: requireUser, schema: {params: idParams, body: productPatchBody}}, async (request, reply) => {
+    const id = int(request.params.id)!
+    if (!(await ownedByCaller(request, reply, id))) return reply
+    return updateProduct(engine.deps, id, request.body)
+  })
+  app.delete<Id>('/products/:id', {onRequest: requireUser, schema: {params: idParams}}, async (request, reply) => {
+    const id = int(request.params.id)!
+    if (!(await ownedByCaller(request, reply, id))) return reply
+    return {...(await deleteProduct(engine.deps, id)), removed: true}
+  })
 
   app.get<Id>('/products/:id', {schema: {params: idParams}}, async (request) => found(await catalog.product(int(request.params.id)!), `product ${request.params.id}`))
   app.get<Id>('/drops/:id', {schema: {params: idParams}}, async (request) => found(await catalog.drop(int(request.params.id)!), `drop ${request.params.id}`))

@@ -24,3 +24,16 @@ export const noQuery = {type: 'object', additionalProperties: false, properties:
 export function int(value: string | undefined): number | undefined {
   return value === undefined ? undefined : Number.parseInt(value, 10)
 }
+
+/** PATCH /products/:id: the fields an edit may change, at least one (limits as the core validates them). */
+export const productPatchBody = {
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
+  properties: {
+    title: {type: 'string', minLength: 1, maxLength: 200},
+    description: {type: 'string', maxLength: 10_000},
+    priceCents: {type: 'integer', minimum: 0, maximum: 2 ** 31 - 1},
+    imageUrl: {type: ['string', 'null'], maxLength: 2048},
+  },
+} as const
