@@ -13,10 +13,23 @@ describe('livedrop scenario run on the embedded engine', () => {
   it('runs the whole stack in-process on the embedded engine, sells out cleanly and passes', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'run-'))
     const out = path.join(dir, 'run.json')
-    const r = await runCli(['scenario', 'run', scenarioFile(SMALL + RELAXED), '--out', out], {env: {DATABASE_URL: undefined}, timeoutMs: 90_000})
+    const stream = path.join(dir, 'run.ndjson')
+    const summary = path.join(dir, 'summary.md')
+    const r = await runCli(['scenario', 'run', scenarioFile(SMALL + RELAXED), '--out', out, '--out-stream', stream, '--dashboard'], {
+      env: {DATABASE_URL: undefined, GITHUB_STEP_SUMMARY: summary},
+      timeoutMs: 90_000,
+    })
     expect(r.code, r.stderr + r.stdout).toBe(0)
     expect(r.stdout).toContain('PASS')
+    expect(r.stderr).toMatch(/Dashboard: http:\/\/127\.0\.0\.1:\d+\//)
     const result = JSON.parse(readFileSync(out, 'utf8'))
+    // the stream holds every second of the run file's series, per request type, as it went
+    const lines = readFileSync(stream, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+    expect(new Set(lines.map((l) => l.t)).size).toBe(result.series.length)
+    expect(lines.filter((l) => l.type === 'order').reduce((n, l) => n + l.sent, 0)).toBe(result.phases.reduce((n: number, p: {requests: Record<string, {sent: number}>}) => n + (p.requests.order?.sent ?? 0), 0))
+    // GITHUB_STEP_SUMMARY gets the verdict as Markdown
+    expect(readFileSync(summary, 'utf8')).toMatch(/PASS/)
+    expect(readFileSync(summary, 'utf8')).toMatch(/\| order \|/)
     expect(result.verdict).toMatchObject({pass: true, exitCode: 0})
     expect(result.invariants.map((i: {name: string; pass: boolean}) => [i.name, i.pass])).toEqual([
       ['no_oversell', true],

@@ -1,10 +1,14 @@
 import {Args, Flags} from '@oclif/core'
+import {randomUUID} from 'node:crypto'
 import {BaseCommand, dbFlags} from '../../cli/base-command.js'
 import {createTable} from '../../cli/table.js'
 import {datasetFingerprint} from '../../core/catalog/seed.js'
 import {UsageError, redactUrl} from '../../core/errors.js'
 import {runScenario, verdictError, type RunHandle, type RunOptions, type RunResult, type SaturateResult} from '../../sim/run/index.js'
+import {startDashboard} from '../../sim/report/dashboard.js'
+import {appendStepSummary, renderMarkdownSummary} from '../../sim/report/markdown.js'
 import {writeRunFile} from '../../sim/report/run-file.js'
+import {openResultStreams} from '../../sim/report/stream.js'
 import {colorFor, progressLine, renderReport} from '../../sim/report/tables.js'
 import {loadScenario} from '../../sim/scenario/loader.js'
 
@@ -40,6 +44,11 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
     reset: Flags.boolean({description: 'wipe a non-empty database and seed the scenario dataset'}),
     full: Flags.boolean({description: 'add a table per phase with service time and the schedule (late, queued, unsent sends)'}),
     'step-seconds': Flags.integer({description: 'with --mode saturate: seconds per connection step', default: 5, min: 1}),
+    'out-stream': Flags.string({description: 'write one NDJSON line per second per request type while the run goes (counts, corrected and service percentiles, errors, statuses)', helpGroup: 'RESULTS'}),
+    'prometheus-rw': Flags.string({description: 'push the same per-second series to this Prometheus remote-write URL with a run_id label', helpGroup: 'RESULTS'}),
+    'summary-md': Flags.string({description: 'append the verdict, thresholds and table as Markdown to this file (GITHUB_STEP_SUMMARY is used when set)', helpGroup: 'RESULTS'}),
+    dashboard: Flags.boolean({description: 'serve a live dashboard on 127.0.0.1 while the run goes (its URL is printed)', helpGroup: 'RESULTS'}),
+    'dashboard-port': Flags.integer({description: 'port of --dashboard (default: any free port)', min: 1, max: 65535, dependsOn: ['dashboard'], helpGroup: 'RESULTS'}),
     mode: Flags.string({description: 'open: fixed arrival rates; saturate: autocannon ramp to the highest throughput meeting the read thresholds', options: ['open', 'saturate'], default: 'open'}),
   }
 
@@ -73,22 +82,40 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
     }
     if (flags.mode === 'saturate') return this.saturate({...options, mode: 'saturate', stepSeconds: flags['step-seconds']})
 
+    const runId = randomUUID()
+    // both open before the run, so a path that cannot be written or a port in use is exit 2 before anything starts
+    const streams = flags['out-stream'] || flags['prometheus-rw'] ? await openResultStreams({ndjson: flags['out-stream'], prometheusRw: flags['prometheus-rw'], runId, labels: {scenario: scenario.name}}) : null
+    const dashboard = flags.dashboard ? await startDashboard({port: flags['dashboard-port'], title: scenario.name}) : null
+    if (dashboard) this.note(`Dashboard: ${dashboard.url}`)
     const handle = runScenario(options)
     handle.on('stage', (name, detail) => this.note(`[${name}] ${detail}`))
+    handle.on('second', (p) => {
+      streams?.second(p)
+      dashboard?.second(p)
+    })
+    handle.on('phase', (p) => dashboard?.phase(p))
     const stop = () => handle.abort()
     process.once('SIGINT', stop)
     this.showProgress(handle)
     let result: RunResult
     try {
       result = await handle.result
+      dashboard?.done(result)
     } finally {
       process.off('SIGINT', stop)
       this.clearProgress()
+      const closed = await streams?.close()
+      for (const w of closed?.warnings ?? []) this.note(`Warning: ${w}`)
+      if (closed?.ndjson) this.note(`Wrote ${closed.ndjson.file} (${closed.ndjson.lines} lines)`)
+      await dashboard?.close()
     }
     if (flags.out) {
       await writeRunFile(flags.out, result)
       this.note(`Wrote ${flags.out}`)
     }
+    // in GitHub Actions the job's summary page gets the verdict without a flag
+    const summaryFile = flags['summary-md'] ?? process.env.GITHUB_STEP_SUMMARY
+    if (summaryFile) await appendStepSummary(summaryFile, renderMarkdownSummary(result))
     if (!this.jsonEnabled()) this.log(renderReport(result, {color: colorFor(process.stdout, process.env), full: flags.full}))
     const verdict = verdictError(result)
     if (verdict && this.jsonEnabled()) {
