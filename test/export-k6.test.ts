@@ -7,7 +7,7 @@ import ts from 'typescript'
 import {afterAll, describe, expect, it} from 'vitest'
 import {verifyToken, mintToken as serverMint} from '../src/server/auth.js'
 import {exportK6} from '../src/sim/export/k6.js'
-import {loadScenario} from '../src/sim/scenario/loader.js'
+import {loadScenario, parseScenario} from '../src/sim/scenario/loader.js'
 import {REQUEST_TYPES, type Scenario} from '../src/sim/scenario/schema.js'
 import {ROOT} from './helpers/cli.js'
 
@@ -57,6 +57,21 @@ describe('scenario export --format k6', () => {
       }
     }
     const result = await tsc(files)
+    expect(result.out).toBe('')
+    expect(result.code).toBe(0)
+  }, 60_000)
+
+  it('a scenario with every request type (product edits and removals too) exports a script that type-checks', async () => {
+    const every = parseScenario(
+      `name: every-type\ndataset: {productsPerCreator: 3}\ndrop: {stock: 10}\nphases:\n  - name: all\n    duration: 5s\n    rates: {${REQUEST_TYPES.map((t) => `${t}: 2`).join(', ')}}\n`,
+    )
+    const out = path.join(dir, 'every-type.k6.ts')
+    const script = exportK6(every)
+    expect(script).toContain('http.patch(url, body, params)')
+    // a removed product's 404 is an answer for browse_product once the scenario removes products
+    expect(script).toContain('browse_product: http.expectedStatuses({min: 200, max: 399}, 404)')
+    writeFileSync(out, script)
+    const result = await tsc([out])
     expect(result.out).toBe('')
     expect(result.code).toBe(0)
   }, 60_000)

@@ -172,6 +172,6 @@ describe('one traffic model: the generator and the k6 script send the same reque
     const rows = table.trim().split('\n').slice(2)
     expect(rows.map((r) => r.split(' | ')[0].slice(2))).toEqual([...REQUEST_TYPES])
     expect(table).toContain('`GET /creators/{creator}/followers?limit=100`')
-    expect(table).toContain('`PATCH /products/{product}` `{"priceCents":{"$":"price"}}`')
+    expect(table).toContain('`PATCH /products/{product}` `{"priceCents":{price}}`')
   })
 })

@@ -7,7 +7,8 @@ import {loadScenario} from '../../sim/scenario/loader.js'
 
 export default class ScenarioExport extends BaseCommand {
   static override summary = 'Export a scenario as a TypeScript k6 script, to run the same traffic on k6 or k6-operator'
-  static override description = `One k6 scenario per request type with arrival-rate executors stepping with the phases, the
+  static override description = `The requests come from the same route table the generator uses (src/sim/traffic/routes.ts).
+One k6 scenario per request type with arrival-rate executors stepping with the phases, the
 thresholds in k6 syntax, bearer tokens minted as \`livedrop serve\` verifies them (set LIVEDROP_SECRET), an
 Idempotency-Key per order attempt with the file's retry rate. The script reads TARGET, DROP_ID and
 LIVEDROP_SECRET from k6's environment (-e). Without --out the script goes to stdout.`

@@ -302,6 +302,13 @@ export function okStatuses(route: Route, sent: ReadonlySet<RequestType>): Status
 const drawText = (d: Draw): string =>
   'zipf' in d ? `Zipf over ${d.zipf}` : 'uniform' in d ? `any of ${d.uniform}` : 'int' in d ? `${d.int[0]}–${d.int[1]}` : 'pick' in d ? d.pick.map((p) => JSON.stringify(p)).join(' or ') : 'order.qty weights'
 
+/** A body template as the docs show it: `{"dropId":{drop},"qty":{qty}}`. */
+const templateText = (t: Template): string => {
+  if (t === null || typeof t !== 'object') return JSON.stringify(t)
+  if ('$' in t && typeof t.$ === 'string') return `{${t.$}}`
+  return `{${Object.entries(t).map(([k, v]) => `${JSON.stringify(k)}:${templateText(v as Template)}`).join(',')}}`
+}
+
 const statusText = (s: readonly StatusSpec[]) => s.map((x) => (typeof x === 'number' ? String(x) : `${x[0]}–${x[1]}`)).join(', ')
 
 /** The README's request-type table, in Markdown, from the route table. */
@@ -312,7 +319,7 @@ export function renderRouteTable(routes: Readonly<Record<string, Route>> = ROUTE
     '|---|---|---|---|---|---|---|',
   ]
   for (const [type, r] of Object.entries(routes)) {
-    const request = `\`${r.method} ${r.path}${queryString(r)}\`${r.body === null ? '' : ` \`${JSON.stringify(r.body)}\``}${r.idempotent ? ' + Idempotency-Key' : ''}`
+    const request = `\`${r.method} ${r.path}${queryString(r)}\`${r.body === null ? '' : ` \`${templateText(r.body)}\``}${r.idempotent ? ' + Idempotency-Key' : ''}`
     const values = r.draws.map(([name, d]) => `${name}: ${drawText(d)}`).join('; ') || '—'
     const token = r.auth === null ? '—' : r.auth === 'celebrity' ? 'the celebrity (user 1)' : `the ${r.auth === 'user' ? 'fan' : r.auth}`
     const answers = statusText(r.ok) + (r.okWhenSent ? `; ${r.okWhenSent.statuses.join(', ')} when the scenario sends ${r.okWhenSent.types.join(', ')}` : '')
