@@ -68,12 +68,12 @@ redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
 return wait`
 
-/** A Redis call slower than this counts as Redis down: the process's own buckets decide meanwhile. */
-const REDIS_TIMEOUT_MS = 50
+/** A Redis call slower than this counts as Redis down (as for the redis gate): the process's own buckets decide meanwhile. */
+const REDIS_TIMEOUT_MS = 250
 
 /**
  * Per-key token buckets shared through Redis. Losing Redis may cost precision, never availability:
- * when Redis does not answer within 50 ms the request is limited by this process's own buckets.
+ * while Redis is not connected, or does not answer within 250 ms, this process's own buckets decide.
  */
 export class RedisRateLimiter implements Limiter {
   private readonly local: RateLimiter
@@ -92,6 +92,8 @@ export class RedisRateLimiter implements Limiter {
   }
 
   async take(key: string | number): Promise<number> {
+    // reconnecting: do not queue every request behind the reconnect
+    if (this.redis.status !== 'ready') return this.local.take(key)
     const call = (this.redis as unknown as {livedropTokenBucket(key: string, rate: number, burst: number): Promise<number>}).livedropTokenBucket(
       `${this.prefix}ratelimit:${key}`,
       this.ratePerSecond,
