@@ -130,3 +130,31 @@ describe('faults caused for real mid-load against serve workers', () => {
     expect(log.join('')).toMatch(/worker \d restarted/)
   }, 120_000)
 })
+
+describe('startRedisServer', () => {
+  it('refuses a missing binary with a usage error naming the Debian package', async () => {
+    const err = await startRedisServer({binary: 'redis-server-not-installed'}).then(
+      () => null,
+      (e: unknown) => e as {exitCode: number; message: string; hint: string},
+    )
+    expect(err).toMatchObject({exitCode: 2})
+    expect(err!.hint).toMatch(/Debian package redis-server/)
+  })
+
+  it('restarts on the same port with every key gone, and stops for good', async () => {
+    const server = await startRedisServer()
+    const client = new Redis(server.url, {maxRetriesPerRequest: 20})
+    client.on('error', () => {})
+    try {
+      await client.set('k', 'v')
+      const pid = server.pid
+      await server.restart()
+      expect(server.pid).not.toBe(pid)
+      expect(await client.get('k')).toBeNull()
+    } finally {
+      client.disconnect()
+      await server.stop()
+    }
+    expect(server.pid).toBeNull()
+  })
+})

@@ -2,6 +2,10 @@ import {spawn, type ChildProcess} from 'node:child_process'
 import {fileURLToPath} from 'node:url'
 import {request} from 'undici'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {mkdtempSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {embeddedStatus} from '../src/core/db/embedded.js'
 import {createEngine} from '../src/core/engine.js'
 import {PostgresDb} from '../src/core/db/postgres.js'
 import {mintToken} from '../src/server/auth.js'
@@ -23,8 +27,8 @@ interface Serve {
 }
 
 /** `livedrop serve --workers N …` as a real process; resolves once it prints its URL and worker pids. */
-function serve(args: string[]): Promise<Serve> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], {env: {...process.env, LIVEDROP_SECRET: TEST_SECRET}, stdio: ['ignore', 'pipe', 'pipe']})
+function serve(args: string[], env: Record<string, string> = {}): Promise<Serve> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], {env: {...process.env, LIVEDROP_SECRET: TEST_SECRET, ...env}, stdio: ['ignore', 'pipe', 'pipe']})
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   let out = ''
   let err = ''
@@ -195,4 +199,29 @@ describe('serve --workers that cannot start', () => {
     expect(err).toMatch(/database does not exist: postgres:\/\/root@127\.0\.0\.1:5432\/livedrop_no_such_db\n/)
     expect(err).not.toMatch(/application_name/)
   })
+})
+
+describe('serve --workers on the embedded default', () => {
+  it('starts the embedded Postgres once, in the primary, hands it to the workers, and stops it on SIGTERM', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'livedrop-cluster-'))
+    const env = {LIVEDROP_DATA_DIR: dir, DATABASE_URL: ''}
+    try {
+      const s = await serve(['--workers', '2'], env)
+      try {
+        const status = embeddedStatus(dir)
+        expect(status.running).toBe(true)
+        // only the primary uses the server as a client of the directory: the workers got its URL
+        expect(status.clients).toEqual([s.child.pid])
+        const answers = await Promise.all(Array.from({length: 4}, () => freshGet(`${s.url}/healthz`)))
+        expect(new Set(answers.map((a) => (JSON.parse(a.body) as {db: boolean; pid: number}).pid))).toEqual(new Set(s.pids))
+        expect(answers.every((a) => (JSON.parse(a.body) as {db: boolean}).db)).toBe(true)
+      } finally {
+        s.child.kill('SIGTERM')
+      }
+      expect(await s.exited).toBe(0)
+      expect(embeddedStatus(dir).running).toBe(false)
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
+  }, 120_000)
 })
