@@ -136,7 +136,7 @@ function walk(doc: Document, parts: ReadonlyArray<PropertyKey>): Found {
   return {node, key, depth}
 }
 
-function locateIssue(issue: z.core.$ZodIssue, doc: Document, file: string, at: (o: number) => {line: number; col: number}): ScenarioProblem[] {
+export function locateIssue(issue: z.core.$ZodIssue, doc: Document, file: string, at: (o: number) => {line: number; col: number}): ScenarioProblem[] {
   const parts = issue.path as PropertyKey[]
   const place = (node: YamlNode | null | undefined) => {
     const pos = node?.range ? at(node.range[0]) : {line: 1, col: 1}

@@ -1,0 +1,77 @@
+import {writeFile} from 'node:fs/promises'
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../cli/base-command.js'
+import {createTable} from '../cli/table.js'
+import {STOCK_STRATEGIES} from '../core/stock/index.js'
+import {buildPlan, costRows, loadTargets, planHeader, planRows, renderPlanHtml, renderPlanMarkdown, resolveTargets, targetsFromFlags, type Plan} from '../sim/plan/index.js'
+import {readRunFile} from '../sim/report/run-file.js'
+
+/** Characters per line of an answer in the terminal table (fits 120 columns with the other two). */
+const ANSWER_WIDTH = 80
+
+export default class PlanCommand extends BaseCommand {
+  static override summary = 'Capacity plan from a measured run: servers, Postgres cores, hot rows, cache nodes, fan-out workers, storage, what breaks first'
+  static override description = `Takes the costs measured in a run file (CPU per 1,000 requests of each request group per component,
+orders/s one hot row carried, cache hit ratio, bytes per row) and sizes the platform for the targets:
+serve processes and machines, Postgres primary cores, stock buckets, Redis cache nodes with the hottest
+key's replicas and the domino check (the cache ring simulator), push fan-out workers vs pull, storage per
+day and the idempotency-key purge cadence, and the first component to reach 100% as load grows.
+Every answer shows its formula and where each input came from (measured, target, or assumed).
+Targets come from --targets (YAML; \`livedrop plan --help\` lists the fields: readsPerSecond,
+orderAttemptsPerSecond, users, creators, celebrityFollowers, dropsPerDay, stockPerDrop, strategy,
+notificationDeadline, idempotencyRetention, headroom, coresPerServer, …) and the flags, which win;
+the defaults are the platform's targets (1,500 reads/s, 150 order attempts/s, notify within 2 s) and a
+celebrity with 50,000,000 followers. A run without CPU accounting is refused.`
+  static override examples = [
+    '<%= config.bin %> plan --from run.json',
+    '<%= config.bin %> plan --from run.json --targets plan.yaml --md plan.md --html plan.html',
+    '<%= config.bin %> plan --from run.json --reads 50000 --orders 2000 --followers 50,000,000 --headroom 40%',
+  ]
+  static override flags = {
+    from: Flags.string({description: 'run file (JSON) from `livedrop scenario run --out` with CPU accounting', required: true}),
+    targets: Flags.string({description: 'targets file (YAML); the flags below override it'}),
+    md: Flags.string({description: 'write the plan as Markdown (a design doc\'s estimate section) to this file'}),
+    html: Flags.string({description: 'write the plan as HTML with the utilisation-against-load chart to this file'}),
+    reads: Flags.string({description: 'peak reads/s [default: 1500]', helpGroup: 'TARGETS'}),
+    orders: Flags.string({description: 'peak order attempts/s [default: 150]', helpGroup: 'TARGETS'}),
+    writes: Flags.string({description: 'peak writes/s (follow, unfollow, product edits) [default: 0]', helpGroup: 'TARGETS'}),
+    users: Flags.string({description: 'users [default: 100,000,000]', helpGroup: 'TARGETS'}),
+    creators: Flags.string({description: 'creators [default: 1,000,000]', helpGroup: 'TARGETS'}),
+    celebrities: Flags.string({description: 'celebrity creators [default: 1,000]', helpGroup: 'TARGETS'}),
+    followers: Flags.string({description: 'followers of the biggest celebrity [default: 50,000,000]', helpGroup: 'TARGETS'}),
+    'drops-per-day': Flags.string({description: 'drops per day [default: 10,000]', helpGroup: 'TARGETS'}),
+    stock: Flags.string({description: 'units per drop [default: 1,000]', helpGroup: 'TARGETS'}),
+    strategy: Flags.string({description: "stock strategy [default: the run's]", options: STOCK_STRATEGIES, helpGroup: 'TARGETS'}),
+    deadline: Flags.string({description: 'notification deadline, e.g. 2s [default: 2s]', helpGroup: 'TARGETS'}),
+    retention: Flags.string({description: 'idempotency-key retention, e.g. 72h or 3d [default: 72h]', helpGroup: 'TARGETS'}),
+    headroom: Flags.string({description: 'CPU kept free at peak, e.g. 30% [default: 30%]', helpGroup: 'TARGETS'}),
+    cores: Flags.string({description: 'cores per server [default: 8]', helpGroup: 'TARGETS'}),
+  }
+
+  async run(): Promise<Plan> {
+    const {flags} = await this.parse(PlanCommand)
+    const fromFlags = targetsFromFlags(flags)
+    const fromFile = flags.targets ? await loadTargets(flags.targets) : {}
+    const run = await readRunFile(flags.from)
+    const plan = buildPlan(run, resolveTargets(fromFile, fromFlags))
+    if (flags.md) await writeFile(flags.md, renderPlanMarkdown(plan) + '\n')
+    if (flags.html) await writeFile(flags.html, renderPlanHtml(plan))
+
+    for (const line of planHeader(plan)) this.log(line)
+    const costs = costRows(plan)
+    if (costs.length) {
+      const t = createTable(['component', 'CPU-s / 1,000 reads', '/ 1,000 orders', '/ 1,000 writes'], ['left', 'right', 'right', 'right'])
+      for (const r of costs) t.push(r)
+      this.log(t.toString())
+    }
+    const table = createTable(['question', 'answer', ''], ['left', 'left', 'left'])
+    for (const r of planRows(plan, ANSWER_WIDTH)) table.push(r)
+    this.log(table.toString())
+    if (plan.breaksFirst) this.log(`Breaks first: ${plan.breaksFirst.component} at ×${plan.breaksFirst.atLoad.toFixed(2)} the targets.`)
+    for (const a of plan.assumed) this.log(`Assumed: ${a}.`)
+    for (const n of plan.notMeasured) this.log(`Not measured: ${n}.`)
+    if (flags.md) this.note(`Wrote markdown to ${flags.md}`)
+    if (flags.html) this.note(`Wrote html to ${flags.html}`)
+    return plan
+  }
+}

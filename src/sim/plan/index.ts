@@ -1,0 +1,5 @@
+export {buildPlan, growthSeries, ASSUMED, type Answer, type Plan, type PlanInput, type Source} from './plan.js'
+export {measuredInputs, cpuCosts, fitCosts, hotRowRate, requestsPerInterval, PLAN_GROUPS, COMPONENTS, type CpuCosts, type GroupCosts, type HotRow, type Measured} from './inputs.js'
+export {predictCapacity, coreDemand, firstToBreak, type CapacityPrediction, type ComponentCosts, type GroupRates} from './formulas.js'
+export {DEFAULT_TARGETS, TARGET_FLAGS, loadTargets, parseTargets, resolveTargets, targetsFromFlags, type Targets} from './targets.js'
+export {costRows, planHeader, planRows, renderPlanHtml, renderPlanMarkdown} from './render.js'
