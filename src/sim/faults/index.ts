@@ -85,7 +85,7 @@ export async function runFault(fault: Fault, ctx: FaultContext): Promise<FaultRe
         const db = need(ctx.db, "connection to the engine's database")
         const applicationName = ctx.applicationName ?? SERVE_APPLICATION_NAME
         const pids = await terminateBackends(db, applicationName)
-        record.action = `pg_terminate_backend on ${pids.length} connection${pids.length === 1 ? '' : 's'} (application_name ${applicationName})`
+        record.action = `terminated ${pids.length} Postgres backend${pids.length === 1 ? '' : 's'} of the engine (application_name ${applicationName})`
         record.details = {applicationName, pids}
         break
       }

@@ -22,7 +22,7 @@ const Duration = z.union([z.number().nonnegative(), z.string()], {error: duratio
 export const FaultSchema = z
   .strictObject({
     at: Duration.describe('when, from the start of the run ("25s")'),
-    kind: z.enum(FAULT_KINDS).describe('kill-worker: SIGKILL one serve worker (the cluster restarts it); redis-restart: restart the Redis livedrop started; pg-terminate-backends: pg_terminate_backend on the engine\'s connections; cache-node-down: stop one Redis cache node livedrop started, for `for`'),
+    kind: z.enum(FAULT_KINDS).describe('kill-worker: SIGKILL one serve worker (the cluster restarts it); redis-restart: restart the Redis livedrop started; pg-terminate-backends: the server ends the engine\'s Postgres connections (their transactions roll back); cache-node-down: stop one Redis cache node livedrop started, for `for`'),
     for: Duration.refine((ms) => ms > 0, {error: 'must be longer than 0'}).optional().describe(`cache-node-down only: how long the node stays down (default ${DEFAULT_DOWN_MS / 1000}s)`),
     worker: z.int().min(1).optional().describe('kill-worker only: which worker (1…N); default the first one running'),
     node: z.int().min(1).optional().describe('cache-node-down only: which cache node (1…N, in --cache order); default 1'),
