@@ -1,0 +1,77 @@
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {afterAll, describe, expect, it} from 'vitest'
+import {runCli} from './helpers/cli.js'
+
+/**
+ * A real run (`scenario run scenarios/sold-out-race.yaml --scale 0.2`) with stats.storage measured
+ * by measureStorage in its database and hand-made stats.cpu (test/fixtures/plan/README.md): every
+ * interval's CPU is 0.5 / 2.0 CPU-s per 1,000 reads / orders for the server and 0.1 / 1.2 for the database.
+ */
+const FIXTURE = path.resolve(import.meta.dirname, 'fixtures/plan/sold-out-race-x0.2-handmade-cpu.json')
+const dir = mkdtempSync(path.join(tmpdir(), 'livedrop-plan-'))
+afterAll(() => rmSync(dir, {recursive: true, force: true}))
+
+describe('livedrop plan (end to end)', () => {
+  it('plans from a run file: costs fitted from the run, every answer with its formula, Markdown and HTML written', async () => {
+    const md = path.join(dir, 'plan.md')
+    const html = path.join(dir, 'plan.html')
+    const r = await runCli(['plan', '--from', FIXTURE, '--md', md, '--html', html, '--json'])
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    const plan = JSON.parse(r.stdout)
+    expect(plan.kind).toBe('livedrop-plan')
+    expect(plan.measured.cpu.method).toBe('fit')
+    expect(plan.measured.cpu.components.serve.read).toBeCloseTo(0.5, 1)
+    expect(plan.measured.cpu.components.serve.order).toBeCloseTo(2, 1)
+    expect(plan.measured.cpu.components.postgres.order).toBeCloseTo(1.2, 1)
+    const serve = plan.answers.find((a: {id: string}) => a.id === 'serve')
+    // (0.5 × 1500 + 2 × 150) ÷ 1000 ÷ 0.7 = 1.5 cores → 2 processes, on 1 + 1 machines
+    expect(serve.data.coresNeeded).toBeCloseTo(1.5, 1)
+    expect(serve.data.processes).toBe(2)
+    expect(serve.data.servers).toBe(2)
+    expect(plan.answers.map((a: {id: string}) => a.id)).toEqual(['serve', 'postgres', 'hot-row', 'cache', 'domino', 'fanout', 'storage', 'purge', 'breaks-first'])
+    for (const a of plan.answers) expect(a.formula.length).toBeGreaterThan(10)
+    expect(plan.assumed.join('\n')).toMatch(/Redis node capacity/)
+    expect(readFileSync(md, 'utf8')).toMatch(/^## Back-of-the-envelope estimate/)
+    const page = readFileSync(html, 'utf8')
+    expect(page).toContain('new uPlot(')
+    expect(page).toContain('Utilisation against load')
+  })
+
+  it('prints the terminal table with the targets from a file and flags (flags win)', async () => {
+    const targets = path.join(dir, 'targets.yaml')
+    writeFileSync(targets, 'readsPerSecond: 30000\norderAttemptsPerSecond: 1000\ncoresPerServer: 16\n')
+    const r = await runCli(['plan', '--from', FIXTURE, '--targets', targets, '--reads', '60,000'])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain('Targets: 60,000 reads/s, 1,000 order attempts/s')
+    expect(r.stdout).toMatch(/serve processes/)
+    expect(r.stdout).toMatch(/Breaks first: /)
+  })
+
+  it('a bad targets file exits 4 naming file:line:column and the field', async () => {
+    const targets = path.join(dir, 'bad.yaml')
+    writeFileSync(targets, 'readsPerSecond: 100\nheadroom: lots\n')
+    const r = await runCli(['plan', '--from', FIXTURE, '--targets', targets])
+    expect(r.code).toBe(4)
+    expect(r.stderr).toContain(`${targets}:2:11 headroom:`)
+  })
+
+  it('a bad target flag exits 2 naming the flag', async () => {
+    const r = await runCli(['plan', '--from', FIXTURE, '--followers', 'many'])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/--followers: .*"many"/)
+  })
+
+  it('a run without CPU accounting is refused (exit 2), naming what to measure', async () => {
+    const run = JSON.parse(readFileSync(FIXTURE, 'utf8'))
+    delete run.stats.cpu
+    const file = path.join(dir, 'no-cpu.json')
+    writeFileSync(file, JSON.stringify(run))
+    const r = await runCli(['plan', '--from', file])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/--from: the run file has no stats\.cpu/)
+    expect(r.stderr).toMatch(/Hint: Record a run with CPU accounting/)
+  })
+})
