@@ -1,10 +1,13 @@
 import {Args, Flags} from '@oclif/core'
 import {randomUUID} from 'node:crypto'
+import {writeFile} from 'node:fs/promises'
 import {BaseCommand, dbFlags} from '../../cli/base-command.js'
 import {createTable} from '../../cli/table.js'
 import {datasetFingerprint} from '../../core/catalog/seed.js'
 import {UsageError, redactUrl} from '../../core/errors.js'
-import {runScenario, verdictError, type RunHandle, type RunOptions, type RunResult, type SaturateResult} from '../../sim/run/index.js'
+import {capacityVerdictError} from '../../sim/capacity/result.js'
+import {renderCapacityTable} from '../../sim/report/capacity.js'
+import {runScenario, verdictError, type CapacityResult, type RunHandle, type RunOptions, type RunResult, type SaturateResult} from '../../sim/run/index.js'
 import {startDashboard} from '../../sim/report/dashboard.js'
 import {appendStepSummary, renderMarkdownSummary} from '../../sim/report/markdown.js'
 import {writeRunFile} from '../../sim/report/run-file.js'
@@ -43,16 +46,23 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
     out: Flags.string({description: 'write the full result (HDR histograms encoded) as JSON for `livedrop report`'}),
     reset: Flags.boolean({description: 'wipe a non-empty database and seed the scenario dataset'}),
     full: Flags.boolean({description: 'add a table per phase with service time and the schedule (late, queued, unsent sends)'}),
-    'step-seconds': Flags.integer({description: 'with --mode saturate: seconds per connection step', default: 5, min: 1}),
+    'step-seconds': Flags.integer({description: 'seconds per step: --mode saturate (default 5) or capacity (default 20; the phases are compressed to it)', min: 1}),
+    'min-scale': Flags.string({description: 'with --mode capacity: exit 99 when the capacity is below this multiple of the rates (a CI gate)'}),
+    'max-scale': Flags.string({description: 'with --mode capacity: the highest multiple of the rates to try'}),
+    probe: Flags.boolean({description: "with --mode capacity: bound the search with autocannon's closed-model ceiling first", default: true, allowNo: true}),
     'out-stream': Flags.string({description: 'write one NDJSON line per second per request type while the run goes (counts, corrected and service percentiles, errors, statuses)', helpGroup: 'RESULTS'}),
     'prometheus-rw': Flags.string({description: 'push the same per-second series to this Prometheus remote-write URL with a run_id label', helpGroup: 'RESULTS'}),
     'summary-md': Flags.string({description: 'append the verdict, thresholds and table as Markdown to this file (GITHUB_STEP_SUMMARY is used when set)', helpGroup: 'RESULTS'}),
     dashboard: Flags.boolean({description: 'serve a live dashboard on 127.0.0.1 while the run goes (its URL is printed)', helpGroup: 'RESULTS'}),
     'dashboard-port': Flags.integer({description: 'port of --dashboard (default: any free port)', min: 1, max: 65535, dependsOn: ['dashboard'], helpGroup: 'RESULTS'}),
-    mode: Flags.string({description: 'open: fixed arrival rates; saturate: autocannon ramp to the highest throughput meeting the read thresholds', options: ['open', 'saturate'], default: 'open'}),
+    mode: Flags.string({
+      description: 'open: the fixed arrival rates; capacity: the highest multiple of them meeting the thresholds (open model); saturate: the closed-model throughput ceiling (autocannon), never the capacity',
+      options: ['open', 'capacity', 'saturate'],
+      default: 'open',
+    }),
   }
 
-  async run(): Promise<RunResult | SaturateResult> {
+  async run(): Promise<RunResult | SaturateResult | CapacityResult> {
     const {args, flags} = await this.parse(ScenarioRun)
     const scale = Number(flags.scale)
     if (!(scale > 0)) throw new UsageError('--scale', `expected a number > 0, got ${flags.scale}`, {hint: 'For example --scale 0.5 or --scale 4.'})
@@ -81,6 +91,12 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
       reset: flags.reset,
     }
     if (flags.mode === 'saturate') return this.saturate({...options, mode: 'saturate', stepSeconds: flags['step-seconds']})
+    if (flags.mode === 'capacity') {
+      return this.capacity(
+        {...options, mode: 'capacity', stepSeconds: flags['step-seconds'], minScale: scaleFlag('--min-scale', flags['min-scale']), maxScale: scaleFlag('--max-scale', flags['max-scale']), probe: flags.probe},
+        flags.out,
+      )
+    }
 
     const runId = randomUUID()
     // both open before the run, so a path that cannot be written or a port in use is exit 2 before anything starts
@@ -139,11 +155,39 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
     return result
   }
 
+  private async capacity(options: RunOptions & {mode: 'capacity'}, out: string | undefined): Promise<CapacityResult> {
+    const handle = runScenario(options)
+    handle.on('stage', (name, detail) => this.note(`[${name}] ${detail}`))
+    handle.on('capacityStep', (s) => this.note(`  ×${s.scale}: ${s.verdict.toUpperCase()}${s.reason ? ` (${s.reason})` : ''}`))
+    const stop = () => handle.abort()
+    process.once('SIGINT', stop)
+    this.showProgress(handle)
+    let result: CapacityResult
+    try {
+      result = await handle.result
+    } finally {
+      process.off('SIGINT', stop)
+      this.clearProgress()
+    }
+    if (out) {
+      await writeFile(out, JSON.stringify(result, null, 2) + '\n')
+      this.note(`Wrote ${out}`)
+    }
+    if (!this.jsonEnabled()) this.log(renderCapacityTable(result, {color: colorFor(process.stdout, process.env)}))
+    const verdict = capacityVerdictError(result)
+    if (verdict && this.jsonEnabled()) {
+      this.logJson(result)
+      return this.exit(verdict.exitCode)
+    }
+    if (verdict) throw verdict
+    return result
+  }
+
   private progressTimer: NodeJS.Timeout | undefined
   private lastProgress = ''
 
   /** Live progress on stderr: rewritten in place on a TTY, a line every 10 s otherwise. */
-  private showProgress(handle: RunHandle): void {
+  private showProgress(handle: RunHandle<unknown>): void {
     if (this.jsonEnabled()) return
     const tty = Boolean(process.stderr.isTTY)
     handle.on('progress', (p) => {
@@ -157,6 +201,14 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
     clearInterval(this.progressTimer)
     if (process.stderr.isTTY && !this.jsonEnabled()) process.stderr.write('\r\x1b[2K')
   }
+}
+
+/** A rate multiple: a number > 0, or undefined when the flag was not given. */
+function scaleFlag(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined
+  const k = Number(text)
+  if (!(k > 0)) throw new UsageError(flag, `expected a multiple of the scenario's rates > 0, got ${text}`, {hint: `For example ${flag} 3 (three times the scenario's rates).`})
+  return k
 }
 
 /** `--target "$TARGET"` with the variable unset, or a URL that is not http(s), is a usage error before anything starts. */

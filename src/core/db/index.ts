@@ -1,6 +1,6 @@
 import {openEmbedded} from './embedded.js'
 import {PostgresDb, type PostgresOptions} from './postgres.js'
-import type {Db, DbTarget} from './types.js'
+import type {Db, DbTarget, Queryable} from './types.js'
 
 export * from './types.js'
 export {PostgresDb} from './postgres.js'
@@ -13,4 +13,10 @@ export async function openDb(target: DbTarget, options: PostgresOptions = {}): P
   if (target.kind === 'postgres') return new PostgresDb(target.url, options)
   const cluster = await openEmbedded(target.dir, target.database)
   return new PostgresDb(cluster.url, {...options, label: cluster.label, onClose: () => cluster.release()})
+}
+
+/** The server process serving one of db's connections: its parent is the postmaster, when the server runs on this machine. */
+export async function backendPid(db: Queryable): Promise<number> {
+  const {rows} = await db.query<{pid: number}>({name: 'db.backend-pid', text: 'SELECT pg_backend_pid() AS pid'})
+  return Number(rows[0].pid)
 }

@@ -3,8 +3,8 @@
  * the search's answer, and the rates that answer stands for. Serialisable: `--json` prints it and
  * a run file can hold it.
  */
-import {ExitCode} from '../../core/errors.js'
-import {cpuPer1000Requests, type CpuReport} from '../metrics/cpu.js'
+import {ExitCode, InvariantViolatedError, ThresholdFailedError, VoidRunError, type LivedropError} from '../../core/errors.js'
+import {cpuPer1000Requests, cpuSentence, type CpuReport} from '../metrics/cpu.js'
 import {mergedHistogram, type RunResult} from '../metrics/result.js'
 import {NO_SAMPLES} from '../metrics/thresholds.js'
 import {REQUEST_GROUPS, type Scenario} from '../scenario/schema.js'
@@ -148,17 +148,6 @@ export interface CapacityResultOptions {
   gate?: number | null
 }
 
-/** The components of a step's CPU report, busiest first: "database 0.95, server 0.80 cores, generator not measured; machine idle 2% of 2 cores". */
-export function cpuSentence(cpu: CpuReport | null): string | null {
-  if (!cpu) return null
-  const entries = Object.entries(cpu.components)
-  const measured = entries.filter(([, c]) => c.meanCores !== null).sort((a, b) => b[1].meanCores! - a[1].meanCores!)
-  const parts = measured.map(([name, c], i) => `${name} ${c.meanCores!.toFixed(2)}${i === measured.length - 1 ? ' cores' : ''}`)
-  parts.push(...entries.filter(([, c]) => c.meanCores === null).map(([name]) => `${name} not measured`))
-  const machine = cpu.machine ? `machine idle ${(cpu.machine.idleShare * 100).toFixed(0)}% of ${cpu.machine.cores} cores` : ''
-  return [parts.join(', '), machine].filter(Boolean).join('; ') || null
-}
-
 const fmtScale = (k: number) => `×${k}`
 
 /** Why the search ended, in one sentence naming the step that decided it and what ran out there. */
@@ -219,3 +208,23 @@ export function buildCapacityResult(search: CapacitySearch<CapacityStepData>, op
     exitCode,
   }
 }
+
+/** The error a capacity search exits with (see exitCode), or null when it passes its gate. */
+export function capacityVerdictError(r: CapacityResult): LivedropError | null {
+  const answer = capacityAnswerText(r)
+  if (r.exitCode === ExitCode.invariantViolated) {
+    const step = r.steps.find((s) => s.verdict === 'invariant')
+    return new InvariantViolatedError(`an invariant was violated at ×${step?.scale}: ${step?.reason ?? 'see the steps'}`, {hint: 'This is a correctness bug in the engine under test; the steps in --out hold the details.'})
+  }
+  if (r.exitCode === ExitCode.thresholdFailed) {
+    return new ThresholdFailedError(`capacity ${answer} is below --min-scale ×${r.gate}`, {hint: 'See the steps for what failed first; raise capacity, or lower --min-scale.'})
+  }
+  if (r.exitCode === ExitCode.voidRun) {
+    return new VoidRunError(`the generator reached its own limit (${r.limitedBy}) below --min-scale ×${r.gate}: the gate cannot be judged`, {
+      hint: 'Give the generator a core or machine of its own, or split the load over several generators.',
+    })
+  }
+  return null
+}
+
+const capacityAnswerText = (r: CapacityResult) => (r.capacity === null ? 'none (even the lowest step failed)' : `${r.atLeast ? 'at least ' : ''}×${r.capacity}`)

@@ -408,3 +408,21 @@ export function cpuPer1000Requests(report: CpuReport, requests: number): Record<
   out[MACHINE] = report.machine ? per(report.machine.meanBusyCores * report.durationS) : null
   return out
 }
+
+/** A process's parent pid from /proc (the postmaster of a Postgres backend), or null when it is not on this machine. */
+export function parentPid(pid: number, proc = '/proc'): number | null {
+  const text = readText(`${proc}/${pid}/stat`)
+  const stat = text === null ? null : parseProcStat(text)
+  return stat ? stat.ppid : null
+}
+
+/** The components of a step's CPU report, busiest first: "database 0.95, server 0.80 cores, generator not measured; machine idle 2% of 2 cores". */
+export function cpuSentence(cpu: CpuReport | null): string | null {
+  if (!cpu) return null
+  const entries = Object.entries(cpu.components)
+  const measured = entries.filter(([, c]) => c.meanCores !== null).sort((a, b) => b[1].meanCores! - a[1].meanCores!)
+  const parts = measured.map(([name, c], i) => `${name} ${c.meanCores!.toFixed(2)}${i === measured.length - 1 ? ' cores' : ''}`)
+  parts.push(...entries.filter(([, c]) => c.meanCores === null).map(([name]) => `${name} not measured`))
+  const machine = cpu.machine ? `machine idle ${(cpu.machine.idleShare * 100).toFixed(0)}% of ${cpu.machine.cores} cores` : ''
+  return [parts.join(', '), machine].filter(Boolean).join('; ') || null
+}

@@ -1,3 +1,4 @@
+import {cpuPer1000Requests, cpuSentence, MACHINE, type CpuReport} from '../metrics/cpu.js'
 import {countLookup, mergedHistogram, type LatenessFlip, type RequestStats, type RunResult} from '../metrics/result.js'
 import {formatThresholdActual, formatThresholdValue, type MetricLookup, type ThresholdResult, type ThresholdStat} from '../metrics/thresholds.js'
 import {REQUEST_GROUPS} from '../scenario/schema.js'
@@ -269,12 +270,27 @@ export function verdictLine(result: RunResult, regressions = 0): string {
   return regressions ? `REGRESSION 97: ${regressions} figure(s) worse than the baseline (this run: ${line})` : line
 }
 
+/**
+ * Where the CPU went, from the run's CPU report (absent in runs without a stack and older files):
+ * "cpu: server 0.80, database 0.62, generator 0.20 cores; machine idle 12% of 2 cores; CPU-s per 1,000 requests: server 0.53, database 0.41".
+ */
+export function cpuLine(result: RunResult): string | null {
+  const report = result.stats.cpu as CpuReport | null | undefined
+  const sentence = report ? cpuSentence(report) : null
+  if (!report || !sentence) return null
+  const requests = result.phases.reduce((n, p) => n + Object.values(p.requests).reduce((m, r) => m + r.completed, 0), 0)
+  const per = Object.entries(cpuPer1000Requests(report, requests)).filter(([name, v]) => v !== null && name !== MACHINE)
+  return `cpu: ${sentence}${per.length ? `; CPU-s per 1,000 requests: ${per.map(([name, v]) => `${name} ${v!.toFixed(2)}`).join(', ')}` : ''}`
+}
+
 /** The whole report as the run prints it and `livedrop report run.json` re-renders it: verdict first. */
 export function renderReport(result: RunResult, options: RenderOptions = {}): string {
   const {color} = options
   const verdict = verdictLine(result, options.regressions)
   const head = `${result.scenario.name}${result.scenario.scale !== 1 ? ` ×${result.scenario.scale}` : ''} against ${result.target}: ${(result.durationMs / 1000).toFixed(1)} s, ${result.generator.connections} connections`
   const out = [paint(color, 1, paint(color, result.verdict.pass && !options.regressions ? 32 : 31, verdict)), ...wrap(head, REPORT_WIDTH), ...wrap(generatorHealthLine(result), REPORT_WIDTH)]
+  const cpu = cpuLine(result)
+  if (cpu) out.push(...wrap(cpu, REPORT_WIDTH))
   if (result.void?.kind === 'lateness') out.push(...wrap(`VOID RUN: ${result.void.reason}. Latency counts from each request's intended send time, so the failure may be the generator's, not the target's.`, REPORT_WIDTH))
   else if (result.void) out.push(...wrap(`VOID RUN: ${result.void.reason}. The figures below describe the generator, not the target.`, REPORT_WIDTH))
   if (result.thresholds.length) out.push('', 'Thresholds', ...renderThresholds(result).map((l) => marks(l, color)))

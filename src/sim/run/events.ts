@@ -1,3 +1,4 @@
+import type {CapacityStep} from '../capacity/result.js'
 import type {PhaseEvent, RunProgress} from '../load/open-model.js'
 import type {SaturateStep} from '../load/saturate.js'
 import type {SeriesPoint} from '../metrics/result.js'
@@ -12,6 +13,8 @@ export interface RunEvents {
   second(p: SeriesPoint): void
   /** saturate: each connection step as it ends. */
   step(s: SaturateStep): void
+  /** capacity: each rate step as it is judged. */
+  capacityStep(s: CapacityStep): void
 }
 
 export type Emit = <K extends keyof RunEvents>(event: K, ...args: Parameters<RunEvents[K]>) => void

@@ -8,6 +8,7 @@ import {parentPort, workerData} from 'node:worker_threads'
 import {request} from 'undici'
 import {describeError} from '../../core/errors.js'
 import {mintToken} from '../../server/auth.js'
+import {currentThreadId} from '../metrics/cpu.js'
 import {LatencyHistogram} from '../metrics/histogram.js'
 import {runOpenModel} from '../load/open-model.js'
 import {createBuilders} from '../traffic/builders.js'
@@ -47,6 +48,9 @@ async function watch(user: number, latencies: Map<number, number>, signal: Abort
   })()
   await connected
 }
+
+// first of all: the main thread measures this thread's CPU by its id
+port.postMessage({type: 'thread', p: currentThreadId()})
 
 try {
   const latencies = new Map<number, number>()

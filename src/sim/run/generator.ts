@@ -36,6 +36,8 @@ export interface GeneratorHandle extends EventEmitter {
   on(event: 'progress', listener: (p: RunProgress) => void): this
   on(event: 'phase', listener: (p: PhaseEvent) => void): this
   on(event: 'second', listener: (p: SeriesPoint) => void): this
+  /** The generator thread's OS thread id (null without /proc), sent before anything else. */
+  on(event: 'thread', listener: (tid: number | null) => void): this
 }
 
 /** Starts the load generator on a worker thread of its own (see generator-worker.ts). */

@@ -3,19 +3,23 @@ import {UsageError} from '../../core/errors.js'
 import type {Db, DbTarget} from '../../core/db/types.js'
 import {reachable} from '../load/reachable.js'
 import type {PhaseEvent, RequestBuilder, RunProgress} from '../load/open-model.js'
-import {saturate, saturationPlan, type SaturateResult, type SaturateStep} from '../load/saturate.js'
+import type {CapacityResult, CapacityStep} from '../capacity/result.js'
+import type {SaturateResult, SaturateStep} from '../load/saturate.js'
 import type {RunResult, SeriesPoint} from '../metrics/result.js'
 import {createBuilders, type TrafficWorld} from '../traffic/builders.js'
 import {REQUEST_GROUPS, type RequestType, type Scenario} from '../scenario/schema.js'
 import type {Emit} from './events.js'
 import {openRun} from './open.js'
-import {createRunDrop, openStack, startDrop, type Stack, type Stage} from './stack.js'
+import {capacityRun} from './capacity.js'
+import {saturateRun} from './saturate.js'
+import {openStack, type Stage} from './stack.js'
 import {trafficRun} from './traffic.js'
 
 export type {RunResult} from '../metrics/result.js'
 export {verdictError} from '../metrics/result.js'
 export type {PhaseEvent, RequestBuilder, RequestContext, HttpRequestSpec, RunProgress} from '../load/open-model.js'
 export type {SaturateResult} from '../load/saturate.js'
+export type {CapacityResult} from '../capacity/result.js'
 export type {Stage} from './stack.js'
 
 /**
@@ -30,8 +34,11 @@ export interface RunOptions {
   file?: string | null
   /** Recorded in the result (the scenario passed in is already scaled). Default 1. */
   scale?: number
-  /** open (default): the scenario's arrival rates. saturate: autocannon's closed-model throughput ceiling of the read mix. */
-  mode?: 'open' | 'saturate'
+  /**
+   * open (default): the scenario's arrival rates. capacity: the highest multiple of them that meets
+   * the thresholds (open model, step by step). saturate: autocannon's closed-model throughput ceiling of the read mix.
+   */
+  mode?: 'open' | 'capacity' | 'saturate'
   /** Drive this running deployment (http://host:port[/base]); otherwise the stack serves in-process. */
   target?: string | null
   /** Traffic only, on this thread: builders for every request type the scenario sends (no database, no drop). */
@@ -49,8 +56,14 @@ export interface RunOptions {
   reset?: boolean
   /** The database is the scenario's own (the embedded default): data a dead seed left is replaced. */
   ownDatabase?: boolean
-  /** saturate: seconds per connection step. Default 5. */
+  /** saturate: seconds per connection step (default 5); capacity: seconds per rate step (default 20). */
   stepSeconds?: number
+  /** capacity: the CI gate and the lowest scale tried (a capacity below it exits 99). Default none. */
+  minScale?: number
+  /** capacity: the highest scale tried. Default unbounded. */
+  maxScale?: number
+  /** capacity: bound the search from above with autocannon's closed-model ceiling first. Default true. */
+  probe?: boolean
   /** Stops the run early; the result then has aborted: true. */
   signal?: AbortSignal
   /** Runs right after the drop goes live. Tests use it to sabotage the engine and see the run catch it. */
@@ -71,6 +84,8 @@ export interface RunHandle<R = RunResult> extends EventEmitter {
   on(event: 'second', listener: (p: SeriesPoint) => void): this
   /** saturate: each connection step as it ends. */
   on(event: 'step', listener: (s: SaturateStep) => void): this
+  /** capacity: each rate step as it is judged. */
+  on(event: 'capacityStep', listener: (s: CapacityStep) => void): this
 }
 
 /**
@@ -83,17 +98,18 @@ export interface RunHandle<R = RunResult> extends EventEmitter {
  * const result = await handle.result
  */
 export function runScenario(opts: RunOptions & {mode: 'saturate'}): RunHandle<SaturateResult>
+export function runScenario(opts: RunOptions & {mode: 'capacity'}): RunHandle<CapacityResult>
 export function runScenario(opts: RunOptions): RunHandle<RunResult>
-export function runScenario(opts: RunOptions): RunHandle<RunResult | SaturateResult> {
+export function runScenario(opts: RunOptions): RunHandle<RunResult | SaturateResult | CapacityResult> {
   const emitter = new EventEmitter()
   const controller = new AbortController()
   opts.signal?.addEventListener('abort', () => controller.abort(), {once: true})
   const emit: Emit = (event, ...args) => void emitter.emit(event, ...args)
   const result = execute(opts, controller.signal, emit)
-  return Object.assign(emitter, {result, abort: () => controller.abort()}) as RunHandle<RunResult | SaturateResult>
+  return Object.assign(emitter, {result, abort: () => controller.abort()}) as RunHandle<RunResult | SaturateResult | CapacityResult>
 }
 
-async function execute(o: RunOptions, signal: AbortSignal, emit: Emit): Promise<RunResult | SaturateResult> {
+async function execute(o: RunOptions, signal: AbortSignal, emit: Emit): Promise<RunResult | SaturateResult | CapacityResult> {
   const common = {file: o.file ?? null, scale: o.scale ?? 1, signal}
   if (o.builders || o.world) {
     if (!o.target) throw new UsageError('target', 'a run with request builders or a world needs a target to send them to')
@@ -105,24 +121,13 @@ async function execute(o: RunOptions, signal: AbortSignal, emit: Emit): Promise<
   if (o.target) await reachable(new URL(o.target))
   const stack = await openStack({...o, db: o.db, secret: o.secret}, (stage, detail) => emit('stage', stage, detail))
   try {
-    if (o.mode === 'saturate') return await saturateRun(stack, o, emit)
+    if (o.mode === 'saturate') {
+      emit('stage', 'run', `saturating ${stack.target}`)
+      return await saturateRun(stack, o.scenario, {stepSeconds: o.stepSeconds, onStep: (step) => emit('step', step)})
+    }
+    if (o.mode === 'capacity') return await capacityRun(stack, {...common, scenario: o.scenario, stepSeconds: o.stepSeconds, minScale: o.minScale, maxScale: o.maxScale, probe: o.probe}, emit)
     return await openRun(stack, {...common, scenario: o.scenario, onDropLive: o.onDropLive}, emit)
   } finally {
     await stack.close()
   }
-}
-
-/**
- * `--mode saturate`: autocannon climbs through connection counts with the scenario's read mix on
- * a live drop and reports the highest throughput at which the read thresholds hold. A closed
- * model slows down with the server: this is a throughput ceiling, never the capacity.
- */
-async function saturateRun(stack: Stack, o: RunOptions, emit: Emit): Promise<SaturateResult> {
-  const s = o.scenario
-  const dropId = await createRunDrop(stack, s)
-  await startDrop(stack.engine.deps, dropId)
-  const {builders} = createBuilders(s, {users: stack.data.users, creators: stack.data.creators, products: stack.data.products, dropId, secret: stack.secret})
-  const plan = saturationPlan(s, REQUEST_GROUPS.read)
-  emit('stage', 'run', `saturating ${stack.target}`)
-  return saturate({target: stack.target, builders, weights: plan.weights, thresholds: plan.thresholds, seed: s.dataset.seed, stepSeconds: o.stepSeconds, onStep: (step) => emit('step', step)})
 }

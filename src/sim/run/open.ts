@@ -3,7 +3,8 @@ import {availableStock} from '../../core/stock/index.js'
 import {dropOutcome} from '../../core/audit/drop.js'
 import {followerSample} from '../../core/catalog/follows.js'
 import {LatencyHistogram} from '../metrics/histogram.js'
-import {databaseInvariants} from '../invariants/index.js'
+import {runInvariants} from '../invariants/index.js'
+import {startCpuSampler, stackCpuSources, type CpuSampler} from '../metrics/cpu.js'
 import type {RunResult} from '../metrics/result.js'
 import type {Scenario} from '../scenario/schema.js'
 import {startGenerator, type GeneratorOutput} from './generator.js'
@@ -55,6 +56,9 @@ export async function openRun(stack: Stack, o: OpenRunOptions, emit: Emit): Prom
     let soldOutAtMs: number | null = null
     let dropLiveAtMs: number | null = null
     let openFailure: unknown = null
+    let generatorTid: number | null = null
+    let cpu = null as CpuSampler | null
+    generator.on('thread', (tid) => (generatorTid = tid))
     generator.on('progress', (p) => emit('progress', p))
     generator.on('second', (p) => {
       const last = stock.at(-1)
@@ -65,6 +69,8 @@ export async function openRun(stack: Stack, o: OpenRunOptions, emit: Emit): Prom
       if (runStart) return
       // the run's clock starts with its first phase: the drop opens startOffset later
       runStart = performance.now()
+      cpu = startCpuSampler(stackCpuSources({generatorTid, server: stack.serverProcesses, postmasterPid: stack.databasePid}))
+      cleanups.push(() => cpu?.stop())
       const sampleStock = async () => {
         const remaining = (await availableStock(engine.db, dropId)) ?? 0
         const t = (performance.now() - runStart) / 1000
@@ -94,6 +100,7 @@ export async function openRun(stack: Stack, o: OpenRunOptions, emit: Emit): Prom
       }
     })
     const out = await generator.done
+    const cpuReport = cpu?.stop() ?? null
     if (openFailure) throw openFailure
     for (const c of cleanups.splice(0)) c()
 
@@ -105,8 +112,8 @@ export async function openRun(stack: Stack, o: OpenRunOptions, emit: Emit): Prom
       target: stack.target,
       startedAt,
       load: out.load,
-      invariants: await databaseInvariants(engine.db, dropId, s.invariants, out.ledger),
-      stats: await statsOf(stack, s, dropId, out, {dropLiveAtMs, soldOutAtMs, stockSeries: stock}),
+      invariants: await runInvariants(engine.db, dropId, s, out.ledger),
+      stats: await statsOf(stack, s, dropId, out, {dropLiveAtMs, soldOutAtMs, stockSeries: stock, cpu: cpuReport}),
       metrics: out.notify.sampled > 0 ? {notify: LatencyHistogram.decode(out.notify.histogram)} : {},
     })
   } finally {

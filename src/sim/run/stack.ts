@@ -2,12 +2,14 @@ import type {FastifyInstance} from 'fastify'
 import {request} from 'undici'
 import {createDrop, endDrop, startDrop} from '../../core/catalog/drops.js'
 import {datasetBounds, datasetFingerprint, seed, seededFingerprint} from '../../core/catalog/seed.js'
+import {backendPid} from '../../core/db/index.js'
 import {holdsData} from '../../core/db/migrate.js'
 import type {DbTarget} from '../../core/db/types.js'
 import {createEngine, type Engine} from '../../core/engine.js'
 import {SecretRejectedError, UsageError, redactUrl} from '../../core/errors.js'
 import {buildServer} from '../../server/app.js'
 import {mintToken} from '../../server/auth.js'
+import {parentPid} from '../metrics/cpu.js'
 import type {TrafficWorld} from '../traffic/builders.js'
 import type {Scenario} from '../scenario/schema.js'
 import {scenarioDurationMs} from './plan.js'
@@ -38,6 +40,10 @@ export interface Stack {
   secret: string
   /** The ids of the prepared data (dropId is per drop: see createRunDrop). */
   data: Omit<TrafficWorld, 'dropId' | 'secret'> & {celebrityProduct: number}
+  /** Whose CPU is the server's: this process (in-process), serve processes, or null (a deployment elsewhere: not measured). */
+  serverProcesses: 'self' | number[] | null
+  /** The database server's postmaster when it runs on this machine (its process tree is the database's CPU), else null. */
+  databasePid: number | null
   /** The deployment's cache hit ratio (its /metrics) or the in-process engine's. */
   hitRatio(): Promise<number | null>
   close(): Promise<void>
@@ -48,6 +54,8 @@ const IN_PROCESS_FANOUT_WORKERS = 2
 const FANOUT_POLL_MS = 25
 // the generator is the only client: the per-user limit would throttle the scenario's own crowd
 const UNLIMITED = 1e6
+// a database on one of these runs on this machine, where /proc shows its processes' CPU
+const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', ''])
 // a drop with no end in the scenario stays live this long after the run's phases
 const OPEN_ENDED_DROP_MS = 3_600_000
 
@@ -72,7 +80,10 @@ export async function openStack(o: StackOptions, stage: (s: Stage, detail: strin
       target = await app.listen({port: 0, host: '127.0.0.1'})
     }
     const remote = Boolean(o.target)
+    const local = o.db.kind === 'embedded' || LOCAL_HOSTS.has(new URL(o.db.url).hostname)
     return {
+      serverProcesses: remote ? null : 'self',
+      databasePid: local ? parentPid(await backendPid(engine.db)) : null,
       engine,
       target,
       secret: o.secret,
