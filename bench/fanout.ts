@@ -12,7 +12,7 @@
 import {benchDatabase} from './db.js'
 import {drainOutbox, listNotifications, startFanoutWorkers} from '../src/core/fanout/index.js'
 import {createTable} from '../src/cli/table.js'
-import {LatencyHistogram} from '../src/sim/metrics/histogram.js'
+import {LatencyHistogram} from '../src/core/histogram.js'
 import {JSON_OUT, numberArg} from './args.js'
 
 const FOLLOWERS = numberArg('followers', 1_000_000)

@@ -15,7 +15,7 @@ import {benchDatabase} from './db.js'
 import {createDrop, startDrop} from '../src/core/catalog/drops.js'
 import {placeOrder} from '../src/core/orders/place-order.js'
 import {purgeIdempotencyKeys} from '../src/core/orders/purge.js'
-import {LatencyHistogram} from '../src/sim/metrics/histogram.js'
+import {LatencyHistogram} from '../src/core/histogram.js'
 import {createDropFixture} from '../src/core/catalog/fixture.js'
 import {JSON_OUT, numberArg} from './args.js'
 

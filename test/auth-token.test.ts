@@ -1,5 +1,5 @@
 import {describe, expect, it} from 'vitest'
-import {verifyToken} from '../src/server/auth.js'
+import {verifyToken} from '../src/core/tokens.js'
 import {runCli} from './helpers/cli.js'
 import {seedWorld, TEST_SECRET, useServer} from './helpers/server.js'
 

@@ -3,7 +3,7 @@ import {ServiceUnreachableError, UsageError, VoidRunError} from '../src/core/err
 import {startTestTarget, type TestTarget} from '../src/sim/load/target.js'
 import {runScenario, verdictError, type RunProgress, type RunResult} from '../src/sim/run/index.js'
 import {parseScenario} from '../src/sim/scenario/loader.js'
-import {LatencyHistogram} from '../src/sim/metrics/histogram.js'
+import {LatencyHistogram} from '../src/core/histogram.js'
 
 let target: TestTarget | undefined
 afterEach(async () => {

@@ -5,7 +5,7 @@ import {loadScenario} from '../src/sim/scenario/loader.js'
 import {REQUEST_GROUPS} from '../src/sim/scenario/schema.js'
 import {ROOT} from './helpers/cli.js'
 import {startTestTarget, type TestTarget} from '../src/sim/load/target.js'
-import {LatencyHistogram} from '../src/sim/metrics/histogram.js'
+import {LatencyHistogram} from '../src/core/histogram.js'
 
 let target: TestTarget
 // a server with 2 "workers": each request takes 20 ms and at most 2 run at once, so

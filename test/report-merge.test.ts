@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 import {UsageError} from '../src/core/errors.js'
-import {LatencyHistogram} from '../src/sim/metrics/histogram.js'
+import {LatencyHistogram} from '../src/core/histogram.js'
 import type {RunResult} from '../src/sim/metrics/result.js'
 import {mergeRuns} from '../src/sim/report/merge.js'
 import {REQUEST_GROUPS} from '../src/sim/scenario/schema.js'

@@ -2,7 +2,7 @@
  * Seconds of a run as the generator closes them (SeriesPoint with coarse HDR histograms), for
  * the streaming, remote-write and dashboard tests: latencies and statuses in, one point out.
  */
-import {LatencyHistogram} from '../src/sim/metrics/histogram.js'
+import {LatencyHistogram} from '../src/core/histogram.js'
 import type {SeriesPoint, SeriesTypePoint} from '../src/sim/metrics/result.js'
 
 export interface TypeSecond {

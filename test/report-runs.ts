@@ -4,7 +4,7 @@
  * generator records one (HDR histograms, per-second series, thresholds, verdict).
  */
 import {createRandom} from '../src/core/random.js'
-import {LatencyHistogram} from '../src/sim/metrics/histogram.js'
+import {LatencyHistogram} from '../src/core/histogram.js'
 import {computeVerdict, evaluateRunThresholds, type InvariantResult, type PhaseResult, type RunResult, type SeriesPoint, type SeriesTypePoint} from '../src/sim/metrics/result.js'
 import {REQUEST_GROUPS} from '../src/sim/scenario/schema.js'
 

@@ -1,5 +1,5 @@
 import {Pool} from 'undici'
-import {mintToken} from '../src/server/auth.js'
+import {mintToken} from '../src/core/tokens.js'
 import type {AcknowledgedOrder} from '../src/core/audit/drop.js'
 
 /** A failed attempt: a cut connection, a timeout or a 5xx, with when it was sent and ended (ms since the load began). */

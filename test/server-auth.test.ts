@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 import {request} from 'undici'
-import {mintToken} from '../src/server/auth.js'
+import {mintToken} from '../src/core/tokens.js'
 import {seedWorld, TEST_SECRET, useServer} from './helpers/server.js'
 
 const HOUR = 3_600_000

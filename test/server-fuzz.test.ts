@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 import fc from 'fast-check'
 import {MAX_ORDER_QTY} from '../src/core/orders/place-order.js'
-import {mintToken} from '../src/server/auth.js'
+import {mintToken} from '../src/core/tokens.js'
 import {seedWorld, TEST_SECRET, useServer} from './helpers/server.js'
 
 /** Every route (but the endless event stream) with placeholders fast-check fills with hostile values; true when it needs a user. */

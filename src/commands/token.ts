@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {UsageError} from '../core/errors.js'
 import {parseDuration} from '../core/orders/purge.js'
-import {DEFAULT_TOKEN_TTL_SECONDS, isUserId, mintToken} from '../server/auth.js'
+import {DEFAULT_TOKEN_TTL_SECONDS, isUserId, mintToken} from '../core/tokens.js'
 
 /** The longest --ttl: a token that outlives a year is a password, not a test credential. */
 const MAX_TTL_SECONDS = 365 * 24 * 3600

@@ -3,7 +3,7 @@ import Fastify, {type FastifyInstance, type FastifyReply, type FastifyRequest} f
 import type {Engine} from '../core/engine.js'
 import {DEFAULT_REDIS_PREFIX} from '../core/orders/deps.js'
 import {AddressInUseError, AddressNotAvailableError, UsageError} from '../core/errors.js'
-import {verifyToken} from './auth.js'
+import {verifyToken} from '../core/tokens.js'
 import {signCursors} from './cursors.js'
 import {clientErrorHandler, errorHandler, sendError} from './errors.js'
 import {ServerMetrics} from './metrics.js'

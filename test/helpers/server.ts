@@ -2,7 +2,7 @@ import {afterAll, beforeAll} from 'vitest'
 import type {FastifyInstance} from 'fastify'
 import {createEngine, type Engine, type EngineConfig} from '../../src/core/engine.js'
 import {buildServer, type ServerOptions} from '../../src/server/app.js'
-import {mintToken} from '../../src/server/auth.js'
+import {mintToken} from '../../src/core/tokens.js'
 import {createTestDatabase, dropTestDatabase} from './db.js'
 
 export const TEST_SECRET = 'test-secret-123'

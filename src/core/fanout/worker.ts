@@ -2,7 +2,7 @@ import {EventEmitter} from 'node:events'
 import {randomUUID} from 'node:crypto'
 import {checkWholeNumber, isUniqueViolation, NotFoundError, throwUsageErrors, UsageError} from '../errors.js'
 import type {Db, Queryable} from '../db/types.js'
-import {LatencyHistogram, type LatencySummary} from '../../sim/metrics/histogram.js'
+import {LatencyHistogram, type LatencySummary} from '../histogram.js'
 import {FANOUT_SQL as SQL} from './sql.js'
 
 export type FanoutEventType = 'drop_started' | 'stock_low' | 'sold_out' | 'order_confirmed' | 'drop_ended'

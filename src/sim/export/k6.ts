@@ -1,4 +1,4 @@
-import {DEFAULT_TOKEN_TTL_SECONDS} from '../../server/auth.js'
+import {DEFAULT_TOKEN_TTL_SECONDS} from '../../core/tokens.js'
 import {parseThreshold, type Threshold} from '../metrics/thresholds.js'
 import {phaseTypes, rampOf} from '../load/arrivals.js'
 import {REQUEST_GROUPS, type RequestType, type Scenario} from '../scenario/schema.js'
@@ -15,7 +15,7 @@ import {AUTH_HEADER, CELEBRITY_USER, IDEMPOTENCY_HEADER, RETRY_MEMORY, ROUTES, o
  *   when the rate never changes, else ramping-arrival-rate with instant steps at phase starts);
  * - the scenario's thresholds translated to k6 metrics (http_req_duration, http_req_failed,
  *   http_reqs) filtered by the tags every request carries (req_type, req_group, phase);
- * - bearer tokens minted exactly as src/server/auth.ts does (HMAC-SHA256 with k6/crypto);
+ * - bearer tokens minted exactly as src/core/tokens.ts does (HMAC-SHA256 with k6/crypto);
  * - orders with an Idempotency-Key each, a retryRate share of attempts repeating an earlier
  *   key with the same body, quantities drawn from the file's weights;
  * - Zipf popularity toward the celebrity (rank 1) for products and creators.
@@ -320,7 +320,7 @@ const ISSUED_AT = Math.floor(Date.now() / 1000)
 
 const TOKEN_HEADER = encoding.b64encode(JSON.stringify({alg: 'HS256', typ: 'JWT'}), 'rawurl')
 
-/** A JWT (HS256) valid for ${DEFAULT_TOKEN_TTL_SECONDS} s, as src/server/auth.ts mints: header.claims.HMAC-SHA256. */
+/** A JWT (HS256) valid for ${DEFAULT_TOKEN_TTL_SECONDS} s, as src/core/tokens.ts mints: header.claims.HMAC-SHA256. */
 export function mintToken(userId: number, secret: string, issuedAt: number): string {
   const claims = encoding.b64encode(JSON.stringify({sub: String(userId), iat: issuedAt, exp: issuedAt + ${DEFAULT_TOKEN_TTL_SECONDS}}), 'rawurl')
   return \`\${TOKEN_HEADER}.\${claims}.\${crypto.hmac('sha256', secret, \`\${TOKEN_HEADER}.\${claims}\`, 'base64rawurl')}\`

@@ -7,7 +7,7 @@ import type {EngineDeps} from '../../core/orders/deps.js'
 import {placeOrder, type PlaceOrderResult} from '../../core/orders/place-order.js'
 import {createRandom, randomInt} from '../../core/random.js'
 import {DEFAULT_BUCKETS, type StockStrategyName} from '../../core/stock/index.js'
-import {LatencyHistogram, type LatencySummary} from '../metrics/histogram.js'
+import {LatencyHistogram, type LatencySummary} from '../../core/histogram.js'
 import {checkDropInvariants, type AcknowledgedOrder, type InvariantResult} from '../../core/audit/drop.js'
 
 /**

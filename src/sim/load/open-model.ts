@@ -1,7 +1,7 @@
 import {monitorEventLoopDelay, performance} from 'node:perf_hooks'
 import {Client, type Dispatcher} from 'undici'
 import {createRandom} from '../../core/random.js'
-import {LatencyHistogram} from '../metrics/histogram.js'
+import {LatencyHistogram} from '../../core/histogram.js'
 import type {FailureSample, PhaseResult, RequestStats, SeriesPoint, SeriesTypePoint} from '../metrics/result.js'
 import {createSchedule, meanRate, phaseStarts, phaseTypes, type Arrival, type LoadPhase} from './arrivals.js'
 

@@ -1,6 +1,6 @@
 import autocannon from 'autocannon'
 import {createRandom} from '../../core/random.js'
-import {LatencyHistogram, type LatencySummary} from '../metrics/histogram.js'
+import {LatencyHistogram, type LatencySummary} from '../../core/histogram.js'
 import {evaluateThreshold, parseThreshold, type MetricLookup, type ThresholdResult} from '../metrics/thresholds.js'
 import type {RequestBuilder} from './open-model.js'
 import {reachable} from './reachable.js'

@@ -1,5 +1,5 @@
 import {describe, expect, it} from 'vitest'
-import {LatencyHistogram} from './histogram.js'
+import {LatencyHistogram} from '../../core/histogram.js'
 import {judgeRun, latenessFlips, verdictError, windowLookup, type RequestStats, type RunResult, type SeriesPoint} from './result.js'
 import {evaluateThreshold, parseThreshold, type ThresholdResult} from './thresholds.js'
 

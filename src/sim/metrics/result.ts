@@ -1,5 +1,5 @@
 import {InvariantViolatedError, ThresholdFailedError, VoidRunError, ExitCode, type LivedropError} from '../../core/errors.js'
-import {LatencyHistogram, type LatencySummary} from './histogram.js'
+import {LatencyHistogram, type LatencySummary} from '../../core/histogram.js'
 import {evaluateThreshold, formatThresholdValue, NO_SAMPLES, parseThreshold, type MetricLookup, type ThresholdResult, type ThresholdStat, type WindowLookup, type WindowValue} from './thresholds.js'
 
 /** The serialisable result of a run: what `--out` writes and `livedrop report` reads back. */

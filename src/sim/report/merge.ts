@@ -1,5 +1,5 @@
 import {UsageError} from '../../core/errors.js'
-import {LatencyHistogram} from '../metrics/histogram.js'
+import {LatencyHistogram} from '../../core/histogram.js'
 import {judgeRun, stallOf, type Groups, type InvariantResult, type PhaseResult, type RequestStats, type RunResult, type SeriesPoint, type SeriesTypePoint} from '../metrics/result.js'
 
 const addCounts = (a: Record<string, number>, b: Record<string, number>) => {

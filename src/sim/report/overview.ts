@@ -1,4 +1,4 @@
-import {LatencyHistogram} from '../metrics/histogram.js'
+import {LatencyHistogram} from '../../core/histogram.js'
 import type {RunResult, SeriesPoint, SeriesTypePoint} from '../metrics/result.js'
 import {REQUEST_GROUPS} from '../scenario/schema.js'
 

@@ -2,7 +2,7 @@ import {once} from 'node:events'
 import {open} from 'node:fs/promises'
 import type {WriteStream} from 'node:fs'
 import {LivedropError, UsageError} from '../../core/errors.js'
-import {LatencyHistogram} from '../metrics/histogram.js'
+import {LatencyHistogram} from '../../core/histogram.js'
 import type {SeriesPoint} from '../metrics/result.js'
 import {createRemoteWriter, type RemoteWriteReport, type RemoteWriter} from './remote-write.js'
 

@@ -1,5 +1,5 @@
 import {performance} from 'node:perf_hooks'
-import {mintToken} from '../../server/auth.js'
+import {mintToken} from '../../core/tokens.js'
 import {createZipf} from '../../core/random.js'
 import type {AcknowledgedOrder} from '../../core/audit/drop.js'
 import type {HttpRequestSpec, RequestBuilder} from '../load/open-model.js'
