@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 import fc from 'fast-check'
 import {SignJWT, jwtVerify} from 'jose'
-import {CLOCK_SKEW_SECONDS, mintToken, verifyToken} from './auth.js'
+import {CLOCK_SKEW_SECONDS, mintToken, verifyToken} from './tokens.js'
 
 const key = (secret: string) => new TextEncoder().encode(secret)
 

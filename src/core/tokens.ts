@@ -1,5 +1,5 @@
 import {createHmac, timingSafeEqual} from 'node:crypto'
-import {UsageError} from '../core/errors.js'
+import {UsageError} from './errors.js'
 
 /** How long a token is valid unless `livedrop token --ttl` says otherwise: a day. */
 export const DEFAULT_TOKEN_TTL_SECONDS = 24 * 3600
