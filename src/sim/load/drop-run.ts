@@ -117,7 +117,7 @@ export async function runDrop(deps: EngineDeps, options: DropRunOptions, onProgr
     stock: o.stock,
     startsAt: new Date(now),
     endsAt: new Date(now + 3_600_000),
-    lowStockThreshold: o.lowStock ?? Math.floor(o.stock / 10),
+    lowStockThreshold: o.lowStock,
     strategy: o.strategy,
     buckets: o.buckets,
   })

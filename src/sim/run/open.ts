@@ -1,6 +1,7 @@
 import type {Db} from '../../core/db/types.js'
 import {availableStock} from '../../core/stock/index.js'
 import {dropOutcome} from '../../core/audit/drop.js'
+import {measureStorage} from '../../core/audit/storage.js'
 import {followerSample} from '../../core/catalog/follows.js'
 import {LatencyHistogram} from '../../core/histogram.js'
 import {runInvariants} from '../invariants/index.js'
@@ -138,5 +139,7 @@ async function statsOf(stack: Stack, s: Scenario, dropId: number, out: Generator
     ...timeline,
     notifySampled: notify.sampled,
     notifyMissed: notify.missed,
+    // bytes per row of each table, for `livedrop plan`'s storage estimate
+    storage: await measureStorage(stack.engine.db),
   }
 }

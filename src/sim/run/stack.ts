@@ -109,7 +109,7 @@ export async function createRunDrop(stack: Stack, s: Scenario, at = Date.now()):
     stock: s.drop.stock,
     startsAt: new Date(at + s.drop.startOffset),
     endsAt: new Date(at + (s.drop.duration !== undefined ? s.drop.startOffset + s.drop.duration : scenarioDurationMs(s) + OPEN_ENDED_DROP_MS)),
-    lowStockThreshold: s.drop.lowStock ?? Math.floor(s.drop.stock / 10),
+    lowStockThreshold: s.drop.lowStock,
     strategy: s.engine.strategy,
     buckets: s.engine.buckets,
   })

@@ -1,6 +1,6 @@
 import {z} from 'zod'
 import {parseThreshold} from '../metrics/thresholds.js'
-import {STOCK_STRATEGIES, isStockStrategy, strategyFor} from '../../core/stock/index.js'
+import {STOCK_STRATEGIES, isStockStrategy, strategyFor, type StockStrategyName} from '../../core/stock/index.js'
 
 /** The request types a scenario drives; each maps to one HTTP route of `livedrop serve`. */
 export const REQUEST_TYPES = ['browse_product', 'browse_drop', 'list_followers', 'follow', 'unfollow', 'order', 'notifications', 'edit_product', 'remove_product'] as const
@@ -88,7 +88,7 @@ export const ScenarioSchema = z
       .describe('the data seeded before the run (see `livedrop seed`)'),
     engine: z
       .strictObject({
-        strategy: z.enum(['row', 'buckets', 'redis-gate']).default('row'),
+        strategy: z.enum(STOCK_STRATEGIES as [StockStrategyName, ...StockStrategyName[]]).default('row'),
         buckets: z.number().int().min(1).optional().describe('stock buckets for the buckets strategy'),
         cache: z.string().default('memory:3').describe('cache nodes: memory[:N], redis://a,redis://b, redis-cluster://h:7000'),
         // optional rather than defaulted here, so files and results without edits stay as they were
