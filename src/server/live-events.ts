@@ -2,6 +2,7 @@ import cluster from 'node:cluster'
 import type {Redis} from 'ioredis'
 import type {Db} from '../core/db/types.js'
 import type {DeliveryEvent} from '../core/fanout/index.js'
+import {followersReached} from '../core/fanout/feed.js'
 
 /** What an SSE client receives: one committed notification addressed to it. */
 export interface LiveMessage {
@@ -91,16 +92,7 @@ export class LiveEvents {
       if (d.creatorId === null || this.announced.has(d.eventId)) return
       this.announced.add(d.eventId)
       if (this.announced.size > 10_000) this.announced.delete(this.announced.values().next().value!)
-      // the feed's rule: only followers who followed before the event was created
-      const {rows} = await this.db.query<{user_id: number}>(
-        {
-          name: 'live.followers_connected',
-          text: `SELECT f.user_id FROM follows f JOIN outbox o ON o.id = $3
-                  WHERE f.creator_id = $1 AND f.user_id = ANY($2::bigint[]) AND f.created_at < o.created_at`,
-        },
-        [d.creatorId, [...this.streams.keys()], d.eventId],
-      )
-      users = rows.map((r) => Number(r.user_id))
+      users = await followersReached(this.db, d.creatorId, [...this.streams.keys()], d.eventId)
     } else {
       users = d.userIds
     }

@@ -75,3 +75,18 @@ export async function listNotifications(db: Queryable, userId: number, options: 
   }))
   return {items, nextCursor: rows.length === limit ? encodeCursor([userId, items[items.length - 1].eventId]) : null}
 }
+
+const CONNECTED_FOLLOWERS = {
+  name: 'feed.connected-followers',
+  text: `SELECT f.user_id FROM follows f JOIN outbox o ON o.id = $3
+          WHERE f.creator_id = $1 AND f.user_id = ANY($2::bigint[]) AND f.created_at < o.created_at`,
+}
+
+/**
+ * Which of these users a pull event reaches: followers of its creator who followed before the
+ * event was created (the feed's own rule), e.g. the users with a live stream open.
+ */
+export async function followersReached(db: Queryable, creatorId: number, userIds: number[], eventId: number): Promise<number[]> {
+  const {rows} = await db.query<{user_id: number}>(CONNECTED_FOLLOWERS, [creatorId, userIds, eventId])
+  return rows.map((r) => Number(r.user_id))
+}
