@@ -75,10 +75,11 @@ describe('exit codes: the whole table through the CLI', () => {
 
   it('1: an unexpected internal error, with the "report it" hint (a fault injected with node --import)', async () => {
     // Nothing a user can do reaches exit 1 (that is the point of this file), so a bug is simulated:
-    // a preload replaces pg.Pool#query with one that throws a TypeError. No hook in livedrop's code.
+    // a preload replaces pg.Client#query (every statement runs on a pooled client) with one that
+    // throws a TypeError. No hook in livedrop's code.
     const preload = write(
       'bug.mjs',
-      `import {createRequire} from 'node:module'\nconst pg = createRequire(${JSON.stringify(path.join(ROOT, 'package.json'))})('pg')\npg.Pool.prototype.query = () => { throw new TypeError('injected bug') }\n`,
+      `import {createRequire} from 'node:module'\nconst pg = createRequire(${JSON.stringify(path.join(ROOT, 'package.json'))})('pg')\npg.Client.prototype.query = () => { throw new TypeError('injected bug') }\n`,
     )
     const env = {NODE_OPTIONS: `--import=${pathToFileURL(preload).href}`}
     const [status, stats] = await Promise.all([runCli(['db', 'status', '--db', url], {env}), runCli(['idempotency', 'stats', '--db', url, '--json'], {env})])

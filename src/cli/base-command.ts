@@ -3,7 +3,7 @@ import {createInterface} from 'node:readline/promises'
 import {resolveConfig, type ConfigInput, type ResolvedConfig} from '../config.js'
 import {openDb, type Db} from '../core/db/index.js'
 import {embeddedStatus} from '../core/db/embedded.js'
-import {ConfirmationRequiredError, describeError, ExitCode, LivedropError, UsageError} from '../core/errors.js'
+import {ConfirmationRequiredError, describeError, ExitCode, LivedropError, ServiceUnreachableError, UsageError} from '../core/errors.js'
 import {diagnoseFailure} from './diagnose.js'
 
 /** Flags every command that touches the database takes. */
@@ -84,7 +84,7 @@ export abstract class BaseCommand extends Command {
     if (err.oclif?.exit !== undefined && !parseError) throw err
     const info = parseError
       ? {code: 'USAGE', message: err.message.replace(/\s*See more help with --help\s*$/, '').replace(/\s*\n\s*/g, ' '), exitCode: ExitCode.usage, hint: undefined, details: undefined}
-      : describeError(err instanceof LivedropError ? err : await diagnoseFailure(err, await this.dbUrlForDiagnosis()))
+      : describeError(err instanceof LivedropError && !(err instanceof ServiceUnreachableError) ? err : await diagnoseFailure(err, await this.dbUrlForDiagnosis()))
     // every usage error says where to look, even when its thrower gave no hint
     const hint = info.hint ?? (info.exitCode === ExitCode.usage ? `See \`livedrop ${(this.id ?? '').replaceAll(':', ' ')} --help\` for the flags and examples.` : undefined)
     if (this.jsonEnabled()) {

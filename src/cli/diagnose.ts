@@ -1,5 +1,5 @@
 import {connect} from 'node:net'
-import {SslNotSupportedError, redactUrl} from '../core/errors.js'
+import {ServiceUnreachableError, SslNotSupportedError, redactUrl} from '../core/errors.js'
 
 /**
  * node-postgres reports "SSL demanded of a server without it" as a plain Error with no code, so it
@@ -7,7 +7,9 @@ import {SslNotSupportedError, redactUrl} from '../core/errors.js'
  * Returns the error to report: a clearer one when the cause is found, else `err` as it was.
  */
 export async function diagnoseFailure(err: unknown, dbUrl: string | undefined): Promise<unknown> {
-  if ((err as {code?: unknown} | null)?.code !== undefined || !dbUrl) return err
+  // a connection that failed to open is reported as unreachable: its codeless cause may be this one
+  const cause = err instanceof ServiceUnreachableError ? err.cause : err
+  if ((cause as {code?: unknown} | null)?.code !== undefined || !dbUrl) return err
   let url: URL
   try {
     url = new URL(dbUrl)
@@ -23,7 +25,7 @@ export async function diagnoseFailure(err: unknown, dbUrl: string | undefined): 
   if ((await sslAnswer(host || '127.0.0.1', port)) !== 'N') return err
   return new SslNotSupportedError('--db', `${redactUrl(dbUrl)} asks for SSL (${demand}), but the server at ${host}:${port} does not offer it`, {
     hint: 'Use sslmode=disable for this server (node-postgres treats sslmode=prefer like require), or enable ssl on the server.',
-    cause: err,
+    cause,
   })
 }
 
