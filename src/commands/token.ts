@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {UsageError} from '../core/errors.js'
-import {parseDuration} from '../core/orders/purge.js'
+import {durationFlag} from '../cli/parse.js'
 import {DEFAULT_TOKEN_TTL_SECONDS, isUserId, mintToken} from '../core/tokens.js'
 
 /** The longest --ttl: a token that outlives a year is a password, not a test credential. */
@@ -31,7 +31,7 @@ It expires after --ttl (default 24h); the server tolerates 60 s of clock differe
     }
     let ttlSeconds = Number.NaN
     try {
-      ttlSeconds = parseDuration(flags.ttl, '--ttl') / 1000
+      ttlSeconds = durationFlag(flags.ttl, '--ttl') / 1000
     } catch {
       // reported below, with the range and a hint
     }

@@ -2,7 +2,8 @@ import {Flags} from '@oclif/core'
 import {BaseCommand, dbFlags} from '../../cli/base-command.js'
 import {assertMigrated} from '../../core/db/migrate.js'
 import {PurgeIncompleteError, UsageError} from '../../core/errors.js'
-import {PURGE_DEFAULTS, parseDuration, purgeIdempotencyKeys, type PurgeResult} from '../../core/orders/purge.js'
+import {durationFlag} from '../../cli/parse.js'
+import {PURGE_DEFAULTS, purgeIdempotencyKeys, type PurgeResult} from '../../core/orders/purge.js'
 
 const MAX_DURATION_MS = 100 * 365 * 86_400_000
 
@@ -40,8 +41,8 @@ Asks on a terminal; refuses without --yes anywhere else (not needed with --dry-r
 
   async run(): Promise<PurgeResult> {
     const {flags} = await this.parse(IdempotencyPurge)
-    const olderThanMs = parseDuration(flags['older-than'], '--older-than')
-    const maxRuntimeMs = flags['max-runtime'] === undefined ? undefined : parseDuration(flags['max-runtime'], '--max-runtime')
+    const olderThanMs = durationFlag(flags['older-than'], '--older-than')
+    const maxRuntimeMs = flags['max-runtime'] === undefined ? undefined : durationFlag(flags['max-runtime'], '--max-runtime')
     // past a century the cutoff is no date at all (Postgres was sent an invalid timestamp)
     for (const [field, ms] of [['--older-than', olderThanMs], ['--max-runtime', maxRuntimeMs]] as const) {
       if (ms !== undefined && ms > MAX_DURATION_MS) throw new UsageError(field, `must be at most 100 years, got ${flags[field.slice(2) as 'older-than']}`, {hint: 'Use hours or days, e.g. --older-than 72h or 30d.'})

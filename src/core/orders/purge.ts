@@ -63,13 +63,6 @@ export interface PurgeResult {
   cutoff: string
 }
 
-/** Parses a duration: 72h, 10m, 30s, 7d, 500ms. */
-export function parseDuration(text: string, field: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim())
-  if (!m) throw new UsageError(field, `expected a duration like 72h, 10m or 30s, got ${text}`)
-  return Number(m[1]) * {ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000}[m[2] as 'ms' | 's' | 'm' | 'h' | 'd']
-}
-
 /**
  * Runs fn holding the purge lock: a session advisory lock on a connection of its own, held for the
  * whole purge, so it is released if the purge dies.

@@ -1,5 +1,5 @@
 import {z} from 'zod'
-import {durationMs} from '../scenario/schema.js'
+import {Duration, PositiveDuration} from '../scenario/duration.js'
 
 /** The faults a scenario may cause mid-run; each is real (a signal, a restart, an SQL call). */
 export const FAULT_KINDS = ['kill-worker', 'redis-restart', 'pg-terminate-backends', 'cache-node-down'] as const
@@ -8,22 +8,11 @@ export type FaultKind = (typeof FAULT_KINDS)[number]
 /** How long `cache-node-down` keeps the node down when `for` is not given. */
 export const DEFAULT_DOWN_MS = 5_000
 
-const durationMessage = 'expected a duration such as "500ms", "30s", "2m", or a number of seconds'
-/** "25s" | "500ms" | 25 (seconds) → milliseconds, as the scenario's other durations. */
-const Duration = z.union([z.number().nonnegative(), z.string()], {error: durationMessage}).transform((value, ctx) => {
-  try {
-    return durationMs(value)
-  } catch {
-    ctx.addIssue({code: 'custom', message: durationMessage})
-    return z.NEVER
-  }
-})
-
 export const FaultSchema = z
   .strictObject({
     at: Duration.describe('when, from the start of the run ("25s")'),
     kind: z.enum(FAULT_KINDS).describe('kill-worker: SIGKILL one serve worker (the cluster restarts it); redis-restart: restart the Redis livedrop started; pg-terminate-backends: the server ends the engine\'s Postgres connections (their transactions roll back); cache-node-down: stop one Redis cache node livedrop started, for `for`'),
-    for: Duration.refine((ms) => ms > 0, {error: 'must be longer than 0'}).optional().describe(`cache-node-down only: how long the node stays down (default ${DEFAULT_DOWN_MS / 1000}s)`),
+    for: PositiveDuration.optional().describe(`cache-node-down only: how long the node stays down (default ${DEFAULT_DOWN_MS / 1000}s)`),
     worker: z.int().min(1).optional().describe('kill-worker only: which worker (1…N); default the first one running'),
     node: z.int().min(1).optional().describe('cache-node-down only: which cache node (1…N, in --cache order); default 1'),
   })

@@ -12,22 +12,7 @@ import {z} from 'zod'
 import {throwUsageErrors, UsageError} from '../../core/errors.js'
 import {STOCK_STRATEGIES} from '../../core/stock/index.js'
 import {locateIssue, scenarioError, type ScenarioProblem} from '../scenario/loader.js'
-import {durationMs} from '../scenario/schema.js'
-
-const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/
-/** "2s", "72h", "3d" or seconds as a number → ms. */
-export function parseDuration(value: string | number): number {
-  if (typeof value === 'number') return value * 1000
-  const m = DURATION_RE.exec(value)
-  if (!m) throw new Error(`not a duration: ${value}`)
-  return m[2] === 'd' ? Number(m[1]) * 86_400_000 : durationMs(value)
-}
-
-const durationMessage = 'expected a duration such as "2s", "500ms", "72h", "3d", or a number of seconds'
-const Duration = z
-  .union([z.number().positive(), z.string().regex(DURATION_RE)], {error: durationMessage})
-  .transform(parseDuration)
-  .refine((ms) => ms > 0, {error: 'must be longer than 0'})
+import {PositiveDuration as Duration} from '../scenario/duration.js'
 
 const PERCENT_RE = /^(\d+(?:\.\d+)?)%$/
 /** "30%" or 0.3 → 0.3. */

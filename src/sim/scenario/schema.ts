@@ -1,4 +1,5 @@
 import {z} from 'zod'
+import {Duration, PositiveDuration} from './duration.js'
 import {parseThreshold} from '../metrics/thresholds.js'
 import {STOCK_STRATEGIES, isStockStrategy, strategyFor, type StockStrategyName} from '../../core/stock/index.js'
 
@@ -18,24 +19,6 @@ export const EXTRA_METRICS = ['notify'] as const
 
 export const INVARIANTS = ['no_oversell', 'no_duplicate_orders', 'every_ack_persisted'] as const
 export type InvariantName = (typeof INVARIANTS)[number]
-
-const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/
-const UNIT_MS: Record<string, number> = {ms: 1, s: 1000, m: 60_000, h: 3_600_000}
-
-/** "500ms" | "30s" | "2m" | 1.5 (seconds) → milliseconds. */
-export function durationMs(value: string | number): number {
-  if (typeof value === 'number') return value * 1000
-  const m = DURATION_RE.exec(value)
-  if (!m) throw new Error(`not a duration: ${value}`)
-  return Number(m[1]) * UNIT_MS[m[2]]
-}
-
-const durationMessage = 'expected a duration such as "500ms", "30s", "2m", or a number of seconds'
-/** A duration in the file ("30s", "500ms", "2m", or seconds as a number); milliseconds once parsed. */
-const Duration = z
-  .union([z.number({error: durationMessage}).nonnegative({error: durationMessage}), z.string().regex(DURATION_RE, {error: durationMessage})], {error: durationMessage})
-  .transform(durationMs)
-const PositiveDuration = Duration.refine((ms) => ms > 0, {error: 'must be longer than 0'})
 
 const Arrival = z.enum(['constant', 'poisson']).describe('constant: evenly spaced sends; poisson: exponential gaps (bursty, as independent users are)')
 
