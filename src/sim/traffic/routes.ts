@@ -66,6 +66,8 @@ export interface Route {
   okWhenSent?: {types: readonly RequestType[]; statuses: readonly number[]}
   /** How the generator reads the answer (the first match counts); types without answers are not read. */
   answers: readonly Answer[]
+  /** A listing's paging: the next page's cursor is the answer's `field`, sent back as query `param`; the rows are `items`. */
+  paging?: {param: string; field: string; items: string}
   /** One line for the docs: who sends it and why. */
   about: string
 }
@@ -136,6 +138,7 @@ export const ROUTES: Readonly<Record<RequestType, Route>> = {
     idempotent: false,
     ok: READ_OK,
     answers: [],
+    paging: {param: 'cursor', field: 'nextCursor', items: 'items'},
     about: 'the first page of a creator’s followers, Zipf toward the celebrity',
   },
   follow: {
