@@ -14,6 +14,7 @@ import {writeRunFile} from '../../sim/report/run-file.js'
 import {openResultStreams} from '../../sim/report/stream.js'
 import {colorFor, progressLine, renderReport} from '../../sim/report/tables.js'
 import {loadScenario} from '../../sim/scenario/loader.js'
+import {loadProfile} from '../../sim/traffic/profile.js'
 
 export default class ScenarioRun extends BaseCommand {
   static override summary = 'Replay a scenario at fixed arrival rates, report honest latency, check invariants, gate CI'
@@ -26,7 +27,17 @@ checks the invariants through --db.
 
 An empty database is seeded; one that already holds data is reused (add --reset to wipe and reseed).
 Latency is measured from each request's intended send time (coordinated-omission corrected) and as
-service time. Exit codes: 0 pass, 99 threshold failed, 98 invariant violated, 100 void run (the
+service time.
+
+With --target and --profile FILE it drives any API of this kind (its paths, ids, auth and answers as
+the profile describes them; \`livedrop profile check\` tries one) with no --db: the profile's setup calls
+make the drop, and the black-box invariants are checked from the answers alone (acked_units_le_stock,
+one_order_per_key, replay_identical; no_sold_out_then_sale as a warning). Not checked then, as only
+a database shows them: no_oversell and stock_conserved in the target's tables, every_ack_persisted
+(an acknowledged order lost later), no_duplicate_orders beyond what the answers show, and the
+notification latency (notify.* thresholds have no data).
+
+Exit codes: 0 pass, 99 threshold failed, 98 invariant violated, 100 void run (the
 generator stalled, or its late sends could have caused the failure), 4 invalid scenario file, 3 target unreachable.`
   static override examples = [
     '<%= config.bin %> scenario run scenarios/celebrity-drop.yaml',
@@ -34,6 +45,7 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
     '<%= config.bin %> scenario run scenarios/celebrity-drop.yaml --db postgres://root@127.0.0.1:5432/test --redis redis://127.0.0.1:6379 --cache redis://127.0.0.1:6379',
     '<%= config.bin %> scenario run scenarios/steady-browse.yaml --target http://127.0.0.1:8080 --db postgres://root@127.0.0.1:5432/test --secret "$LIVEDROP_SECRET"',
     '<%= config.bin %> scenario run scenarios/steady-browse.yaml --mode saturate',
+    '<%= config.bin %> scenario run scenarios/sold-out-race.yaml --target http://127.0.0.1:3000 --profile profiles/shop.yaml',
   ]
   static override args = {file: Args.string({description: 'scenario file (YAML or JSON)', required: true})}
   static override flags = {
@@ -42,6 +54,8 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
     redis: Flags.string({description: 'Redis for redis-gate, invalidation and SSE [env: REDIS_URL]'}),
     cache: Flags.string({description: "cache nodes (overrides the scenario's engine.cache) [env: LIVEDROP_CACHE]"}),
     secret: Flags.string({description: "token secret; with --target, the deployment's [env: LIVEDROP_SECRET]"}),
+    profile: Flags.string({description: 'target profile (YAML/JSON, see profiles/): drive another API through it, with --target and no --db'}),
+    fixture: Flags.string({description: 'with --profile: a fixture value given instead of made, name=value (e.g. drop=9f1c…); repeatable', multiple: true, dependsOn: ['profile']}),
     scale: Flags.string({description: 'multiply rates and dataset sizes', default: '1'}),
     out: Flags.string({description: 'write the full result (HDR histograms encoded) as JSON for `livedrop report`'}),
     reset: Flags.boolean({description: 'wipe a non-empty database and seed the scenario dataset'}),
@@ -68,12 +82,13 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
     if (!(scale > 0)) throw new UsageError('--scale', `expected a number > 0, got ${flags.scale}`, {hint: 'For example --scale 0.5 or --scale 4.'})
     if (flags.target !== undefined) checkTarget(flags.target)
     const scenario = await loadScenario(args.file, {scale})
+    const profile = flags.profile === undefined ? undefined : await loadProfileFlags(flags)
     const config = this.config_(flags, {cache: scenario.engine.cache})
     // without --db or DATABASE_URL the run gets a database of its own, named after its dataset,
     // in the embedded Postgres: seeded once, reused by later runs, never mixed with other data
     const ownDatabase = config.dbSource === 'default' && config.db.kind === 'embedded'
     const db = ownDatabase ? {...config.db, database: `scenario_${datasetFingerprint(scenario.dataset)}`} : config.db
-    if (flags.target && config.dbSource !== 'flag' && config.dbSource !== 'env') {
+    if (flags.target && !profile && config.dbSource !== 'flag' && config.dbSource !== 'env') {
       throw new UsageError('--db', 'is required with --target: the drop is created and the invariants are checked in the deployment\'s database', {
         hint: 'Pass --db postgres://… (the database the target serves).',
       })
@@ -89,6 +104,7 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
       cache: config.cache,
       secret: config.secret,
       reset: flags.reset,
+      ...profile,
     }
     if (flags.mode === 'saturate') return this.saturate({...options, mode: 'saturate', stepSeconds: flags['step-seconds']})
     if (flags.mode === 'capacity') {
@@ -201,6 +217,24 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
     clearInterval(this.progressTimer)
     if (process.stderr.isTTY && !this.jsonEnabled()) process.stderr.write('\r\x1b[2K')
   }
+}
+
+/** --profile and --fixture as run options: a profile run drives --target with no database (see the description). */
+async function loadProfileFlags(flags: {profile?: string; fixture?: string[]; target?: string; db?: string; mode: string}): Promise<Pick<RunOptions, 'profile' | 'fixture'>> {
+  if (!flags.target) throw new UsageError('--profile', 'needs --target: a profile describes a running API to drive', {hint: 'For example --target http://127.0.0.1:3000 --profile profiles/shop.yaml.'})
+  if (flags.db !== undefined) {
+    throw new UsageError('--db', "is not used with --profile: the database invariants read livedrop's own tables; a profile run checks the answers instead", {
+      hint: 'Drop --profile to drive livedrop serve with its database checks (its own profile is built in), or drop --db.',
+    })
+  }
+  if (flags.mode !== 'open') throw new UsageError('--mode', `${flags.mode} is not available with --profile (open only)`)
+  const fixture: Record<string, string> = {}
+  for (const f of flags.fixture ?? []) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.+)$/.exec(f)
+    if (!m) throw new UsageError('--fixture', `expected name=value, got "${f}"`, {hint: 'For example --fixture drop=42 --fixture stock=100.'})
+    fixture[m[1]] = m[2]
+  }
+  return {profile: await loadProfile(flags.profile!), fixture}
 }
 
 /** A rate multiple: a number > 0, or undefined when the flag was not given. */

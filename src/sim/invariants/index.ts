@@ -4,6 +4,7 @@ import {phaseTypes} from '../load/arrivals.js'
 import type {InvariantResult} from '../metrics/result.js'
 import type {Scenario} from '../scenario/schema.js'
 import {checkStaleReads, type StaleReadLedger} from '../traffic/stale-reads.js'
+import {checkBlackBox, type BlackBoxLedger} from './black-box.js'
 
 // checked on every run with a drop, whatever the scenario lists: a run that loses stock means nothing
 const ALWAYS_CHECKED = ['stock_conserved']
@@ -16,21 +17,25 @@ export interface AnswerLedger {
   /** The smallest quantity answered "sold out" (see checkDropInvariants). */
   minSoldOutQty: number | undefined
   staleReads?: StaleReadLedger
+  /** The order answers the black-box invariants judge (checkBlackBox). */
+  blackBox?: BlackBoxLedger
 }
 
 /**
  * The invariants of a run with a drop, in the run file's shape: those the scenario lists, checked
- * in the database after the run, and no_stale_reads from the answers when the scenario edits or
- * removes products.
+ * in the database after the run; no_stale_reads from the answers when the scenario edits or
+ * removes products; and the black-box invariants from the order answers (./black-box.ts), the
+ * same ones a run against another API with no database gets, in the same table.
  */
 export async function runInvariants(db: Queryable, dropId: number, s: Scenario, answers: AnswerLedger): Promise<InvariantResult[]> {
   const checks = await checkDropInvariants(db, dropId, answers.acknowledged, {minSoldOutQty: answers.minSoldOutQty})
   const names = new Set<string>([...s.invariants, ...ALWAYS_CHECKED])
   const edits = s.phases.some((p) => phaseTypes(p).some((t) => EDITS.has(t)))
-  return [...checks.filter((c) => names.has(c.name)), ...(edits ? [checkStaleReads(answers)] : [])].map((c) => ({
+  const inDatabase: InvariantResult[] = [...checks.filter((c) => names.has(c.name)), ...(edits ? [checkStaleReads(answers)] : [])].map((c) => ({
     name: c.name,
     pass: c.ok,
     detail: c.ok ? undefined : JSON.stringify(c.details),
     data: c.details,
   }))
+  return [...inDatabase, ...(answers.blackBox ? checkBlackBox(answers.blackBox) : [])]
 }

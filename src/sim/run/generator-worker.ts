@@ -58,7 +58,7 @@ try {
   // ten Node warns of a leak (MaxListenersExceededWarning) on every run that samples notifications
   const streams = input.notifyUsers.map(() => new AbortController())
   await Promise.all(input.notifyUsers.map((u, i) => watch(u, latencies, streams[i].signal)))
-  const {builders, ledger} = createBuilders(input.scenario, input.world)
+  const {builders, ledger} = createBuilders(input.scenario, input.world, {profile: input.profile})
   const load = await runOpenModel({
     ...openModelPlan(input.scenario),
     baseUrl: input.target,

@@ -5,6 +5,7 @@ import type {AcknowledgedOrder} from '../../core/audit/drop.js'
 import type {OpenModelResult, PhaseEvent, RunProgress} from '../load/open-model.js'
 import type {SeriesPoint} from '../metrics/result.js'
 import type {OrderLedger, TrafficWorld} from '../traffic/builders.js'
+import type {ProfileTarget} from '../traffic/profile.js'
 import type {Scenario} from '../scenario/schema.js'
 
 /** What the generator thread needs, as plain data (builders are made on the thread). */
@@ -17,6 +18,8 @@ export interface GeneratorInput {
   notifyUsers: number[]
   /** Test-only: starves the thread with a real busy loop of forMs every everyMs during the run. */
   testStarve?: {everyMs: number; forMs: number}
+  /** Another API's shape and its prepared fixture (plain data); default livedrop's own. */
+  profile?: ProfileTarget
 }
 
 export type ToGenerator = {type: 'mark'; at: number} | {type: 'abort'}

@@ -7,6 +7,7 @@ import type {CapacityResult, CapacityStep} from '../capacity/result.js'
 import type {SaturateResult, SaturateStep} from '../load/saturate.js'
 import type {RunResult, SeriesPoint} from '../metrics/result.js'
 import {createBuilders, type TrafficWorld} from '../traffic/builders.js'
+import type {Profile} from '../traffic/profile.js'
 import {REQUEST_GROUPS, type RequestType, type Scenario} from '../scenario/schema.js'
 import type {Emit} from './events.js'
 import {openRun} from './open.js'
@@ -45,6 +46,13 @@ export interface RunOptions {
   builders?: Partial<Record<RequestType, RequestBuilder>>
   /** Traffic only, from the generator thread: the scenario's own requests for these ids (no database, no drop). */
   world?: TrafficWorld
+  /**
+   * Drive `target` as this profile describes it (another API's shape), with no database: the
+   * fixture is made through the API, and the black-box invariants are checked from the answers.
+   */
+  profile?: Profile
+  /** With profile: fixture values given instead of made (name → value, e.g. {drop: '9f1c…'}). Default none. */
+  fixture?: Record<string, string>
   /** The database: the in-process stack's, or the deployment's (for the drop and the invariants). */
   db?: DbTarget
   redisUrl?: string | null
@@ -111,9 +119,9 @@ export function runScenario(opts: RunOptions): RunHandle<RunResult | SaturateRes
 
 async function execute(o: RunOptions, signal: AbortSignal, emit: Emit): Promise<RunResult | SaturateResult | CapacityResult> {
   const common = {file: o.file ?? null, scale: o.scale ?? 1, signal}
-  if (o.builders || o.world) {
-    if (!o.target) throw new UsageError('target', 'a run with request builders or a world needs a target to send them to')
-    return trafficRun({...common, scenario: o.scenario, target: o.target, builders: o.builders, world: o.world, testStarve: o.testStarve}, emit)
+  if (o.builders || o.world || o.profile) {
+    if (!o.target) throw new UsageError('target', 'a run with request builders, a world or a profile needs a target to send them to')
+    return trafficRun({...common, scenario: o.scenario, target: o.target, builders: o.builders, world: o.world, profile: o.profile && {profile: o.profile, fixture: o.fixture, secret: o.secret}, testStarve: o.testStarve}, emit)
   }
   if (!o.db) throw new UsageError('db', 'a run with a stack needs a database (db)', {hint: "Pass db: {kind: 'embedded', dir: null} for a throwaway embedded one."})
   if (o.secret === undefined) throw new UsageError('secret', 'a run with a stack needs the token secret')

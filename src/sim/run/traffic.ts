@@ -4,11 +4,14 @@ import {runOpenModel, type OpenModelResult, type RequestBuilder} from '../load/o
 import {reachable} from '../load/reachable.js'
 import type {RunResult} from '../metrics/result.js'
 import type {TrafficWorld} from '../traffic/builders.js'
+import {prepareProfile} from '../traffic/fixture.js'
+import type {Profile, ProfileTarget} from '../traffic/profile.js'
+import {checkBlackBox} from '../invariants/black-box.js'
 import type {RequestType, Scenario} from '../scenario/schema.js'
-import {startGenerator} from './generator.js'
+import {startGenerator, type GeneratorOutput} from './generator.js'
 import type {Emit} from './events.js'
 import {openModelPlan} from './plan.js'
-import {buildRunResult} from './result.js'
+import {buildRunResult, type RunFacts} from './result.js'
 
 export interface TrafficRunOptions {
   /** Validated and scaled. */
@@ -18,6 +21,8 @@ export interface TrafficRunOptions {
   builders?: Partial<Record<RequestType, RequestBuilder>>
   /** Or the ids of the target's data: the scenario's own requests, sent from the generator thread. */
   world?: TrafficWorld
+  /** Or another API's profile: its fixture is prepared first, the black-box invariants checked after. */
+  profile?: {profile: Profile; fixture?: Record<string, string>; secret?: string}
   file: string | null
   scale: number
   signal: AbortSignal
@@ -25,8 +30,10 @@ export interface TrafficRunOptions {
 }
 
 /**
- * The scenario's phases against a target, with no database: no drop is created and no invariant
- * is checked. Judged by the scenario's thresholds like every run.
+ * The scenario's phases against a target, with no database. With a profile, its fixture (drop,
+ * products, logins) is made through the API first and the black-box invariants are checked from
+ * the order answers; otherwise no drop is created and no invariant is checked. Judged by the
+ * scenario's thresholds like every run.
  */
 export async function trafficRun(o: TrafficRunOptions, emit: Emit): Promise<RunResult> {
   const s = o.scenario
@@ -47,8 +54,16 @@ export async function trafficRun(o: TrafficRunOptions, emit: Emit): Promise<RunR
   throwUsageErrors(errors)
   await reachable(base!)
 
+  let world = o.world
+  let profile: ProfileTarget | undefined
+  if (o.profile) {
+    emit('stage', 'prepare', `fixture of ${o.profile.profile.name} on ${redactUrl(o.target)}`)
+    ;({target: profile, world} = await prepareProfile(o.profile.profile, {scenario: s, target: o.target, given: o.profile.fixture, secret: o.profile.secret}))
+  }
+
   const startedAt = new Date().toISOString()
   let load: OpenModelResult
+  let extras: Pick<RunFacts, 'invariants' | 'stats'> = {}
   if (o.builders) {
     load = await runOpenModel({
       ...openModelPlan(s),
@@ -61,17 +76,37 @@ export async function trafficRun(o: TrafficRunOptions, emit: Emit): Promise<RunR
       onSecond: (p) => emit('second', p),
     })
   } else {
-    const generator = startGenerator({scenario: s, target: o.target, world: o.world!, notifyUsers: [], testStarve: o.testStarve})
+    const generator = startGenerator({scenario: s, target: o.target, world: world!, notifyUsers: [], testStarve: o.testStarve, profile})
     const abort = () => generator.abort()
     o.signal.addEventListener('abort', abort, {once: true})
     generator.on('progress', (p) => emit('progress', p))
     generator.on('phase', (p) => emit('phase', p))
     generator.on('second', (p) => emit('second', p))
     try {
-      ;({load} = await generator.done)
+      const out = await generator.done
+      load = out.load
+      if (profile) extras = profileResults(profile, out.ledger)
     } finally {
       o.signal.removeEventListener('abort', abort)
     }
   }
-  return buildRunResult({scenario: s, file: o.file, scale: o.scale, target: o.target, startedAt, load})
+  return buildRunResult({scenario: s, file: o.file, scale: o.scale, target: o.target, startedAt, load, ...extras})
+}
+
+/** A profile run's invariants (from the answers alone) and what the answers said, for the run file. */
+function profileResults(p: ProfileTarget, ledger: GeneratorOutput['ledger']): Pick<RunFacts, 'invariants' | 'stats'> {
+  const b = ledger.blackBox
+  return {
+    invariants: checkBlackBox(b),
+    stats: {
+      profile: p.profile.name,
+      fixture: p.fixture.values,
+      stock: b.stock,
+      ordersConfirmed: b.orders,
+      unitsAcknowledged: b.ackedUnits,
+      soldOutAnswers: b.answers.soldOut,
+      notLiveAnswers: b.answers.notLive,
+      replays: b.answers.replay + b.replaysCompared,
+    },
+  }
 }

@@ -1,5 +1,5 @@
 import {readFile} from 'node:fs/promises'
-import {LineCounter, parseDocument} from 'yaml'
+import {Document, LineCounter, isScalar, isSeq, parseDocument, visit} from 'yaml'
 import {z} from 'zod'
 import {locateIssue, scenarioError, type ScenarioProblem} from '../scenario/loader.js'
 import {REQUEST_TYPES, type RequestType} from '../scenario/schema.js'
@@ -126,7 +126,9 @@ export const ProfileSchema = z.strictObject({
       values: z.record(z.string().regex(NAME_RE), z.union([z.string(), z.number()])).optional().describe('fixed fixture values'),
     })
     .prefault({}),
-  requests: z.partialRecord(z.enum(REQUEST_TYPES), RequestSchema).describe('how each request type the scenario sends looks on this API'),
+  requests: z
+    .strictObject(Object.fromEntries(REQUEST_TYPES.map((t) => [t, RequestSchema.optional()])) as Record<RequestType, z.ZodOptional<typeof RequestSchema>>)
+    .describe('how each request type the scenario sends looks on this API'),
 })
 
 export type Profile = z.output<typeof ProfileSchema>
@@ -347,4 +349,22 @@ export function defaultProfile(): Profile {
     fixture: {setup: []},
     requests: Object.fromEntries(REQUEST_TYPES.map((t) => [t, routeProfileRequest(ROUTES[t])])),
   }
+}
+
+/** The shipped profiles/livedrop.yaml: livedrop's own profile as a file to copy and adapt (the drop's id from --fixture drop=ID). */
+export function livedropProfileYaml(): string {
+  const header = [
+    '# yaml-language-server: $schema=./schema.json',
+    "# livedrop serve's own API, generated from the route table (src/sim/traffic/routes.ts): do not edit,",
+    '# copy it. Run with --fixture drop=ID (a live drop) and --secret (the tokens are minted with it).',
+    '',
+  ].join('\n')
+  const doc = new Document(defaultProfile())
+  // lists of plain values ([200, 399], [404]) on one line, as a person writes them
+  visit(doc, {
+    Seq(_key, node) {
+      if (node.items.every((i) => isScalar(i) || (isSeq(i) && i.items.every(isScalar)))) node.flow = true
+    },
+  })
+  return header + doc.toString({lineWidth: 0, flowCollectionPadding: false})
 }
