@@ -36,6 +36,11 @@ describe('livedrop scenario run on the embedded engine', () => {
       ['no_duplicate_orders', true],
       ['every_ack_persisted', true],
       ['stock_conserved', true],
+      // the same run's black-box invariants, from the answers alone, in the same table
+      ['acked_units_le_stock', true],
+      ['one_order_per_key', true],
+      ['replay_identical', true],
+      ['no_sold_out_then_sale', true],
     ])
     expect(result.stats).toMatchObject({unitsSold: 40, dropStatus: 'sold_out', notifySampled: 5, notifyMissed: 0})
     expect(result.stats.soldOutAnswers).toBeGreaterThan(0)

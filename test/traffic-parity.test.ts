@@ -8,7 +8,8 @@ import {exportK6} from '../src/sim/export/k6.js'
 import type {HttpRequestSpec} from '../src/sim/load/open-model.js'
 import {parseScenario} from '../src/sim/scenario/loader.js'
 import {REQUEST_GROUPS, REQUEST_TYPES, type RequestType, type Scenario} from '../src/sim/scenario/schema.js'
-import {createBuilders} from '../src/sim/traffic/builders.js'
+import {createBuilders, createRequestDrawer} from '../src/sim/traffic/builders.js'
+import {loadProfile} from '../src/sim/traffic/profile.js'
 import {ROUTES, renderRouteTable} from '../src/sim/traffic/routes.js'
 
 const SECRET = 'parity-secret-0123456789'
@@ -173,5 +174,46 @@ describe('one traffic model: the generator and the k6 script send the same reque
     expect(rows.map((r) => r.split(' | ')[0].slice(2))).toEqual([...REQUEST_TYPES])
     expect(table).toContain('`GET /creators/{creator}/followers?limit=100`')
     expect(table).toContain('`PATCH /products/{product}` `{"priceCents":{price}}`')
+  })
+})
+
+describe("livedrop's own API through its built-in profile: the same request stream as the route table", () => {
+  const world = {users: scenario.dataset.users, creators: scenario.dataset.creators, products: scenario.dataset.creators * scenario.dataset.productsPerCreator, dropId: DROP_ID, secret: SECRET}
+  /** Headers with the token as the user it names: a token minted a second later differs in its iat. */
+  const sameSecond = (h: Record<string, string> | undefined) => {
+    const {Authorization: auth, ...rest} = h ?? {}
+    return auth === undefined ? rest : {...rest, Authorization: userOf(auth)}
+  }
+  /** The route table written directly (how every request was built before profiles). */
+  const direct = (type: RequestType, seed: number) => {
+    const draw = createRequestDrawer(scenario, world)
+    const random = createRandom(seed)
+    return Array.from({length: PER_TYPE}, () => {
+      const r = draw(type, random)
+      return {method: r.method, path: r.path, headers: sameSecond(r.headers), body: r.body}
+    })
+  }
+  const viaBuilders = (type: RequestType, seed: number, built: ReturnType<typeof createBuilders>) => {
+    const random = createRandom(seed)
+    return Array.from({length: PER_TYPE}, (_, seq) => {
+      const spec = built.builders[type]({type, phase: 'all', seq, intendedMs: seq, random})
+      return {method: spec.method, path: spec.path, headers: sameSecond(spec.headers), body: spec.body}
+    })
+  }
+
+  for (const type of REQUEST_TYPES) {
+    it(`${type}: same method, path, query, body and headers by default and through profiles/livedrop.yaml`, async () => {
+      const before = direct(type, 42)
+      expect(viaBuilders(type, 42, createBuilders(scenario, world))).toEqual(before)
+      const file = await loadProfile('profiles/livedrop.yaml')
+      expect(viaBuilders(type, 42, createBuilders(scenario, world, {profile: {profile: file, fixture: {values: {drop: DROP_ID}, lists: {}, users: {}}}}))).toEqual(before)
+      expect(new Set(before.map((r) => JSON.stringify(r))).size).toBeGreaterThan(1)
+    })
+  }
+
+  it('the comparison can fail: a profile that moves one path is seen', async () => {
+    const file = await loadProfile('profiles/livedrop.yaml')
+    const moved = {...file, requests: {...file.requests, order: {...file.requests.order!, path: '/v2/orders'}}}
+    expect(viaBuilders('order', 42, createBuilders(scenario, world, {profile: {profile: moved, fixture: {values: {drop: DROP_ID}, lists: {}, users: {}}}}))).not.toEqual(direct('order', 42))
   })
 })

@@ -180,7 +180,7 @@ export function createBuilders(s: Scenario, world: TrafficWorld, options: Builde
   const profile = options.profile?.profile ?? livedropProfile()
   const fixture: PreparedFixture = options.profile?.fixture ?? {values: {drop: world.dropId}, lists: {}, users: {}}
   // a profile run's keys carry its run id: the target may keep keys of earlier runs on the same drop
-  const drawValues = createValueDrawer(s, world, {...options, keyPrefix: options.keyPrefix ?? (options.profile ? `r${fixture.values.runId}` : undefined)})
+  const drawValues = createValueDrawer(s, world, {...options, keyPrefix: options.keyPrefix ?? (fixture.values.runId !== undefined ? `r${fixture.values.runId}` : undefined)})
   const sent = new Set(s.phases.flatMap((p) => phaseTypes(p) as RequestType[]))
   // reads are read (their bodies parsed) only when there are edits to hold them to
   const tracksEdits = sent.has('edit_product') || sent.has('remove_product')
