@@ -66,7 +66,7 @@ function render(c: ProfileCheck): string {
   for (const r of c.requests) {
     const read = Object.entries(r.read).map(([k, v]) => `${k}=${v === undefined ? '—' : JSON.stringify(v)}`)
     if (r.next !== undefined) read.push(`next=${JSON.stringify(r.next)}`)
-    t.push([r.type, `${r.method} ${r.path}${r.body === undefined ? '' : ` ${JSON.stringify(r.body)}`}`, `${r.status} ${r.ok ? 'ok' : 'FAIL'}`, r.outcome ?? '—', read.join('\n') || '—', r.problems.join('\n') || '—'])
+    t.push([r.type, `${r.method} ${r.path}${r.body === undefined ? '' : `\n${JSON.stringify(r.body)}`}`, `${r.status} ${r.ok ? 'ok' : 'FAIL'}`, r.outcome ?? '—', read.join('\n') || '—', r.problems.join('\n') || '—'])
   }
   lines.push(t.toString())
   lines.push(c.failed === 0 ? `All ${c.requests.length} requests answered as the profile says.` : `${c.failed} of ${c.requests.length} requests need attention.`)

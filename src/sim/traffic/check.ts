@@ -124,7 +124,8 @@ async function checkOne(
   const refused = answer?.outcome === 'sold_out' || answer?.outcome === 'not_live'
   for (const [name, path] of refused ? [] : Object.entries(r.read ?? {})) {
     const v = readPath(res.json, path)
-    read[name] = name === 'items' && Array.isArray(v) ? `${v.length} items` : v
+    // a page's rows as their number: the rows themselves would fill the table
+    read[name] = name === 'items' && Array.isArray(v) ? v.length : v
     if (v === undefined) problems.push(`read.${name}: nothing at ${path}`)
   }
   let next: unknown
