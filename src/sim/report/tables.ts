@@ -1,3 +1,4 @@
+import {faultLines} from './faults.js'
 import {cpuPer1000Requests, cpuSentence, MACHINE, type CpuReport} from '../metrics/cpu.js'
 import {countLookup, mergedHistogram, type LatenessFlip, type RequestStats, type RunResult} from '../metrics/result.js'
 import {formatThresholdActual, formatThresholdValue, type MetricLookup, type ThresholdResult, type ThresholdStat} from '../metrics/thresholds.js'
@@ -201,7 +202,14 @@ function renderThresholds(result: RunResult): string[] {
   const ts = thresholdLines(result)
   const rows = ts.map((t) => [`${t.pass ? '✓' : '✗'} ${t.expression}`, t.scope, t.measured, `limit ${t.limit}`, t.headroom])
   const lines = layout(rows, ['l', 'l', 'r', 'l', 'l'], REPORT_WIDTH - 2).map((l) => `  ${l}`)
-  return lines.flatMap((line, i) => (ts[i].excused ? [line, `      without the generator's lateness: ${ts[i].excused} (PASS)`] : [line]))
+  // a row whose last column wraps takes several lines: the note goes after the row's last one
+  const starts = (line: string) => /^\s*[✓✗]/.test(line)
+  let row = -1
+  return lines.flatMap((line, i) => {
+    if (starts(line)) row++
+    const rowEnds = i + 1 === lines.length || starts(lines[i + 1])
+    return rowEnds && ts[row]?.excused ? [line, `      without the generator's lateness: ${ts[row].excused} (PASS)`] : [line]
+  })
 }
 
 /** A failing response's body on one line: whitespace runs collapsed, at most `max` characters. */
@@ -298,6 +306,8 @@ export function renderReport(result: RunResult, options: RenderOptions = {}): st
     const rows = result.invariants.map((i) => [`${i.pass ? '✓' : '✗'} ${i.name}`, i.detail ?? ''])
     out.push('', 'Invariants', ...layout(rows, ['l', 'l'], REPORT_WIDTH - 2).map((l) => marks(`  ${l}`, color)))
   }
+  const faults = faultLines(result)
+  if (faults.length) out.push('', 'Faults', ...faults.flatMap((l) => wrap(`  ${l}`, REPORT_WIDTH)))
   const [tableHead, ...tableRows] = renderSummaryTable(result)
   out.push('', paint(color, 2, `Whole run (${(result.durationMs / 1000).toFixed(1)} s) — latency from the intended send time`), paint(color, 1, tableHead), ...tableRows)
   // series (stock over time) are for the HTML charts, not a line of text
