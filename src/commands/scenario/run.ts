@@ -29,13 +29,7 @@ An empty database is seeded; one that already holds data is reused (add --reset 
 Latency is measured from each request's intended send time (coordinated-omission corrected) and as
 service time.
 
-With --target and --profile FILE it drives any API of this kind (its paths, ids, auth and answers as
-the profile describes them; \`livedrop profile check\` tries one) with no --db: the profile's setup calls
-make the drop, and the black-box invariants are checked from the answers alone (acked_units_le_stock,
-one_order_per_key, replay_identical; no_sold_out_then_sale as a warning). Not checked then, as only
-a database shows them: no_oversell and stock_conserved in the target's tables, every_ack_persisted
-(an acknowledged order lost later), no_duplicate_orders beyond what the answers show, and the
-notification latency (notify.* thresholds have no data).
+With --target and --profile FILE it drives any API of this kind (its paths, ids, auth and answers as the profile describes them; \`livedrop profile check\` tries one) with no --db: the profile's setup calls make the drop, and the black-box invariants are checked from the answers alone (acked_units_le_stock, one_order_per_key, replay_identical; no_sold_out_then_sale as a warning). Not checked then, as only a database shows them: no_oversell and stock_conserved in the target's tables, every_ack_persisted (an acknowledged order lost later), duplicates the answers do not show, and the notification latency (notify.* thresholds have no data).
 
 Exit codes: 0 pass, 99 threshold failed, 98 invariant violated, 100 void run (the
 generator stalled, or its late sends could have caused the failure), 4 invalid scenario file, 3 target unreachable.`
