@@ -33,7 +33,7 @@ describe('scenario schema', () => {
 
   it('every shipped scenario is valid; celebrity-drop carries the platform targets', async () => {
     const files = readdirSync(SCENARIOS).filter((f) => /\.ya?ml$/.test(f))
-    expect(files.sort()).toEqual(['celebrity-drop.yaml', 'fanout-storm.yaml', 'sold-out-race.yaml', 'steady-browse.yaml'])
+    expect(files.sort()).toEqual(['celebrity-drop.yaml', 'chaos-drop.yaml', 'fanout-storm.yaml', 'sold-out-race.yaml', 'steady-browse.yaml'])
     for (const f of files) await loadScenario(path.join(SCENARIOS, f))
 
     expect(path.resolve(SHIPPED_SCENARIOS_DIR)).toBe(path.resolve(SCENARIOS))

@@ -3,7 +3,8 @@ import {describe, expect, it} from 'vitest'
 import {UsageError} from '../../core/errors.js'
 import {DEFAULT_SCENARIO, parseScenario} from '../scenario/loader.js'
 import {ScenarioSchema} from '../scenario/schema.js'
-import {compressPhases, offeredRates, peakRates, scaleRates, scenarioDurationMs} from './scale.js'
+import {compressPhases, offeredRates, peakRates, scaleRates} from './scale.js'
+import {scenarioDurationMs} from '../scenario/schema.js'
 
 const celebrity = parseScenario(readFileSync(DEFAULT_SCENARIO, 'utf8'), DEFAULT_SCENARIO)
 

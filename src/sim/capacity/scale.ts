@@ -4,7 +4,7 @@
  */
 import {UsageError} from '../../core/errors.js'
 import {parseThreshold} from '../metrics/thresholds.js'
-import {REQUEST_GROUPS, type Scenario, type ScenarioPhase} from '../scenario/schema.js'
+import {REQUEST_GROUPS, scenarioDurationMs, type Scenario, type ScenarioPhase} from '../scenario/schema.js'
 
 const scaled = (rates: ScenarioPhase['rates'], k: number) =>
   Object.fromEntries(Object.entries(rates).map(([type, v]) => [type, v === undefined ? v : v * k])) as ScenarioPhase['rates']
@@ -46,11 +46,6 @@ export function scaleRates(s: Scenario, k: number): Scenario {
 /** Phases shorter than this after compression are kept at it: the schema needs a duration > 0. */
 const MIN_PHASE_MS = 1
 
-/** The scenario's length: all phases, ms. */
-export function scenarioDurationMs(s: Scenario): number {
-  return s.phases.reduce((ms, p) => ms + p.duration, 0)
-}
-
 /**
  * Stretches or shrinks every phase by the same factor so the whole scenario lasts stepSeconds
  * (--step-seconds), and the drop's start offset and duration with it: the drop opens at the
@@ -74,6 +69,8 @@ export function compressPhases(s: Scenario, stepSeconds: number): Scenario {
       startOffset: Math.round(s.drop.startOffset * f),
       ...(s.drop.duration !== undefined ? {duration: ms(s.drop.duration)} : {}),
     },
+    // faults happen at the same share of each step, and last as long relative to it
+    ...(s.faults ? {faults: s.faults.map((x) => ({...x, at: Math.round(x.at * f), ...(x.for !== undefined ? {for: ms(x.for)} : {})}))} : {}),
   }
 }
 

@@ -9,7 +9,7 @@ export interface FaultComponents {
   localRedis: boolean
   /** Redis cache nodes livedrop started itself (in --cache order). */
   localCacheNodes: number
-  /** Whether the run reaches the engine's Postgres (false against a remote --target). */
+  /** Whether the run has serve workers whose Postgres connections may be ended (engine.workers, no --target). */
   postgres: boolean
   /** The run's length in ms: a fault after the end never happens. Default: not checked. */
   durationMs?: number
@@ -36,7 +36,7 @@ export function checkFaultsPossible(faults: readonly Fault[], components: FaultC
         if (!components.localRedis) need('needs a Redis livedrop started itself', 'Set engine.redis: local (the system redis-server on a free port); livedrop never restarts a Redis it did not start.')
         break
       case 'pg-terminate-backends':
-        if (!components.postgres) need("needs the engine's Postgres", 'Run the engine in-process (no --target), so livedrop reaches its database.')
+        if (!components.postgres) need("needs serve workers whose Postgres connections it can end", 'Set engine.workers: 2 (or more) and run without --target: the fault ends the workers\' connections, never the run\'s own.')
         break
       case 'cache-node-down':
         if (components.localCacheNodes < 1) need('needs Redis cache nodes livedrop started itself', 'Let livedrop start the cache nodes (local redis-server processes) so one can be stopped and started again.')

@@ -41,7 +41,7 @@ export interface RunResult {
   /** The first few failing responses per request type, for the reports (absent in older files). */
   failures?: Record<string, FailureSample[]>
   /** Faults the scenario injected, for the charts' markers (absent when none). */
-  faults?: Array<{atMs: number; kind: string; endMs?: number}>
+  faults?: Array<{atMs: number; kind: string; endMs?: number; action?: string; error?: string}>
 }
 
 /** One failing response as the run kept it: when (s since start), what status (or error class), and the start of its body. */

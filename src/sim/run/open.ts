@@ -5,6 +5,7 @@ import {measureStorage} from '../../core/audit/storage.js'
 import {followerSample} from '../../core/catalog/follows.js'
 import {LatencyHistogram} from '../../core/histogram.js'
 import {runInvariants} from '../invariants/index.js'
+import {runFault, type FaultRecord} from '../faults/index.js'
 import {startCpuSampler, stackCpuSources, type CpuSampler} from '../metrics/cpu.js'
 import type {RunResult} from '../metrics/result.js'
 import type {Scenario} from '../scenario/schema.js'
@@ -59,6 +60,8 @@ export async function openRun(stack: Stack, o: OpenRunOptions, emit: Emit): Prom
     let openFailure: unknown = null
     let generatorTid: number | null = null
     let cpu = null as CpuSampler | null
+    let faults: Array<Promise<FaultRecord>> = []
+    const faultsOver = new AbortController()
     generator.on('thread', (tid) => (generatorTid = tid))
     generator.on('progress', (p) => emit('progress', p))
     generator.on('second', (p) => {
@@ -72,6 +75,8 @@ export async function openRun(stack: Stack, o: OpenRunOptions, emit: Emit): Prom
       runStart = performance.now()
       cpu = startCpuSampler(stackCpuSources({generatorTid, server: stack.serverProcesses, postmasterPid: stack.databasePid}))
       cleanups.push(() => cpu?.stop())
+      // each fault is caused for real at its time; one still under way at the end is waited for (it restores what it broke)
+      faults = (s.faults ?? []).map((f) => runFault(f, {...stack.faultTargets, startedAt: runStart, signal: faultsOver.signal}))
       const sampleStock = async () => {
         const remaining = (await availableStock(engine.db, dropId)) ?? 0
         const t = (performance.now() - runStart) / 1000
@@ -102,11 +107,13 @@ export async function openRun(stack: Stack, o: OpenRunOptions, emit: Emit): Prom
     })
     const out = await generator.done
     const cpuReport = cpu?.stop() ?? null
+    faultsOver.abort()
+    const faultRecords = await Promise.all(faults)
     if (openFailure) throw openFailure
     for (const c of cleanups.splice(0)) c()
 
     emit('stage', 'verify', 'checking invariants against the database')
-    return buildRunResult({
+    const result = buildRunResult({
       scenario: s,
       file: o.file,
       scale: o.scale,
@@ -117,6 +124,8 @@ export async function openRun(stack: Stack, o: OpenRunOptions, emit: Emit): Prom
       stats: await statsOf(stack, s, dropId, out, {dropLiveAtMs, soldOutAtMs, stockSeries: stock, cpu: cpuReport}),
       metrics: out.notify.sampled > 0 ? {notify: LatencyHistogram.decode(out.notify.histogram)} : {},
     })
+    if (faultRecords.length) result.faults = faultRecords.map(faultMarker)
+    return result
   } finally {
     for (const c of cleanups) c()
   }
@@ -142,4 +151,9 @@ async function statsOf(stack: Stack, s: Scenario, dropId: number, out: Generator
     // bytes per row of each table, for `livedrop plan`'s storage estimate
     storage: await measureStorage(stack.engine.db),
   }
+}
+
+/** A fault as the run file keeps it: when it was caused and over (ms since the run's start), what was done. */
+function faultMarker(f: FaultRecord): NonNullable<RunResult['faults']>[number] {
+  return {atMs: f.startedMs ?? f.at, kind: f.kind, ...(f.endedMs !== null ? {endMs: f.endedMs} : {}), action: f.action, ...(f.error ? {error: f.error} : {})}
 }

@@ -13,8 +13,3 @@ export function openModelPlan(s: Scenario): Pick<OpenModelOptions, 'phases' | 's
     maxLagMs: g.maxLagMs,
   }
 }
-
-/** Milliseconds from the first phase's start to the last one's end. */
-export function scenarioDurationMs(s: Scenario): number {
-  return s.phases.reduce((sum, p) => sum + p.duration, 0)
-}

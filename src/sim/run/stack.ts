@@ -1,18 +1,20 @@
-import type {FastifyInstance} from 'fastify'
 import {request} from 'undici'
 import {createDrop, endDrop, startDrop} from '../../core/catalog/drops.js'
 import {datasetBounds, datasetFingerprint, seed, seededFingerprint} from '../../core/catalog/seed.js'
-import {backendPid} from '../../core/db/index.js'
+import {backendPid, type PostgresDb} from '../../core/db/index.js'
 import {holdsData} from '../../core/db/migrate.js'
 import type {DbTarget} from '../../core/db/types.js'
 import {createEngine, type Engine} from '../../core/engine.js'
-import {SecretRejectedError, UsageError, redactUrl} from '../../core/errors.js'
+import {SecretRejectedError, UsageError, redactUrl, throwUsageErrors} from '../../core/errors.js'
+import {startRedisServer, type RedisServer} from '../../core/redis-server.js'
 import {buildServer} from '../../server/app.js'
+import {startServeCluster, type ServeCluster} from '../../server/cluster.js'
 import {mintToken} from '../../core/tokens.js'
+import {checkFaultsPossible, type FaultContext} from '../faults/index.js'
 import {parentPid} from '../metrics/cpu.js'
 import type {TrafficWorld} from '../traffic/builders.js'
 import type {Scenario} from '../scenario/schema.js'
-import {scenarioDurationMs} from './plan.js'
+import {scenarioDurationMs} from '../scenario/schema.js'
 
 export type Stage = 'prepare' | 'seed' | 'run' | 'verify'
 
@@ -44,6 +46,8 @@ export interface Stack {
   serverProcesses: 'self' | number[] | null
   /** The database server's postmaster when it runs on this machine (its process tree is the database's CPU), else null. */
   databasePid: number | null
+  /** What faults act on: the serve workers, the Redis and cache nodes the run started, a connection of the stack's own. */
+  faultTargets: Pick<FaultContext, 'cluster' | 'redis' | 'cacheNodes' | 'db'>
   /** The deployment's cache hit ratio (its /metrics) or the in-process engine's. */
   hitRatio(): Promise<number | null>
   close(): Promise<void>
@@ -61,44 +65,79 @@ const OPEN_ENDED_DROP_MS = 3_600_000
 
 /** Opens the engine, seeds or reuses the data, and serves it in-process unless a target is given. */
 export async function openStack(o: StackOptions, stage: (s: Stage, detail: string) => void): Promise<Stack> {
-  stage('prepare', 'opening the database')
-  const engine = await createEngine({
-    db: o.db,
-    redisUrl: o.redisUrl,
-    cache: o.cache ?? o.scenario.engine.cache,
-    migrate: true,
-    fanoutWorkers: o.target ? 0 : IN_PROCESS_FANOUT_WORKERS,
-    fanout: {pollMs: FANOUT_POLL_MS},
-  })
-  let app: FastifyInstance | undefined
+  const s = o.scenario
+  const closers: Array<() => Promise<unknown>> = []
+  const closeAll = async () => {
+    for (const close of closers.splice(0).reverse()) await close().catch(() => {})
+  }
+  const workers = o.target ? 0 : (s.engine.workers ?? 0)
+  const cacheSpec = o.cache ?? s.engine.cache
+  const localNodes = o.target ? 0 : localCacheNodes(cacheSpec)
+  const localRedis = !o.target && !o.redisUrl && s.engine.redis === 'local'
+  // a fault the run has nothing to cause it on is a usage error before anything starts
+  throwUsageErrors(
+    checkFaultsPossible(s.faults ?? [], {workers, localRedis, localCacheNodes: localNodes, postgres: workers > 0, durationMs: scenarioDurationMs(s)}),
+  )
   try {
+    // servers of the run's own, which faults may restart or stop: never the user's
+    const redis = localRedis ? await startRedisServer() : null
+    if (redis) closers.push(() => redis.stop())
+    const cacheNodes: RedisServer[] = []
+    for (let i = 0; i < localNodes; i++) {
+      const node = await startRedisServer()
+      closers.push(() => node.stop())
+      cacheNodes.push(node)
+    }
+    const cache = localNodes ? cacheNodes.map((n) => n.url).join(',') : cacheSpec
+    const redisUrl = redis?.url ?? o.redisUrl
+
+    stage('prepare', 'opening the database')
+    const engine = await createEngine({
+      db: o.db,
+      redisUrl,
+      cache,
+      migrate: true,
+      // in-process the stack delivers notifications itself; serve workers and deployments run their own
+      fanoutWorkers: o.target || workers ? 0 : IN_PROCESS_FANOUT_WORKERS,
+      fanout: {pollMs: FANOUT_POLL_MS},
+    })
+    closers.push(() => engine.close())
     const data = await prepareData(engine, o, stage)
     let target = o.target
+    let cluster: ServeCluster | null = null
     if (target) await checkSecret(target, o.secret)
-    else {
-      ;({app} = await buildServer(engine, {secret: o.secret, rateLimitPerSecond: UNLIMITED, rateLimitBurst: UNLIMITED, log: false}))
+    else if (workers) {
+      stage('prepare', `starting ${workers} serve workers`)
+      cluster = await startServeCluster({workers, databaseUrl: (engine.db as PostgresDb).url, redisUrl, cache, secret: o.secret, rateLimitPerSecond: UNLIMITED, rateLimitBurst: UNLIMITED, log: false})
+      closers.push(() => cluster!.close())
+      target = cluster.url
+    } else {
+      const {app} = await buildServer(engine, {secret: o.secret, rateLimitPerSecond: UNLIMITED, rateLimitBurst: UNLIMITED, log: false})
+      closers.push(() => app.close())
       target = await app.listen({port: 0, host: '127.0.0.1'})
     }
-    const remote = Boolean(o.target)
     const local = o.db.kind === 'embedded' || LOCAL_HOSTS.has(new URL(o.db.url).hostname)
     return {
-      serverProcesses: remote ? null : 'self',
+      serverProcesses: o.target ? null : cluster ? [cluster.primaryPid] : 'self',
       databasePid: local ? parentPid(await backendPid(engine.db)) : null,
       engine,
       target,
       secret: o.secret,
       data,
-      hitRatio: async () => (remote ? remoteHitRatio(target) : engine.catalog.stats().hitRatio),
-      close: async () => {
-        await app?.close()
-        await engine.close()
-      },
+      faultTargets: {cluster: cluster ?? undefined, redis: redis ?? undefined, cacheNodes, db: engine.db},
+      hitRatio: async () => (o.target || cluster ? remoteHitRatio(target) : engine.catalog.stats().hitRatio),
+      close: closeAll,
     }
   } catch (err) {
-    await app?.close()
-    await engine.close()
+    await closeAll()
     throw err
   }
+}
+
+/** `local-redis:N` asks for N redis-servers of the run's own as cache nodes (0 for any other spec). */
+export function localCacheNodes(spec: string): number {
+  const m = /^local-redis(?::(\d+))?$/.exec(spec.trim())
+  return m ? Number(m[1] ?? 1) : 0
 }
 
 /** A new drop of the celebrity's product, opening drop.startOffset after `at` (the run's start). */

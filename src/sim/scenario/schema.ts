@@ -1,4 +1,5 @@
 import {z} from 'zod'
+import {FaultsSchema} from '../faults/schema.js'
 import {Duration, PositiveDuration} from './duration.js'
 import {parseThreshold} from '../metrics/thresholds.js'
 import {STOCK_STRATEGIES, isStockStrategy, strategyFor, type StockStrategyName} from '../../core/stock/index.js'
@@ -73,7 +74,18 @@ export const ScenarioSchema = z
       .strictObject({
         strategy: z.enum(STOCK_STRATEGIES as [StockStrategyName, ...StockStrategyName[]]).default('row'),
         buckets: z.number().int().min(1).optional().describe('stock buckets for the buckets strategy'),
-        cache: z.string().default('memory:3').describe('cache nodes: memory[:N], redis://a,redis://b, redis-cluster://h:7000'),
+        cache: z
+          .string()
+          .default('memory:3')
+          .describe('cache nodes: memory[:N], redis://a,redis://b, redis-cluster://h:7000, or local-redis:N (N redis-servers livedrop starts for the run)'),
+        workers: z
+          .number()
+          .int()
+          .min(1)
+          .max(16)
+          .optional()
+          .describe('serve the in-process stack from N worker processes (serve --workers N) instead of the CLI process, so a fault can kill one'),
+        redis: z.literal('local').optional().describe('local: start a redis-server of the run\'s own (gate, invalidation, SSE), which faults may restart'),
         // optional rather than defaulted here, so files and results without edits stay as they were
         staleAfter: PositiveDuration.optional().describe(
           'the staleness bound (default 1s): a product read sent longer than this after an edit was acknowledged must show that edit (invariant no_stale_reads)',
@@ -107,6 +119,7 @@ export const ScenarioSchema = z
     phases: z.array(Phase).min(1),
     thresholds: z.array(Threshold).default([]).describe('thresholds evaluated on the whole run'),
     invariants: z.array(z.enum(INVARIANTS)).default([...INVARIANTS]),
+    faults: FaultsSchema.optional(),
     generator: z
       .strictObject({
         connections: z.number().int().min(1).default(256).describe('keep-alive connections, also the most requests in flight'),
@@ -251,4 +264,9 @@ export interface ThresholdSpec {
 
 export function thresholdSpec(s: Scenario): ThresholdSpec {
   return {run: s.thresholds, phases: Object.fromEntries(s.phases.filter((p) => p.thresholds?.length).map((p) => [p.name, p.thresholds!]))}
+}
+
+/** The scenario's length: from the first phase's start to the last one's end, ms. */
+export function scenarioDurationMs(s: Scenario): number {
+  return s.phases.reduce((sum, p) => sum + p.duration, 0)
 }
