@@ -283,9 +283,11 @@ export function verdictLine(result: RunResult, regressions = 0): string {
  * "cpu: server 0.80, database 0.62, generator 0.20 cores; machine idle 12% of 2 cores; CPU-s per 1,000 requests: server 0.53, database 0.41".
  */
 export function cpuLine(result: RunResult): string | null {
-  const report = result.stats.cpu as CpuReport | null | undefined
-  const sentence = report ? cpuSentence(report) : null
-  if (!report || !sentence) return null
+  // a merged run holds one report per generator machine (a list): no single machine to describe
+  const report = result.stats.cpu as CpuReport | CpuReport[] | null | undefined
+  if (!report || Array.isArray(report)) return null
+  const sentence = cpuSentence(report)
+  if (!sentence) return null
   const requests = result.phases.reduce((n, p) => n + Object.values(p.requests).reduce((m, r) => m + r.completed, 0), 0)
   const per = Object.entries(cpuPer1000Requests(report, requests)).filter(([name, v]) => v !== null && name !== MACHINE)
   return `cpu: ${sentence}${per.length ? `; CPU-s per 1,000 requests: ${per.map(([name, v]) => `${name} ${v!.toFixed(2)}`).join(', ')}` : ''}`
