@@ -19,7 +19,6 @@ export const REQUEST_GROUPS: Record<string, readonly RequestType[]> = {
 export const EXTRA_METRICS = ['notify'] as const
 
 export const INVARIANTS = ['no_oversell', 'no_duplicate_orders', 'every_ack_persisted'] as const
-export type InvariantName = (typeof INVARIANTS)[number]
 
 const Arrival = z.enum(['constant', 'poisson']).describe('constant: evenly spaced sends; poisson: exponential gaps (bursty, as independent users are)')
 
@@ -155,7 +154,6 @@ export const ScenarioSchema = z
 export type Scenario = z.output<typeof ScenarioSchema>
 export type ScenarioPhase = Scenario['phases'][number]
 /** A scenario as written in a file (durations as strings, defaults optional). */
-export type ScenarioInput = z.input<typeof ScenarioSchema>
 
 /** The published JSON Schema (scenarios/schema.json) for editors' autocompletion. */
 export function scenarioJsonSchema(): Record<string, unknown> {
