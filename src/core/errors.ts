@@ -67,11 +67,6 @@ export function throwUsageErrors(errors: UsageError[]): void {
   })
 }
 
-/** Collects a UsageError unless value is at most max (upper bounds that fit one machine, or a column). */
-export function checkAtMost(errors: UsageError[], field: string, value: number, max: number, why: string): void {
-  if (value > max) errors.push(new UsageError(field, `must be at most ${max.toLocaleString('en-US')}, got ${value.toLocaleString('en-US')}`, {hint: why}))
-}
-
 /** `serve --port`: another process listens there (EADDRINUSE). */
 export class AddressInUseError extends UsageError {
   override readonly code = 'ADDRESS_IN_USE'

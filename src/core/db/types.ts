@@ -43,6 +43,3 @@ export interface Db extends Queryable {
   close(): Promise<void>
 }
 
-export function sqlText(sql: Sql): string {
-  return typeof sql === 'string' ? sql : sql.text
-}

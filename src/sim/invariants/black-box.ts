@@ -13,7 +13,6 @@ import type {InvariantResult} from '../metrics/result.js'
  *   drop is legal only if stock came back (a cancellation, a restock)
  */
 export const BLACK_BOX_INVARIANTS = ['acked_units_le_stock', 'one_order_per_key', 'replay_identical', 'no_sold_out_then_sale'] as const
-export type BlackBoxInvariant = (typeof BLACK_BOX_INVARIANTS)[number]
 
 /** Requests kept per violated invariant, to name them. */
 export const BLACK_BOX_EXAMPLES = 10

@@ -116,11 +116,3 @@ export function overviewOf(result: RunResult): OverviewPoint[] {
   return result.series.map((p, i) => ({...overviewPoint(p), stock: stock[i]}))
 }
 
-/** Statuses that are not 2xx, most frequent first: the ones the overview draws a line for. */
-export function notableStatuses(points: OverviewPoint[]): string[] {
-  const totals: Record<string, number> = {}
-  for (const p of points) for (const [k, n] of Object.entries(p.statuses)) if (!/^2/.test(k)) totals[k] = (totals[k] ?? 0) + n
-  return Object.entries(totals)
-    .sort((a, b) => b[1] - a[1])
-    .map(([k]) => k)
-}

@@ -132,7 +132,6 @@ export const ProfileSchema = z.strictObject({
 })
 
 export type Profile = z.output<typeof ProfileSchema>
-export type ProfileInput = z.input<typeof ProfileSchema>
 export type ProfileRequest = NonNullable<Profile['requests'][RequestType]>
 export type ProfileAuth = Profile['auth']
 export type ProfileCall = Pick<ProfileRequest, 'method' | 'path' | 'query' | 'headers' | 'body'>

@@ -289,13 +289,6 @@ export function fillTemplate(t: Template, values: Readonly<Record<string, string
   return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, fillTemplate(v as Template, values)]))
 }
 
-/** Does the status count as an answer (not a failure) for this route, given what else the scenario sends? */
-export function isOk(route: Route, status: number, sent: ReadonlySet<RequestType>): boolean {
-  const inSpec = (s: StatusSpec) => (typeof s === 'number' ? status === s : status >= s[0] && status <= s[1])
-  if (route.ok.some(inSpec)) return true
-  return !!route.okWhenSent && route.okWhenSent.types.some((t) => sent.has(t)) && route.okWhenSent.statuses.includes(status)
-}
-
 /** The route's statuses that are answers as one list, given what else the scenario sends. */
 export function okStatuses(route: Route, sent: ReadonlySet<RequestType>): StatusSpec[] {
   const extra = route.okWhenSent && route.okWhenSent.types.some((t) => sent.has(t)) ? route.okWhenSent.statuses : []
