@@ -1,6 +1,5 @@
 import {Args, Flags} from '@oclif/core'
 import {randomUUID} from 'node:crypto'
-import {writeFile} from 'node:fs/promises'
 import {BaseCommand, dbFlags} from '../../cli/base-command.js'
 import {createTable} from '../../cli/table.js'
 import {datasetFingerprint} from '../../core/catalog/seed.js'
@@ -13,6 +12,7 @@ import {appendStepSummary, renderMarkdownSummary} from '../../sim/report/markdow
 import {writeRunFile} from '../../sim/report/run-file.js'
 import {openResultStreams} from '../../sim/report/stream.js'
 import {colorFor, progressLine, renderReport} from '../../sim/report/tables.js'
+import {parseSegment, parseStartAt} from '../../sim/run/plan.js'
 import {loadScenario} from '../../sim/scenario/loader.js'
 import {loadProfile} from '../../sim/traffic/profile.js'
 
@@ -51,6 +51,11 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
     profile: Flags.string({description: 'target profile (YAML/JSON, see profiles/): drive another API through it, with --target and no --db'}),
     fixture: Flags.string({description: 'with --profile: a fixture value given instead of made, name=value (e.g. drop=9f1c…); repeatable', multiple: true, dependsOn: ['profile']}),
     scale: Flags.string({description: 'multiply rates and dataset sizes', default: '1'}),
+    segment: Flags.string({
+      description: "i/n: send this generator's share of the load, one of n generators (with --target and --profile); merge the n run files with `livedrop report merge`",
+      helpGroup: 'SPLIT',
+    }),
+    'start-at': Flags.string({description: 'hold the schedule until this instant (ISO time or epoch ms, at most 24 h ahead) so several generators start together', helpGroup: 'SPLIT'}),
     out: Flags.string({description: 'write the full result (HDR histograms encoded) as JSON for `livedrop report`'}),
     reset: Flags.boolean({description: 'wipe a non-empty database and seed the scenario dataset'}),
     full: Flags.boolean({description: 'add a table per phase with service time and the schedule (late, queued, unsent sends)'}),
@@ -75,6 +80,8 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
     const scale = Number(flags.scale)
     if (!(scale > 0)) throw new UsageError('--scale', `expected a number > 0, got ${flags.scale}`, {hint: 'For example --scale 0.5 or --scale 4.'})
     if (flags.target !== undefined) checkTarget(flags.target)
+    const segment = flags.segment === undefined ? undefined : parseSegment(flags.segment)
+    const startAt = flags['start-at'] === undefined ? undefined : parseStartAt(flags['start-at'])
     const scenario = await loadScenario(args.file, {scale})
     const profile = flags.profile === undefined ? undefined : await loadProfileFlags(flags)
     const config = this.config_(flags, {cache: scenario.engine.cache})
@@ -99,6 +106,8 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
       secret: config.secret,
       reset: flags.reset,
       ...profile,
+      ...(segment ? {segment} : {}),
+      ...(startAt === undefined ? {} : {startAt}),
     }
     if (flags.mode === 'saturate') return this.saturate({...options, mode: 'saturate', stepSeconds: flags['step-seconds']})
     if (flags.mode === 'capacity') {
@@ -180,7 +189,7 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
       this.clearProgress()
     }
     if (out) {
-      await writeFile(out, JSON.stringify(result, null, 2) + '\n')
+      await writeRunFile(out, result)
       this.note(`Wrote ${out}`)
     }
     if (!this.jsonEnabled()) this.log(renderCapacityTable(result, {color: colorFor(process.stdout, process.env)}))

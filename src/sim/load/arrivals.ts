@@ -43,6 +43,32 @@ export function expectedArrivals(r0: number, r1: number, durationS: number, tauS
   return r0 * tauS + ((r1 - r0) * tauS * tauS) / (2 * durationS)
 }
 
+/**
+ * One generator's part of a scenario split across n generators (`--segment i/n`): index i of
+ * count n, 1-based. Segments 1/n … n/n together send every arrival exactly once.
+ */
+export interface Segment {
+  index: number
+  count: number
+}
+
+/** The share of the load a segment sends (1 without one). */
+export const segmentShare = (s: Segment | undefined): number => (s ? 1 / s.count : 1)
+
+/**
+ * Keeps one segment's arrivals of a stream: the k-th arrival (k = 0, 1, 2…) when k ≡ index − 1
+ * (mod count). Round-robin over each stream's own count, so in any interval a segment sends
+ * ⌊m/n⌋ or ⌈m/n⌉ of the stream's m arrivals: per second and per type within ±1 of its share.
+ */
+export function segmentOf(stream: () => number | null, s: Segment | undefined): () => number | null {
+  if (!s || s.count === 1) return stream
+  let k = 0
+  return () => {
+    for (let t = stream(); t !== null; t = stream()) if (k++ % s.count === s.index - 1) return t
+    return null
+  }
+}
+
 /** A phase as the scheduler sees it: a window and a rate per request type. */
 export interface LoadPhase {
   name: string
@@ -52,6 +78,11 @@ export interface LoadPhase {
   rates: Record<string, number | undefined>
   /** Rates at the phase's end, reached linearly from `rates` (a type missing here keeps its rate). */
   rampTo?: Record<string, number | undefined>
+  /**
+   * This generator's segment of the phase (`--segment i/n`): it sends only its share of every
+   * type's arrivals (see segmentOf) and its target rates are that share. Default: all of them.
+   */
+  segment?: Segment
 }
 
 /** The request types a phase sends (a rate or a ramp target above 0). */
@@ -65,10 +96,10 @@ export function rampOf(p: Pick<LoadPhase, 'rates' | 'rampTo'>, type: string): [n
   return [from, p.rampTo?.[type] ?? from]
 }
 
-/** A type's mean target rate over the phase (the ramp's midpoint), req/s. */
-export function meanRate(p: Pick<LoadPhase, 'rates' | 'rampTo'>, type: string): number {
+/** A type's mean target rate over the phase (the ramp's midpoint; a segment's share of it), req/s. */
+export function meanRate(p: Pick<LoadPhase, 'rates' | 'rampTo' | 'segment'>, type: string): number {
   const [from, to] = rampOf(p, type)
-  return (from + to) / 2
+  return ((from + to) / 2) * segmentShare(p.segment)
 }
 
 export interface Arrival {
@@ -92,7 +123,9 @@ export function phaseStarts(phases: readonly LoadPhase[]): number[] {
 /**
  * Every request of every phase in intended-time order: the per-type streams of the current
  * phase merged (a linear scan: there are only a handful of types). Each stream is seeded from
- * `seed`, the phase and the type, so adding a type does not shift the others' times.
+ * `seed`, the phase and the type, so adding a type does not shift the others' times. A phase
+ * with a segment yields only that segment's arrivals of each stream (segmentOf): the same times
+ * the whole schedule has, never shifted, so the segments' arrivals add up to the whole schedule.
  */
 export function createSchedule(phases: readonly LoadPhase[], seed: number): () => Arrival | null {
   const starts = phaseStarts(phases)
@@ -105,7 +138,7 @@ export function createSchedule(phases: readonly LoadPhase[], seed: number): () =
     types = phaseTypes(p)
     streams = types.map((type) => {
       const [from, to] = rampOf(p, type)
-      return createArrivals(p.arrival, from, starts[i], starts[i] + p.durationMs, hash(seed, i, type), to)
+      return segmentOf(createArrivals(p.arrival, from, starts[i], starts[i] + p.durationMs, hash(seed, i, type), to), p.segment)
     })
     heads = streams.map((s) => s())
   }

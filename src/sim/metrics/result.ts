@@ -13,6 +13,10 @@ export interface RunResult {
     seed: number
     /** Threshold expressions as written, so a saved or merged run can be re-evaluated. */
     thresholds: {run: string[]; phases: Record<string, string[]>}
+    /** This generator's part of a split run (`--segment i/n`): `report merge` wants 1..count once each. Absent: the whole scenario. */
+    segment?: {index: number; count: number}
+    /** The wall-clock instant the schedule was held for (`--start-at`), ISO. Absent: started when ready. */
+    startAt?: string
   }
   /** The target base URL (password hidden). */
   target: string
@@ -35,8 +39,10 @@ export interface RunResult {
    * how much). Derived by judgeRun; files of older versions carry no kind (a stall).
    */
   void: RunVoid | null
-  /** Stopped early by the caller's AbortSignal. */
+  /** Stopped early: by the caller's AbortSignal, or by a threshold with abortOnFail (then `abort` says which). */
   aborted: boolean
+  /** Set when a threshold written with abortOnFail stopped the run (absent otherwise, and in older files). */
+  abort?: RunAbort
   verdict: Verdict
   /** The first few failing responses per request type, for the reports (absent in older files). */
   failures?: Record<string, FailureSample[]>
@@ -50,6 +56,26 @@ export interface FailureSample {
   status: number | string
   /** At most 200 characters. */
   body: string
+}
+
+/** Which threshold with abortOnFail stopped the run, when, and what it measured then. */
+export interface RunAbort {
+  /** The threshold as written, e.g. "read.p95 < 200ms". */
+  threshold: string
+  /** `run`, or the name of the phase whose threshold it is. */
+  scope: string
+  /** When it was decided, ms since the run's start: the end of the last second judged. */
+  atMs: number
+  /**
+   * What it measured: "312.0ms over the run so far", or why it can no longer pass:
+   * "130 errors are already 1.08% of the at most 12,001 requests the run schedules".
+   */
+  reason: string
+}
+
+/** "aborted at 14 s by read.p95 < 200ms [run]: 312.0ms over the run so far" */
+export function describeAbort(a: RunAbort): string {
+  return `aborted at ${a.atMs / 1000} s by ${a.threshold} [${a.scope}]: ${a.reason}`
 }
 
 export interface RunVoid {
@@ -317,7 +343,8 @@ export function mergedHistogram(result: RunResult, phase: string | null, metric:
 }
 
 export function computeVerdict(result: RunResult): Verdict {
-  const thresholdsFailed = result.thresholds.filter((t) => !t.pass).length
+  // the threshold that stopped the run failed when it was judged, whatever the few seconds of drain after it did to the final figure
+  const thresholdsFailed = Math.max(result.thresholds.filter((t) => !t.pass).length, result.abort ? 1 : 0)
   const invariantsFailed = result.invariants.filter((i) => !i.pass).length
   const isVoid = result.void !== null
   const exitCode = isVoid ? ExitCode.voidRun : invariantsFailed ? ExitCode.invariantViolated : thresholdsFailed ? ExitCode.thresholdFailed : ExitCode.ok
@@ -340,14 +367,17 @@ export function stallOf(result: RunResult): {reason: string; detail: Record<stri
  * lateness could have caused it: the thresholds are evaluated again with every late send counted
  * from when the generator got to it, and if they all pass then (and no invariant failed), the run
  * is void and `void.detail.thresholds` says which thresholds flipped and by how much. A stall of
- * the generator (the run stopped early) is void regardless.
+ * the generator (the run stopped early) is void regardless. A run a threshold with abortOnFail
+ * stopped fails (99) unless it stalled (100) or an invariant failed (98).
  */
 export function judgeRun(result: RunResult, groups: Groups): RunResult {
   result.thresholds = evaluateRunThresholds(result, groups)
   const stall = stallOf(result)
   let flips: LatenessFlip[] = []
-  // with no late send the excused histograms equal the corrected ones: nothing can flip
-  if (!stall && result.invariants.every((i) => i.pass)) flips = latenessFlips(result.thresholds, evaluateRunThresholds(result, groups, true))
+  // with no late send the excused histograms equal the corrected ones: nothing can flip. A run
+  // stopped by abortOnFail was stopped only for a failure that stood with the lateness taken out
+  // (see run/abort.ts), so lateness cannot have caused it
+  if (!stall && !result.abort && result.invariants.every((i) => i.pass)) flips = latenessFlips(result.thresholds, evaluateRunThresholds(result, groups, true))
   result.void = stall
     ? {kind: 'stall', ...stall}
     : flips.length
@@ -409,8 +439,12 @@ export function verdictError(result: RunResult): LivedropError | null {
   }
   if (v.thresholdsFailed) {
     const failed = result.thresholds.filter((t) => !t.pass)
-    return new ThresholdFailedError(`${failed.length} threshold(s) failed: ${failed.map((t) => `${t.expression} [${t.scope}]${t.noData ? ` (${NO_SAMPLES})` : ''}`).join('; ')}`, {
-      hint: failed.some((t) => t.noData)
+    const list = `${failed.length} threshold(s) failed: ${failed.map((t) => `${t.expression} [${t.scope}]${t.noData ? ` (${NO_SAMPLES})` : ''}`).join('; ')}`
+    const message = [result.abort && `the run was ${describeAbort(result.abort)}`, failed.length && list].filter(Boolean).join('; ')
+    return new ThresholdFailedError(message, {
+      hint: result.abort
+        ? 'abortOnFail stopped the run there: the requests it never sent count as failed in the figures below. Raise capacity, relax the threshold, or give it a longer delayAbortEval.'
+        : failed.some((t) => t.noData)
         ? 'See the report for the measured values. A threshold with no samples guards traffic the run never sent: fix the rates, or write it with ? after the stat (order.p95? < 500ms) if that traffic is optional.'
         : 'See the report for the measured values; raise capacity or relax the threshold in the scenario file.',
     })

@@ -112,24 +112,34 @@ function mergeEngineStats(runs: RunResult[]): Record<string, unknown> {
  * not an average of p99s), counts and rates sum, per-second series align by second; thresholds
  * are evaluated again on the merged data and the verdict recomputed.
  *
- * Phases must match by name and order, and the runs must carry the same thresholds.
- * `groups` maps group names (read, write, all) to request types (REQUEST_GROUPS).
+ * Runs must be of the same scenario (name, phases by name and order, thresholds). Runs of a split
+ * scenario (`--segment i/n`, scenario.segment) must also fit together as its pieces: the same
+ * scale and seed, segments 1..n each exactly once, the same start time; the merged run is the
+ * whole scenario at that scale. Runs without segments each drove the whole scenario: their scales add.
+ * `groups` maps group names (read, write, all) to request types (REQUEST_GROUPS); `files` names
+ * the runs in refusals (default FILES[i]).
  */
-export function mergeRuns(runs: RunResult[], groups: Groups): RunResult {
+export function mergeRuns(runs: RunResult[], groups: Groups, files: string[] = runs.map((_, i) => `FILES[${i}]`)): RunResult {
   if (runs.length === 0) throw new UsageError('FILES', 'nothing to merge: give at least one run file')
   const [first] = runs
   const phaseNames = first.phases.map((p) => p.name).join(',')
   const thresholds = JSON.stringify(first.scenario.thresholds)
   runs.forEach((r, i) => {
+    if (r.scenario.name !== first.scenario.name) {
+      throw new UsageError('FILES', `${files[i]} is a run of scenario "${r.scenario.name}", ${files[0]} of "${first.scenario.name}"`, {
+        hint: 'Merge only runs of the same scenario started together on different generator machines.',
+      })
+    }
     if (r.phases.map((p) => p.name).join(',') !== phaseNames) {
-      throw new UsageError(`FILES[${i}]`, `its phases (${r.phases.map((p) => p.name).join(', ')}) differ from the first run's (${first.phases.map((p) => p.name).join(', ')})`, {
+      throw new UsageError('FILES', `the phases of ${files[i]} (${r.phases.map((p) => p.name).join(', ')}) differ from those of ${files[0]} (${first.phases.map((p) => p.name).join(', ')})`, {
         hint: 'Merge only runs of the same scenario started together on different generator machines.',
       })
     }
     if (JSON.stringify(r.scenario.thresholds) !== thresholds) {
-      throw new UsageError(`FILES[${i}]`, 'its thresholds differ from the first run\'s', {hint: 'Every generator must run the same scenario file.'})
+      throw new UsageError('FILES', `${files[i]} and ${files[0]}: their thresholds differ`, {hint: 'Every generator must run the same scenario file.'})
     }
   })
+  const split = checkSegments(runs, files)
 
   const phases: PhaseResult[] = first.phases.map((p, i) => {
     const durationMs = Math.max(...runs.map((r) => r.phases[i].durationMs))
@@ -161,7 +171,8 @@ export function mergeRuns(runs: RunResult[], groups: Groups): RunResult {
   const merged: RunResult = {
     kind: 'livedrop-run',
     version: 1,
-    scenario: {...first.scenario, scale: runs.reduce((s, r) => s + r.scenario.scale, 0)},
+    // the pieces of a split run add up to the scenario at its scale; whole runs add their load
+    scenario: split ? wholeScenario(first.scenario) : {...first.scenario, scale: runs.reduce((s, r) => s + r.scenario.scale, 0)},
     target: [...new Set(runs.map((r) => r.target))].join(', '),
     startedAt: runs.map((r) => r.startedAt).sort()[0],
     durationMs: Math.max(...runs.map((r) => r.durationMs)),
@@ -199,4 +210,46 @@ export function mergeRuns(runs: RunResult[], groups: Groups): RunResult {
     verdict: first.verdict,
   }
   return judgeRun(merged, groups)
+}
+
+/**
+ * Whether the runs are the pieces of one split run, after checking they fit together: every run has
+ * a segment or none does; one count n; indices 1..n each once; one scale, seed and start time.
+ */
+function checkSegments(runs: RunResult[], files: string[]): boolean {
+  const segmented = runs.filter((r) => r.scenario.segment)
+  if (segmented.length === 0) return false
+  const named = (pick: (r: RunResult, i: number) => boolean) => runs.flatMap((r, i) => (pick(r, i) ? [files[i]] : [])).join(', ')
+  const hint = 'Merge the n run files of one split run: the generators ran --segment 1/n … n/n of one scenario with the same --scale and --start-at.'
+  if (segmented.length < runs.length) {
+    throw new UsageError('FILES', `${named((r) => !r.scenario.segment)} drove the whole scenario, ${named((r) => Boolean(r.scenario.segment))} a segment of it: they do not add up`, {hint})
+  }
+  const seg = (r: RunResult) => r.scenario.segment!
+  const text = (r: RunResult) => `${seg(r).index}/${seg(r).count}`
+  const count = seg(runs[0]).count
+  const other = runs.findIndex((r) => seg(r).count !== count)
+  if (other >= 0) throw new UsageError('FILES', `${files[0]} is segment ${text(runs[0])}, ${files[other]} segment ${text(runs[other])}: one run is split one way`, {hint})
+  for (const r of runs) {
+    const same = runs.flatMap((x, i) => (seg(x).index === seg(r).index ? [files[i]] : []))
+    if (same.length > 1) throw new UsageError('FILES', `${same.join(' and ')} are both segment ${text(r)}: each segment must be merged exactly once`, {hint})
+  }
+  if (runs.length !== count) {
+    const have = new Set(runs.map((r) => seg(r).index))
+    const missing = Array.from({length: count}, (_, i) => i + 1).filter((i) => !have.has(i))
+    throw new UsageError('FILES', `segment${missing.length > 1 ? 's' : ''} ${missing.map((i) => `${i}/${count}`).join(', ')} of the split run ${missing.length > 1 ? 'are' : 'is'} missing (given: ${named(() => true)})`, {hint})
+  }
+  const differs = (what: string, value: (r: RunResult) => unknown) => {
+    const i = runs.findIndex((r) => value(r) !== value(runs[0]))
+    if (i >= 0) throw new UsageError('FILES', `${files[i]} ran with ${what} ${String(value(runs[i]))}, ${files[0]} with ${String(value(runs[0]))}: not pieces of one run`, {hint})
+  }
+  differs('scale', (r) => r.scenario.scale)
+  differs('seed', (r) => r.scenario.seed)
+  differs('--start-at', (r) => r.scenario.startAt ?? 'none')
+  return true
+}
+
+/** The scenario of a merged split run: the whole of it (no segment). */
+function wholeScenario(s: RunResult['scenario']): RunResult['scenario'] {
+  const {segment: _segment, ...whole} = s
+  return whole
 }

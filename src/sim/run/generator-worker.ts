@@ -12,7 +12,7 @@ import {currentThreadId} from '../metrics/cpu.js'
 import {LatencyHistogram} from '../../core/histogram.js'
 import {runOpenModel} from '../load/open-model.js'
 import {createBuilders} from '../traffic/builders.js'
-import {openModelPlan} from './plan.js'
+import {executorSignal, holdUntil, openModelPlan} from './plan.js'
 import type {GeneratorInput, ToGenerator} from './generator.js'
 
 const input = workerData as GeneratorInput
@@ -58,12 +58,13 @@ try {
   // ten Node warns of a leak (MaxListenersExceededWarning) on every run that samples notifications
   const streams = input.notifyUsers.map(() => new AbortController())
   await Promise.all(input.notifyUsers.map((u, i) => watch(u, latencies, streams[i].signal)))
-  const {builders, ledger} = createBuilders(input.scenario, input.world, {profile: input.profile})
+  const {builders, ledger} = createBuilders(input.scenario, input.world, {profile: input.profile, segment: input.segment})
+  if (input.startAt !== undefined) await holdUntil(input.startAt, controller.signal)
   const load = await runOpenModel({
-    ...openModelPlan(input.scenario),
+    ...openModelPlan(input.scenario, input.segment),
     baseUrl: input.target,
     builders,
-    signal: controller.signal,
+    signal: executorSignal(controller.signal),
     testStarve: input.testStarve,
     onProgress: (p) => port.postMessage({type: 'progress', p}),
     onPhase: (p) => port.postMessage({type: 'phase', p}),

@@ -2,6 +2,7 @@ import {EventEmitter} from 'node:events'
 import {Worker} from 'node:worker_threads'
 import {RelayedError} from '../../core/errors.js'
 import type {AcknowledgedOrder} from '../../core/audit/drop.js'
+import type {Segment} from '../load/arrivals.js'
 import type {OpenModelResult, PhaseEvent, RunProgress} from '../load/open-model.js'
 import type {SeriesPoint} from '../metrics/result.js'
 import type {OrderLedger, TrafficWorld} from '../traffic/builders.js'
@@ -20,6 +21,10 @@ export interface GeneratorInput {
   testStarve?: {everyMs: number; forMs: number}
   /** Another API's shape and its prepared fixture (plain data); default livedrop's own. */
   profile?: ProfileTarget
+  /** Send only this segment's share of the schedule, with its own keys and buyers. Default: all of it. */
+  segment?: Segment
+  /** Epoch ms: hold the schedule until this wall-clock instant (so several generators' seconds line up). Default: start at once. */
+  startAt?: number
 }
 
 export type ToGenerator = {type: 'mark'; at: number} | {type: 'abort'}

@@ -3,6 +3,7 @@ import {UsageError} from '../../core/errors.js'
 import type {Db, DbTarget} from '../../core/db/types.js'
 import {reachable} from '../load/reachable.js'
 import type {PhaseEvent, RequestBuilder, RunProgress} from '../load/open-model.js'
+import type {Segment} from '../load/arrivals.js'
 import type {CapacityResult, CapacityStep} from '../capacity/result.js'
 import type {SaturateResult, SaturateStep} from '../load/saturate.js'
 import type {RunResult, SeriesPoint} from '../metrics/result.js'
@@ -78,6 +79,14 @@ export interface RunOptions {
   onDropLive?: (ctx: {db: Db; dropId: number}) => Promise<void>
   /** Test-only: starves the generator's thread with a real busy loop of forMs every everyMs. */
   testStarve?: {everyMs: number; forMs: number}
+  /**
+   * This generator's part of a split run (`--segment i/n`, see parseSegment): its share of every
+   * phase's arrivals, and of the buyers and idempotency keys. Runs that drive a target with no stack
+   * (builders, world, profile) only. Recorded as scenario.segment. Default: the whole scenario.
+   */
+  segment?: Segment
+  /** Epoch ms (see parseStartAt): hold the schedule until then so several generators' seconds line up. Same runs as segment. Default: at once. */
+  startAt?: number
 }
 
 export interface RunHandle<R = RunResult> extends EventEmitter {
@@ -121,7 +130,13 @@ async function execute(o: RunOptions, signal: AbortSignal, emit: Emit): Promise<
   const common = {file: o.file ?? null, scale: o.scale ?? 1, signal}
   if (o.builders || o.world || o.profile) {
     if (!o.target) throw new UsageError('target', 'a run with request builders, a world or a profile needs a target to send them to')
-    return trafficRun({...common, scenario: o.scenario, target: o.target, builders: o.builders, world: o.world, profile: o.profile && {profile: o.profile, fixture: o.fixture, secret: o.secret}, testStarve: o.testStarve}, emit)
+    return trafficRun({...common, scenario: o.scenario, target: o.target, builders: o.builders, world: o.world, profile: o.profile && {profile: o.profile, fixture: o.fixture, secret: o.secret}, testStarve: o.testStarve, segment: o.segment, startAt: o.startAt}, emit)
+  }
+  // a split run shares one target and one drop: the stack's run makes a drop of its own per generator
+  if (o.segment || o.startAt !== undefined) {
+    throw new UsageError(o.segment ? '--segment' : '--start-at', 'splits a run that drives a target through a profile (or a world / builders), not a run with a stack', {
+      hint: 'Run every generator with --target URL --profile profiles/livedrop.yaml --fixture drop=ID --secret … (one drop for all), then `livedrop report merge`.',
+    })
   }
   if (!o.db) throw new UsageError('db', 'a run with a stack needs a database (db)', {hint: "Pass db: {kind: 'embedded', dir: null} for a throwaway embedded one."})
   if (o.secret === undefined) throw new UsageError('secret', 'a run with a stack needs the token secret')

@@ -1,5 +1,5 @@
 import {UsageError, redactUrl, throwUsageErrors} from '../../core/errors.js'
-import {phaseTypes} from '../load/arrivals.js'
+import {phaseTypes, type Segment} from '../load/arrivals.js'
 import {runOpenModel, type OpenModelResult, type RequestBuilder} from '../load/open-model.js'
 import {reachable} from '../load/reachable.js'
 import type {RunResult} from '../metrics/result.js'
@@ -10,7 +10,7 @@ import {checkBlackBox} from '../invariants/black-box.js'
 import type {RequestType, Scenario} from '../scenario/schema.js'
 import {startGenerator, type GeneratorOutput} from './generator.js'
 import type {Emit} from './events.js'
-import {openModelPlan} from './plan.js'
+import {checkStartAt, executorSignal, holdUntil, openModelPlan} from './plan.js'
 import {buildRunResult, type RunFacts} from './result.js'
 
 export interface TrafficRunOptions {
@@ -27,6 +27,10 @@ export interface TrafficRunOptions {
   scale: number
   signal: AbortSignal
   testStarve?: {everyMs: number; forMs: number}
+  /** Send only this segment's share of the schedule (and, with a world or profile, its own keys and buyers). Default: all. */
+  segment?: Segment
+  /** Epoch ms: hold the schedule until then, so several generators' seconds line up. Default: at once. */
+  startAt?: number
 }
 
 /**
@@ -51,6 +55,13 @@ export async function trafficRun(o: TrafficRunOptions, emit: Emit): Promise<RunR
       if (!o.builders[t]) errors.push(new UsageError(t, `the scenario sends ${t} requests but no request builder was given for it`))
     }
   }
+  if (o.startAt !== undefined) {
+    try {
+      checkStartAt(o.startAt)
+    } catch (err) {
+      errors.push(err as UsageError)
+    }
+  }
   throwUsageErrors(errors)
   await reachable(base!)
 
@@ -61,22 +72,24 @@ export async function trafficRun(o: TrafficRunOptions, emit: Emit): Promise<RunR
     ;({target: profile, world} = await prepareProfile(o.profile.profile, {scenario: s, target: o.target, given: o.profile.fixture, secret: o.profile.secret}))
   }
 
-  const startedAt = new Date().toISOString()
+  // with --start-at the generators' schedules start at that instant, whenever each was ready
+  const startedAt = new Date(o.startAt ?? Date.now()).toISOString()
   let load: OpenModelResult
   let extras: Pick<RunFacts, 'invariants' | 'stats'> = {}
   if (o.builders) {
+    if (o.startAt !== undefined) await holdUntil(o.startAt, o.signal)
     load = await runOpenModel({
-      ...openModelPlan(s),
+      ...openModelPlan(s, o.segment),
       baseUrl: o.target,
       builders: o.builders as Record<string, RequestBuilder>,
-      signal: o.signal,
+      signal: executorSignal(o.signal),
       testStarve: o.testStarve,
       onProgress: (p) => emit('progress', p),
       onPhase: (p) => emit('phase', p),
       onSecond: (p) => emit('second', p),
     })
   } else {
-    const generator = startGenerator({scenario: s, target: o.target, world: world!, notifyUsers: [], testStarve: o.testStarve, profile})
+    const generator = startGenerator({scenario: s, target: o.target, world: world!, notifyUsers: [], testStarve: o.testStarve, profile, segment: o.segment, startAt: o.startAt})
     const abort = () => generator.abort()
     o.signal.addEventListener('abort', abort, {once: true})
     generator.on('progress', (p) => emit('progress', p))
@@ -90,8 +103,13 @@ export async function trafficRun(o: TrafficRunOptions, emit: Emit): Promise<RunR
       o.signal.removeEventListener('abort', abort)
     }
   }
-  return buildRunResult({scenario: s, file: o.file, scale: o.scale, target: o.target, startedAt, load, ...extras})
+  const result = buildRunResult({scenario: s, file: o.file, scale: o.scale, target: o.target, startedAt, load, ...extras})
+  // what `report merge` checks the pieces of a split run by
+  if (o.segment && o.segment.count > 1) result.scenario.segment = {index: o.segment.index, count: o.segment.count}
+  if (o.startAt !== undefined) result.scenario.startAt = startedAt
+  return result
 }
+
 
 /** A profile run's invariants (from the answers alone) and what the answers said, for the run file. */
 function profileResults(p: ProfileTarget, ledger: GeneratorOutput['ledger']): Pick<RunFacts, 'invariants' | 'stats'> {

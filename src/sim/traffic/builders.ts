@@ -3,7 +3,7 @@ import {mintToken} from '../../core/tokens.js'
 import {createZipf} from '../../core/random.js'
 import type {AcknowledgedOrder} from '../../core/audit/drop.js'
 import type {HttpRequestSpec, RequestBuilder} from '../load/open-model.js'
-import {phaseTypes} from '../load/arrivals.js'
+import {phaseTypes, type Segment} from '../load/arrivals.js'
 import {createQtyPicker, createRetryKeys} from '../scenario/sampling.js'
 import {UsageError} from '../../core/errors.js'
 import {createBlackBoxTracker, type BlackBoxLedger} from '../invariants/black-box.js'
@@ -73,6 +73,12 @@ export interface DrawOptions {
   celebrityProducts?: number
   /** Idempotency keys are `${keyPrefix}-o1`, `-o2`…; unique per run on the target. Default `d${dropId}`. */
   keyPrefix?: string
+  /**
+   * This generator's segment of a split run (`--segment i/n`): its idempotency keys are numbered
+   * i, i+n, i+2n… and its buyers are the i-th of every n users of the population, so two segments
+   * never send one key, nor one buyer's orders. Default: all keys and users.
+   */
+  segment?: Segment
 }
 
 /** A request's drawn values, before any API shape is put on them. */
@@ -95,6 +101,23 @@ export function createValueDrawer(s: Scenario, world: TrafficWorld, options: Dra
   const qty = createQtyPicker(s.order.qty)
   const constants = {drop: world.dropId, celebrity: CELEBRITY_USER}
   const keyPrefix = options.keyPrefix ?? `d${world.dropId}`
+  const seg = options.segment ?? {index: 1, count: 1}
+
+  /** The segment's part of a population: every count-th id from lo + index − 1 (the whole range when it has too few). */
+  const segmentRange = ([lo, hi]: readonly [number, number]): {first: number; step: number; size: number} => {
+    const size = Math.floor((hi - lo - (seg.index - 1)) / seg.count) + 1
+    return size >= 1 ? {first: lo + seg.index - 1, step: seg.count, size} : {first: lo, step: 1, size: hi - lo + 1}
+  }
+  /** A draw over the segment's ids (the acting user of an idempotent route); one random() as every draw. */
+  const drawOwn = (d: Draw, random: () => number): number | string => {
+    if (!('zipf' in d) && !('uniform' in d)) return draw(d, random)
+    const name = 'zipf' in d ? d.zipf : d.uniform
+    const {first, step, size} = segmentRange(ranges[name])
+    if ('uniform' in d) return first + Math.floor(random() * size) * step
+    let z = zipfs.get(`${name}/segment`)
+    if (!z) zipfs.set(`${name}/segment`, (z = createZipf(size, s.zipf.exponent)))
+    return first + (z(random) - 1) * step
+  }
 
   const draw = (d: Draw, random: () => number): number | string => {
     if ('zipf' in d) {
@@ -112,6 +135,8 @@ export function createValueDrawer(s: Scenario, world: TrafficWorld, options: Dra
     return qty(random)
   }
   const drawAll = (r: Route, random: () => number) => Object.fromEntries(r.draws.map(([name, d]) => [name, draw(d, random)]))
+  // an idempotent route's acting user (the buyer) comes from the segment's users
+  const drawAttempt = (r: Route, random: () => number) => Object.fromEntries(r.draws.map(([name, d]) => [name, name === r.auth ? drawOwn(d, random) : draw(d, random)]))
 
   // keys are per drop (or run), so a later run on the same database never reuses an earlier run's keys
   let keySeq = 0
@@ -122,7 +147,8 @@ export function createValueDrawer(s: Scenario, world: TrafficWorld, options: Dra
     if (!r.idempotent) return {values: {...constants, ...drawAll(r, random)}}
     let retryKeys = retries.get(type)
     if (!retryKeys) retries.set(type, (retryKeys = createRetryKeys(s.order.retryRate, RETRY_MEMORY)))
-    const attempt = retryKeys(random, () => ({key: `${keyPrefix}-o${++keySeq}`, value: drawAll(r, random)}))
+    // segment i of n numbers its keys i, i+n, i+2n… (1, 2, 3… unsplit)
+    const attempt = retryKeys(random, () => ({key: `${keyPrefix}-o${keySeq++ * seg.count + seg.index}`, value: drawAttempt(r, random)}))
     return {values: {...constants, ...attempt.value}, key: attempt.key, retry: attempt.retry}
   }
 }
