@@ -1,4 +1,7 @@
+import {mkdtempSync, readFileSync} from 'node:fs'
 import {createServer, type Server} from 'node:http'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
 import type {AddressInfo} from 'node:net'
 import {request} from 'undici'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -74,14 +77,22 @@ thresholds: ['read.p95 < 100ms']
 `
 
 describe('scenario run --mode capacity', () => {
-  it('is a CI gate: a capacity below --min-scale exits 99, and the table says what failed', async () => {
+  it('is a CI gate: a capacity below --min-scale exits 99, and the table says what failed; report re-renders the steps', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'capacity-'))
+    const out = path.join(dir, 'capacity.json')
     const r = await runCli(
-      ['scenario', 'run', scenarioFile(SCENARIO), '--mode', 'capacity', '--target', proxyUrl, '--db', url, '--secret', TEST_SECRET, '--step-seconds', '2', '--no-probe', '--min-scale', '4', '--max-scale', '4'],
+      ['scenario', 'run', scenarioFile(SCENARIO), '--mode', 'capacity', '--target', proxyUrl, '--db', url, '--secret', TEST_SECRET, '--step-seconds', '2', '--no-probe', '--min-scale', '4', '--max-scale', '4', '--out', out],
       {timeoutMs: 90_000},
     )
     expect(r.code, r.stderr).toBe(99)
     expect(r.stderr).toMatch(/capacity .* is below --min-scale ×4/)
     expect(r.stdout).toMatch(/×4/)
+    const html = path.join(dir, 'capacity.html')
+    const report = await runCli(['report', out, '--html', html])
+    expect(report.code, report.stderr).toBe(0)
+    expect(report.stdout).toMatch(/×4/)
+    expect(readFileSync(html, 'utf8')).toContain('capacity-chart')
+    expect((await runCli(['report', out, '--compare', out])).code).toBe(2)
     const bad = await runCli(['scenario', 'run', scenarioFile(SCENARIO), '--mode', 'capacity', '--min-scale', 'lots'])
     expect(bad.code).toBe(2)
     expect(bad.stderr).toMatch(/--min-scale/)

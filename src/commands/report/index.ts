@@ -1,13 +1,16 @@
 import {writeFile} from 'node:fs/promises'
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base-command.js'
+import {UsageError} from '../../core/errors.js'
+import type {CapacityResult} from '../../sim/capacity/result.js'
 import type {Verdict} from '../../sim/metrics/result.js'
+import {renderCapacityPage, renderCapacityTable} from '../../sim/report/capacity.js'
 import type {ThresholdResult} from '../../sim/metrics/thresholds.js'
 import {checkComparable, compareRuns, comparisonWarnings, parseTolerance, regressionError, renderComparison, type RunComparison} from '../../sim/report/compare.js'
 import {renderHtml} from '../../sim/report/html.js'
 import {renderJUnit} from '../../sim/report/junit.js'
 import {appendStepSummary, renderMarkdownSummary} from '../../sim/report/markdown.js'
-import {readRunFile} from '../../sim/report/run-file.js'
+import {readResultFile, readRunFile} from '../../sim/report/run-file.js'
 import {colorFor, renderReport} from '../../sim/report/tables.js'
 
 export interface ReportOutput {
@@ -20,7 +23,7 @@ export interface ReportOutput {
 }
 
 export default class Report extends BaseCommand {
-  static override summary = 'Re-render a saved run; compare it with a baseline, write an HTML report or JUnit XML'
+  static override summary = 'Re-render a saved run or capacity search; compare it with a baseline, write an HTML report or JUnit XML'
   static override description = `Reads a run file written by \`livedrop scenario run --out\` (or \`report merge --out\`).
 --compare marks throughput, p50/p95/p99 and error rate per phase and request type as better / same / worse.
 A change counts only beyond --tolerance AND outside the runs' own second-to-second spread (a Mann-Whitney
@@ -35,6 +38,7 @@ whole-run table and the changed figures as Markdown (pass $GITHUB_STEP_SUMMARY i
     '<%= config.bin %> report run.json --compare baseline.json --tolerance 10%',
     '<%= config.bin %> report run.json --html report.html --junit results.xml',
     '<%= config.bin %> report run.json --compare baseline.json --summary-md "$GITHUB_STEP_SUMMARY"',
+    '<%= config.bin %> report capacity.json --html capacity.html',
   ]
   static override args = {
     run: Args.string({description: 'run file (JSON) to report on', required: true}),
@@ -49,10 +53,11 @@ whole-run table and the changed figures as Markdown (pass $GITHUB_STEP_SUMMARY i
     'summary-md': Flags.string({description: 'append the verdict, thresholds and whole-run table (and the changed figures) as Markdown to this file, e.g. $GITHUB_STEP_SUMMARY'}),
   }
 
-  async run(): Promise<ReportOutput> {
+  async run(): Promise<ReportOutput | CapacityResult> {
     const {args, flags} = await this.parse(Report)
     const tolerance = parseTolerance(flags.tolerance)
-    const result = await readRunFile(args.run)
+    const result = await readResultFile(args.run)
+    if (result.kind === 'livedrop-capacity') return this.capacity(result, flags)
     const baseline = flags.compare ? await readRunFile(flags.compare) : null
     const comparison = baseline ? compareRuns(result, baseline, {tolerance}) : null
     if (baseline && comparison) checkComparable(result, baseline, comparison)
@@ -79,5 +84,18 @@ whole-run table and the changed figures as Markdown (pass $GITHUB_STEP_SUMMARY i
     const err = comparison && regressionError(comparison)
     if (err) throw err
     return {scenario: result.scenario.name, verdict: result.verdict, thresholds: result.thresholds, comparison, wrote}
+  }
+
+  /** A capacity search (`scenario run --mode capacity --out`): its step table, and --html its chart page. */
+  private async capacity(result: CapacityResult, flags: {compare?: string; junit?: string; 'summary-md'?: string; html?: string}): Promise<CapacityResult> {
+    for (const flag of ['compare', 'junit', 'summary-md'] as const) {
+      if (flags[flag]) throw new UsageError(`--${flag}`, 'works on run files; this is a capacity search', {hint: 'Pass a file written by `scenario run --out` in the open mode, or leave the flag out.'})
+    }
+    if (flags.html) {
+      await writeFile(flags.html, renderCapacityPage(result))
+      this.note(`Wrote html to ${flags.html}`)
+    }
+    this.log(renderCapacityTable(result, {color: colorFor(process.stdout, process.env)}))
+    return result
   }
 }
