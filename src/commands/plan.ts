@@ -1,10 +1,13 @@
-import {writeFile} from 'node:fs/promises'
+import {readFile, writeFile} from 'node:fs/promises'
 import {Flags} from '@oclif/core'
-import {BaseCommand} from '../cli/base-command.js'
+import {BaseCommand, dbFlags} from '../cli/base-command.js'
 import {createTable} from '../cli/table.js'
+import {datasetFingerprint} from '../core/catalog/seed.js'
+import {UsageError} from '../core/errors.js'
 import {STOCK_STRATEGIES} from '../core/stock/index.js'
-import {buildPlan, costRows, loadTargets, planHeader, planRows, renderPlanHtml, renderPlanMarkdown, resolveTargets, targetsFromFlags, type Plan} from '../sim/plan/index.js'
+import {buildPlan, calibrationFrom, checkLines, costRows, loadTargets, planHeader, planRows, renderPlanHtml, renderPlanMarkdown, resolveTargets, runCheck, targetsFromFlags, type Plan, type PlanCheck} from '../sim/plan/index.js'
 import {readRunFile} from '../sim/report/run-file.js'
+import {loadScenario} from '../sim/scenario/loader.js'
 
 /** Characters per line of an answer in the terminal table (fits 120 columns with the other two). */
 const ANSWER_WIDTH = 80
@@ -21,14 +24,30 @@ Targets come from --targets (YAML; \`livedrop plan --help\` lists the fields: re
 orderAttemptsPerSecond, users, creators, celebrityFollowers, dropsPerDay, stockPerDrop, strategy,
 notificationDeadline, idempotencyRetention, headroom, coresPerServer, …) and the flags, which win;
 the defaults are the platform's targets (1,500 reads/s, 150 order attempts/s, notify within 2 s) and a
-celebrity with 50,000,000 followers. A run without CPU accounting is refused.`
+celebrity with 50,000,000 followers. A run without CPU accounting is refused.
+
+--check RUN.json is the plan's calibration: from the run's CPU costs it predicts this machine's capacity
+(the highest multiple of the rates meeting the thresholds) for the busiest phase of --scenario FILE (by
+default the run's own scenario), then measures it with \`scenario run FILE --mode capacity\` (on the
+embedded default, or --db) and prints predicted vs measured and the error. The prediction stops at a
+utilisation ceiling, not at 100% CPU: 80% by default (latency fails before the CPU is full), or the one
+--calibrate FILE implies (an earlier capacity run or check, with this run's costs).`
   static override examples = [
     '<%= config.bin %> plan --from run.json',
     '<%= config.bin %> plan --from run.json --targets plan.yaml --md plan.md --html plan.html',
     '<%= config.bin %> plan --from run.json --reads 50000 --orders 2000 --followers 50,000,000 --headroom 40%',
+    '<%= config.bin %> plan --check run.json --scenario order-heavy.yaml --json > check.json',
+    '<%= config.bin %> plan --check run.json --scenario read-heavy.yaml --calibrate check.json',
   ]
   static override flags = {
-    from: Flags.string({description: 'run file (JSON) from `livedrop scenario run --out` with CPU accounting', required: true}),
+    from: Flags.string({description: 'run file (JSON) from `livedrop scenario run --out` with CPU accounting', exactlyOne: ['from', 'check']}),
+    check: Flags.string({description: 'run file (JSON) with CPU accounting: predict the capacity of --scenario from its costs, measure it, compare', helpGroup: 'CHECK'}),
+    scenario: Flags.string({description: "with --check: the scenario whose mix to predict and measure [default: the run's own scenario file]", dependsOn: ['check'], helpGroup: 'CHECK'}),
+    calibrate: Flags.string({description: 'with --check: a capacity result (`scenario run --mode capacity --out`) or check (--json) whose measured capacity sets the ceiling [default: 80%]', dependsOn: ['check'], helpGroup: 'CHECK'}),
+    scale: Flags.string({description: "with --check: multiply the scenario's rates and dataset sizes [default: the run's scale]", dependsOn: ['check'], helpGroup: 'CHECK'}),
+    'step-seconds': Flags.integer({description: 'with --check: seconds per capacity step [default: 20]', min: 1, dependsOn: ['check'], helpGroup: 'CHECK'}),
+    'max-scale': Flags.string({description: 'with --check: the highest multiple of the rates to measure [default: unbounded]', dependsOn: ['check'], helpGroup: 'CHECK'}),
+    ...dbFlags,
     targets: Flags.string({description: 'targets file (YAML); the flags below override it'}),
     md: Flags.string({description: 'write the plan as Markdown (a design doc\'s estimate section) to this file'}),
     html: Flags.string({description: 'write the plan as HTML with the utilisation-against-load chart to this file'}),
@@ -48,11 +67,12 @@ celebrity with 50,000,000 followers. A run without CPU accounting is refused.`
     cores: Flags.string({description: 'cores per server [default: 8]', helpGroup: 'TARGETS'}),
   }
 
-  async run(): Promise<Plan> {
+  async run(): Promise<Plan | PlanCheck> {
     const {flags} = await this.parse(PlanCommand)
+    if (flags.check) return this.check(flags.check, flags)
     const fromFlags = targetsFromFlags(flags)
     const fromFile = flags.targets ? await loadTargets(flags.targets) : {}
-    const run = await readRunFile(flags.from)
+    const run = await readRunFile(flags.from!)
     const plan = buildPlan(run, resolveTargets(fromFile, fromFlags))
     if (flags.md) await writeFile(flags.md, renderPlanMarkdown(plan) + '\n')
     if (flags.html) await writeFile(flags.html, renderPlanHtml(plan))
@@ -73,5 +93,62 @@ celebrity with 50,000,000 followers. A run without CPU accounting is refused.`
     if (flags.md) this.note(`Wrote markdown to ${flags.md}`)
     if (flags.html) this.note(`Wrote html to ${flags.html}`)
     return plan
+  }
+
+  private async check(file: string, flags: {scenario?: string; calibrate?: string; scale?: string; 'step-seconds'?: number; 'max-scale'?: string; db?: string}): Promise<PlanCheck> {
+    const run = await readRunFile(file)
+    const scenarioFile = flags.scenario ?? run.scenario.file
+    if (!scenarioFile) throw new UsageError('--scenario', `the run file ${file} names no scenario file`, {hint: 'Pass the scenario whose mix to check: --scenario FILE.'})
+    const scale = flags.scale === undefined ? run.scenario.scale : Number(flags.scale)
+    if (!(scale > 0)) throw new UsageError('--scale', `expected a number > 0, got ${flags.scale}`, {hint: 'For example --scale 0.5.'})
+    const maxScale = flags['max-scale'] === undefined ? undefined : Number(flags['max-scale'])
+    if (maxScale !== undefined && !(maxScale > 0)) throw new UsageError('--max-scale', `expected a multiple of the rates > 0, got ${flags['max-scale']}`, {hint: 'For example --max-scale 4.'})
+    const calibration = flags.calibrate ? calibrationFrom(await readJson(flags.calibrate), flags.calibrate) : null
+    const scenario = await loadScenario(scenarioFile, {scale})
+    const config = this.config_({db: flags.db}, {cache: scenario.engine.cache})
+    // as `scenario run`: on the embedded default the scenario's dataset has a database of its own, seeded once
+    const ownDatabase = config.dbSource === 'default' && config.db.kind === 'embedded'
+    const db = ownDatabase ? {...config.db, database: `scenario_${datasetFingerprint(scenario.dataset)}`} : config.db
+    const controller = new AbortController()
+    const stop = () => controller.abort()
+    process.once('SIGINT', stop)
+    let result: PlanCheck
+    try {
+      result = await runCheck({
+        run,
+        scenario,
+        file: scenarioFile,
+        scale,
+        calibration,
+        db,
+        ownDatabase,
+        secret: config.secret,
+        redisUrl: config.redisUrl,
+        cache: config.cache,
+        stepSeconds: flags['step-seconds'],
+        maxScale,
+        signal: controller.signal,
+        onStage: (stage, detail) => this.note(`[${stage}] ${detail}`),
+        onStep: (s) => this.note(`  ×${s.scale}: ${s.verdict.toUpperCase()}${s.reason ? ` (${s.reason})` : ''}`),
+      })
+    } finally {
+      process.off('SIGINT', stop)
+    }
+    for (const line of checkLines(result)) this.log(line)
+    return result
+  }
+}
+
+async function readJson(file: string): Promise<unknown> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    throw new UsageError('--calibrate', `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, {hint: 'Check the path.'})
+  }
+  try {
+    return JSON.parse(text)
+  } catch (err) {
+    throw new UsageError('--calibrate', `${file} is not JSON: ${(err as Error).message}`, {hint: 'Pass the JSON of a capacity run (--out) or of `plan --check --json`.'})
   }
 }

@@ -3,3 +3,4 @@ export {measuredInputs, cpuCosts, fitCosts, hotRowRate, requestsPerInterval, PLA
 export {predictCapacity, coreDemand, firstToBreak, type CapacityPrediction, type ComponentCosts, type GroupRates} from './formulas.js'
 export {DEFAULT_TARGETS, TARGET_FLAGS, loadTargets, parseTargets, resolveTargets, targetsFromFlags, type Targets} from './targets.js'
 export {costRows, planHeader, planRows, renderPlanHtml, renderPlanMarkdown} from './render.js'
+export {calibrateCeiling, calibrationFrom, checkLines, chooseCeiling, errorPct, otherCores, peakMix, predictAtCeiling, runCheck, CHECK_GOAL_PCT, DEFAULT_CEILING, type CalibrationSource, type Ceiling, type CheckMix, type PlanCheck} from './check.js'
