@@ -3,7 +3,7 @@ import {randomUUID} from 'node:crypto'
 import {BaseCommand, dbFlags} from '../../cli/base-command.js'
 import {createTable} from '../../cli/table.js'
 import {datasetFingerprint} from '../../core/catalog/seed.js'
-import {UsageError, redactUrl} from '../../core/errors.js'
+import {UsageError, redactUrl, type LivedropError} from '../../core/errors.js'
 import {capacityVerdictError} from '../../sim/capacity/result.js'
 import {renderCapacityTable} from '../../sim/report/capacity.js'
 import {runScenario, verdictError, type CapacityResult, type RunHandle, type RunOptions, type RunResult, type SaturateResult} from '../../sim/run/index.js'
@@ -123,22 +123,16 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
     const dashboard = flags.dashboard ? await startDashboard({port: flags['dashboard-port'], title: scenario.name}) : null
     if (dashboard) this.note(`Dashboard: ${dashboard.url}`)
     const handle = runScenario(options)
-    handle.on('stage', (name, detail) => this.note(`[${name}] ${detail}`))
     handle.on('second', (p) => {
       streams?.second(p)
       dashboard?.second(p)
     })
     handle.on('phase', (p) => dashboard?.phase(p))
-    const stop = () => handle.abort()
-    process.once('SIGINT', stop)
-    this.showProgress(handle)
     let result: RunResult
     try {
-      result = await handle.result
+      result = await this.follow(handle)
       dashboard?.done(result)
     } finally {
-      process.off('SIGINT', stop)
-      this.clearProgress()
       const closed = await streams?.close()
       for (const w of closed?.warnings ?? []) this.note(`Warning: ${w}`)
       if (closed?.ndjson) this.note(`Wrote ${closed.ndjson.file} (${closed.ndjson.lines} lines)`)
@@ -152,21 +146,13 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
     const summaryFile = flags['summary-md'] ?? process.env.GITHUB_STEP_SUMMARY
     if (summaryFile) await appendStepSummary(summaryFile, renderMarkdownSummary(result))
     if (!this.jsonEnabled()) this.log(renderReport(result, {color: colorFor(process.stdout, process.env), full: flags.full}))
-    const verdict = verdictError(result)
-    if (verdict && this.jsonEnabled()) {
-      // the result is the output even when the verdict fails; oclif prints only returned values
-      this.logJson(result)
-      return this.exit(verdict.exitCode)
-    }
-    if (verdict) throw verdict
-    return result
+    return this.conclude(result, verdictError(result))
   }
 
   private async saturate(options: RunOptions & {mode: 'saturate'}): Promise<SaturateResult> {
     const handle = runScenario(options)
-    handle.on('stage', (name, detail) => this.note(`[${name}] ${detail}`))
     handle.on('step', (step) => this.note(`  ${step.connections} connections: ${step.throughput.toFixed(0)} req/s, p95 ${step.latency.p95.toFixed(1)} ms ${step.pass ? 'PASS' : 'FAIL'}`))
-    const result = await handle.result
+    const result = await this.follow(handle)
     const t = createTable(['connections', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'errors', 'thresholds'])
     for (const s of result.steps) t.push([s.connections, s.throughput.toFixed(0), s.latency.p50.toFixed(1), s.latency.p95.toFixed(1), s.latency.p99.toFixed(1), s.errors, s.pass ? 'PASS' : 'FAIL'])
     this.log(t.toString())
@@ -176,24 +162,32 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
 
   private async capacity(options: RunOptions & {mode: 'capacity'}, out: string | undefined): Promise<CapacityResult> {
     const handle = runScenario(options)
-    handle.on('stage', (name, detail) => this.note(`[${name}] ${detail}`))
     handle.on('capacityStep', (s) => this.note(`  ×${s.scale}: ${s.verdict.toUpperCase()}${s.reason ? ` (${s.reason})` : ''}`))
-    const stop = () => handle.abort()
-    process.once('SIGINT', stop)
-    this.showProgress(handle)
-    let result: CapacityResult
-    try {
-      result = await handle.result
-    } finally {
-      process.off('SIGINT', stop)
-      this.clearProgress()
-    }
+    const result = await this.follow(handle)
     if (out) {
       await writeRunFile(out, result)
       this.note(`Wrote ${out}`)
     }
     if (!this.jsonEnabled()) this.log(renderCapacityTable(result, {color: colorFor(process.stdout, process.env)}))
-    const verdict = capacityVerdictError(result)
+    return this.conclude(result, capacityVerdictError(result))
+  }
+
+  /** Follows a run: stages and live progress on stderr; Ctrl-C stops it and the result still comes. */
+  private async follow<R>(handle: RunHandle<R>): Promise<R> {
+    handle.on('stage', (name, detail) => this.note(`[${name}] ${detail}`))
+    const stop = () => handle.abort()
+    process.once('SIGINT', stop)
+    this.showProgress(handle)
+    try {
+      return await handle.result
+    } finally {
+      process.off('SIGINT', stop)
+      this.clearProgress()
+    }
+  }
+
+  /** The result is the output even when the verdict fails (oclif prints only returned values), then the verdict's exit code. */
+  private conclude<R>(result: R, verdict: LivedropError | null): R {
     if (verdict && this.jsonEnabled()) {
       this.logJson(result)
       return this.exit(verdict.exitCode)
