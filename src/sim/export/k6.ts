@@ -1,6 +1,6 @@
 import {DEFAULT_TOKEN_TTL_SECONDS} from '../../core/tokens.js'
 import {parseThreshold, type Threshold} from '../metrics/thresholds.js'
-import {phaseTypes, rampOf} from '../load/arrivals.js'
+import {phaseTypes, rampOf, type Segment} from '../load/arrivals.js'
 import {REQUEST_GROUPS, type RequestType, type Scenario} from '../scenario/schema.js'
 import {AUTH_HEADER, CELEBRITY_USER, IDEMPOTENCY_HEADER, RETRY_MEMORY, ROUTES, okStatuses, populations, queryString, type StatusSpec} from '../traffic/routes.js'
 
@@ -20,6 +20,11 @@ import {AUTH_HEADER, CELEBRITY_USER, IDEMPOTENCY_HEADER, RETRY_MEMORY, ROUTES, o
  *   key with the same body, quantities drawn from the file's weights;
  * - Zipf popularity toward the celebrity (rank 1) for products and creators.
  *
+ * - split across instances with k6's own execution segments (k6-operator's parallelism, or
+ *   --segment i/n baked into options.executionSegment): k6 stripes each arrival-rate scenario's
+ *   iterations over the segments, and the script gives each equal segment the same share of buyers
+ *   as `scenario run --segment i/n` (read from exec.test.options at run time).
+ *
  * k6 has no Poisson arrivals and measures latency from the actual send (no coordinated-omission
  * correction: late iterations are dropped and counted in dropped_iterations instead). Thresholds
  * k6 cannot measure (notify, late) are listed in the script as not translated.
@@ -29,6 +34,29 @@ export interface K6ExportOptions {
   file?: string
   /** Default base URL of the target (the script reads TARGET first). Default http://127.0.0.1:8080. */
   target?: string
+  /** This instance's part of a split test: options.executionSegment and executionSegmentSequence for n equal segments. Default: none (k6-operator sets them per runner). */
+  segment?: Segment
+}
+
+/** i/n as k6 writes a segment bound: 0, 1, or a reduced fraction (1/2, 2/3). */
+function fraction(i: number, n: number): string {
+  if (i === 0) return '0'
+  if (i === n) return '1'
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b))
+  const g = gcd(i, n)
+  return `${i / g}/${n / g}`
+}
+
+/**
+ * k6's execution-segment options for segment i of n equal ones: {executionSegment: '1/3:2/3',
+ * executionSegmentSequence: '0,1/3,2/3,1'}. With the whole sequence given, k6 stripes iterations
+ * so that the n instances together run each iteration exactly once.
+ */
+export function k6ExecutionSegment(s: Segment): {executionSegment: string; executionSegmentSequence: string} {
+  return {
+    executionSegment: `${fraction(s.index - 1, s.count)}:${fraction(s.index, s.count)}`,
+    executionSegmentSequence: Array.from({length: s.count + 1}, (_, i) => fraction(i, s.count)).join(','),
+  }
 }
 
 /** Which tag a threshold metric filters on: a request type, a group, or everything. */
@@ -179,6 +207,58 @@ function drawAll(route: Route): Record<string, Value> {
   return values
 }
 
+/** A segment bound as k6 writes it: '2/3', '0.5' or '50%'. */
+function rational(x: string): number {
+  if (x.endsWith('%')) return Number(x.slice(0, -1)) / 100
+  const [n, d] = x.split('/')
+  return d === undefined ? Number(n) : Number(n) / Number(d)
+}
+
+let SEGMENT: readonly [number, number] | undefined
+/**
+ * This instance's segment as [index, count] (1-based) when k6 runs it as one of count equal
+ * execution segments (--execution-segment, k6-operator's parallelism, or options); [1, 1] otherwise
+ * (unequal segments keep every buyer; their keys still differ by VU). Read once, in a VU.
+ */
+function segment(): readonly [number, number] {
+  if (SEGMENT !== undefined) return SEGMENT
+  // exec.test is absent outside k6 (the parity test's stand-in for k6/execution)
+  const text = (exec.test ? exec.test.options.executionSegment : undefined) || '0:1'
+  const [from, to] = text.includes(':') ? text.split(':').map(rational) : [0, rational(text)]
+  const count = Math.round(1 / (to - from))
+  const index = Math.round(from * count) + 1
+  const equal = Math.abs(count * (to - from) - 1) < 1e-9 && Math.abs((index - 1) / count - from) < 1e-9
+  return (SEGMENT = equal ? [index, count] : [1, 1])
+}
+
+/** A draw over this segment's ids: every count-th one from lo + index − 1 (the acting user of an idempotent route), as the generator's --segment. */
+function drawOwn(d: Draw): Value {
+  const [index, count] = segment()
+  const name = d.zipf !== undefined ? d.zipf : d.uniform
+  if (count === 1 || name === undefined) return draw(d)
+  const [lo, hi] = POPULATIONS[name]
+  let first = lo + index - 1
+  let step = count
+  let size = Math.floor((hi - lo - (index - 1)) / count) + 1
+  if (size < 1) {
+    first = lo
+    step = 1
+    size = hi - lo + 1
+  }
+  if (d.uniform !== undefined) return first + Math.floor(Math.random() * size) * step
+  const key = name + '/segment'
+  let cdf = CDFS[key]
+  if (cdf === undefined) cdf = CDFS[key] = zipfCdf(size)
+  return first + (zipfRank(cdf, Math.random()) - 1) * step
+}
+
+/** An idempotent route's values: its acting user (the buyer) from this segment's users. */
+function drawAttempt(route: Route): Record<string, Value> {
+  const values: Record<string, Value> = {}
+  for (const [name, d] of route.draws) values[name] = name === route.auth ? drawOwn(d) : draw(d)
+  return values
+}
+
 function fill(t: unknown, values: Record<string, Value>): unknown {
   if (t === null || typeof t !== 'object') return t
   const o = t as Record<string, unknown>
@@ -207,7 +287,8 @@ function send(type: string, data: {runId: string}): void {
     let attempt: Attempt
     if (past.attempts.length > 0 && Math.random() < SCENARIO.retryRate) attempt = past.attempts[Math.floor(Math.random() * past.attempts.length)]
     else {
-      attempt = {key: \`k6-\${data.runId}-\${exec.vu.idInTest}-\${exec.vu.iterationInInstance}\`, values: drawAll(route)}
+      // idInTest is unique across instances: segments never share a key
+      attempt = {key: \`k6-\${data.runId}-\${exec.vu.idInTest}-\${exec.vu.iterationInInstance}\`, values: drawAttempt(route)}
       if (past.attempts.length < ${RETRY_MEMORY}) past.attempts.push(attempt)
       else past.attempts[past.next++ % ${RETRY_MEMORY}] = attempt
     }
@@ -257,16 +338,24 @@ export function exportK6(s: Scenario, options: K6ExportOptions = {}): string {
         }
   }
 
-  const thresholds: Record<string, string[]> = {}
+  const thresholds: Record<string, Array<string | {threshold: string; abortOnFail: true; delayAbortEval?: string}>> = {}
   const skipped: string[] = []
-  const add = (expr: string, phase: string | null) => {
+  const add = (expr: string, phase: string | null, index: number, startMs: number) => {
     const t = translateThreshold(expr, phase)
-    if ('skipped' in t) skipped.push(`${expr}${phase ? ` [${phase}]` : ''}: ${t.skipped}`)
-    else (thresholds[t.key] ??= []).push(t.condition)
+    if ('skipped' in t) return void skipped.push(`${expr}${phase ? ` [${phase}]` : ''}: ${t.skipped}`)
+    const rule = s.abortRules?.find((r) => r.scope === (phase ?? 'run') && r.index === index)
+    // k6 counts delayAbortEval from the test's start: a phase threshold's delay counts from its phase's start
+    const delayMs = rule ? startMs + rule.delayMs : 0
+    ;(thresholds[t.key] ??= []).push(rule ? {threshold: t.condition, abortOnFail: true, ...(delayMs ? {delayAbortEval: `${delayMs}ms`} : {})} : t.condition)
   }
-  for (const e of s.thresholds) add(e, null)
-  for (const p of s.phases) for (const e of p.thresholds ?? []) add(e, p.name)
+  s.thresholds.forEach((e, i) => add(e, null, i, 0))
+  let phaseStart = 0
+  for (const p of s.phases) {
+    p.thresholds?.forEach((e, i) => add(e, p.name, i, phaseStart))
+    phaseStart += p.duration
+  }
 
+  const split = options.segment && options.segment.count > 1 ? k6ExecutionSegment(options.segment) : null
   const d = s.dataset
   const config = {
     name: s.name,
@@ -286,7 +375,9 @@ export function exportK6(s: Scenario, options: K6ExportOptions = {}): string {
   return `// Generated by \`livedrop scenario export${options.file ? ` ${options.file}` : ''} --format k6\` from scenario "${s.name}".
 // Runs the same traffic as \`livedrop scenario run\` against \`livedrop serve\`, on k6 or k6-operator:
 //   k6 run -e TARGET=http://host:8080 -e DROP_ID=1 -e LIVEDROP_SECRET=… drop.k6.ts
-// Seed the target with the scenario's dataset first (users ${d.users}, creators ${d.creators}, products per creator ${d.productsPerCreator}, seed ${d.seed}).
+${split ? `// This script is segment ${options.segment!.index} of ${options.segment!.count} (options.executionSegment): run the other ${options.segment!.count - 1} from their own exports.\n` : `// Split across N machines: k6-operator's TestRun with parallelism: N (it gives each runner its
+// execution segment), or k6 run --execution-segment i-1/N:i/N --execution-segment-sequence 0,1/N,…,1
+// on each machine (or export with --segment i/N).\n`}// Seed the target with the scenario's dataset first (users ${d.users}, creators ${d.creators}, products per creator ${d.productsPerCreator}, seed ${d.seed}).
 // Differences from livedrop's own generator: k6 spaces arrivals evenly (no Poisson), measures latency
 // from the actual send (no coordinated-omission correction; late iterations become dropped_iterations),
 // does not watch notification streams, and does not check no_stale_reads (its VUs share no memory of edits).
@@ -306,7 +397,7 @@ const SECRET: string = __ENV.LIVEDROP_SECRET || 'livedrop-dev-secret'
 const SCENARIO = ${pretty(config)} as const
 
 export const options: Options = {
-  scenarios: ${pretty(scenarios, '  ')},
+${split ? `  // segment ${options.segment!.index} of ${options.segment!.count}: this instance runs its share of every scenario's iterations\n  executionSegment: ${JSON.stringify(split.executionSegment)},\n  executionSegmentSequence: ${JSON.stringify(split.executionSegmentSequence)},\n` : ''}  scenarios: ${pretty(scenarios, '  ')},
   thresholds: ${pretty(thresholds, '  ')},
 }
 

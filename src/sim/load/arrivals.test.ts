@@ -1,5 +1,5 @@
 import {describe, expect, it} from 'vitest'
-import {createArrivals, createSchedule, expectedArrivals, meanRate, phaseTypes, type Arrival} from './arrivals.js'
+import {createArrivals, createSchedule, expectedArrivals, meanRate, phaseTypes, type Arrival, type LoadPhase} from './arrivals.js'
 
 function drain<T>(next: () => T | null): T[] {
   const out: T[] = []
@@ -142,5 +142,52 @@ describe('linear ramps (rampTo)', () => {
     expect(orders.reduce((s, n) => s + n, 0)).toBe(250)
     expect(orders[0]).toBeLessThan(orders[9])
     expect(all.filter((a) => a.type === 'browse_product')).toHaveLength(1000)
+  })
+})
+
+describe('segments of one schedule (--segment i/n)', () => {
+  // two phases, Poisson with a ramp and a constant one, several types at uneven rates
+  const phases: LoadPhase[] = [
+    {name: 'warm', durationMs: 4000, arrival: 'poisson', rates: {browse_product: 120, order: 10}, rampTo: {order: 90}},
+    {name: 'peak', durationMs: 3000, arrival: 'constant', rates: {browse_product: 333, order: 47, follow: 5}},
+  ]
+  const key = (a: Arrival) => `${a.phase}/${a.type}/${a.t}`
+  const perSecond = (all: Arrival[]) => {
+    const m = new Map<string, number>()
+    for (const a of all) m.set(`${Math.floor(a.t / 1000)}/${a.type}`, (m.get(`${Math.floor(a.t / 1000)}/${a.type}`) ?? 0) + 1)
+    return m
+  }
+
+  for (const n of [2, 3, 7]) {
+    it(`${n} segments send every arrival of the whole schedule exactly once, each ⌊m/n⌋ or ⌈m/n⌉ of a second's m arrivals of a type`, () => {
+      const whole = drain(createSchedule(phases, 11))
+      const parts = Array.from({length: n}, (_, i) => drain(createSchedule(phases.map((p) => ({...p, segment: {index: i + 1, count: n}})), 11)))
+      // the same times, never shifted: the union is the whole schedule, and no arrival is in two segments
+      expect(parts.flat().map(key).sort()).toEqual(whole.map(key).sort())
+      expect(new Set(parts.flat().map(key)).size).toBe(whole.length)
+      const wholeCounts = perSecond(whole)
+      for (const part of parts) {
+        for (let i = 1; i < part.length; i++) expect(part[i].t).toBeGreaterThanOrEqual(part[i - 1].t)
+        const counts = perSecond(part)
+        for (const [k, total] of wholeCounts) {
+          const mine = counts.get(k) ?? 0
+          // a second's arrivals of one stream are consecutive ones: round-robin gives ⌊m/n⌋ or ⌈m/n⌉
+          expect([Math.floor(total / n), Math.ceil(total / n)], `${k} of a segment of ${n}`).toContain(mine)
+        }
+      }
+    })
+  }
+
+  it('1/1 is the whole schedule, and a segment\'s target rate is its share', () => {
+    const whole = drain(createSchedule(phases, 5))
+    expect(drain(createSchedule(phases.map((p) => ({...p, segment: {index: 1, count: 1}})), 5))).toEqual(whole)
+    expect(meanRate({...phases[0], segment: {index: 2, count: 4}}, 'order')).toBe(12.5)
+    expect(meanRate(phases[0], 'order')).toBe(50)
+  })
+
+  it('the split can fail: segments of another seed are not pieces of this schedule', () => {
+    const whole = drain(createSchedule(phases, 11))
+    const other = [1, 2].flatMap((i) => drain(createSchedule(phases.map((p) => ({...p, segment: {index: i, count: 2}})), 12)))
+    expect(other.map(key).sort()).not.toEqual(whole.map(key).sort())
   })
 })

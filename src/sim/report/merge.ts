@@ -202,8 +202,8 @@ export function mergeRuns(runs: RunResult[], groups: Groups, files: string[] = r
     series: mergeSeries(runs),
     metrics,
     thresholds: [],
-    invariants: mergeInvariants(runs),
-    stats: mergeEngineStats(runs),
+    invariants: split ? unionStock(mergeInvariants(runs), runs) : mergeInvariants(runs),
+    stats: split ? sumCounts(mergeEngineStats(runs), runs) : mergeEngineStats(runs),
     // judged below: a stall of any generator, or lateness that could flip the merged verdict
     void: null,
     aborted: runs.some((r) => r.aborted),
@@ -252,4 +252,35 @@ function checkSegments(runs: RunResult[], files: string[]): boolean {
 function wholeScenario(s: RunResult['scenario']): RunResult['scenario'] {
   const {segment: _segment, ...whole} = s
   return whole
+}
+
+/** What the answers said, counted per generator: the pieces of a split run add up. */
+const COUNTED_STATS = ['ordersConfirmed', 'unitsAcknowledged', 'soldOutAnswers', 'notLiveAnswers', 'replays']
+
+function sumCounts(stats: Record<string, unknown>, runs: RunResult[]): Record<string, unknown> {
+  const out = {...stats}
+  for (const k of COUNTED_STATS) {
+    const values = runs.map((r) => r.stats[k])
+    if (values.every((v) => typeof v === 'number')) out[k] = (values as number[]).reduce((a, b) => a + b, 0)
+  }
+  return out
+}
+
+/**
+ * acked_units_le_stock over the whole split run: the segments raced for one drop, so each one's
+ * acknowledged units can stay under the stock while their sum does not.
+ */
+function unionStock(invariants: InvariantResult[], runs: RunResult[]): InvariantResult[] {
+  const NAME = 'acked_units_le_stock'
+  const parts = runs.map((r) => r.invariants.find((i) => i.name === NAME)?.data as {stock?: unknown; ackedUnits?: unknown; orders?: unknown} | undefined)
+  const stock = parts[0]?.stock
+  if (typeof stock !== 'number' || !parts.every((d) => d?.stock === stock && typeof d.ackedUnits === 'number' && typeof d.orders === 'number')) return invariants
+  const ackedUnits = parts.reduce((n, d) => n + (d!.ackedUnits as number), 0)
+  const orders = parts.reduce((n, d) => n + (d!.orders as number), 0)
+  return invariants.map((inv) => {
+    if (inv.name !== NAME) return inv
+    const pass = inv.pass && ackedUnits <= stock
+    const over = `${ackedUnits} units acknowledged in ${orders} orders across ${runs.length} segments, stock ${stock}`
+    return {...inv, pass, detail: pass ? inv.detail : [ackedUnits > stock ? over : null, inv.detail].filter(Boolean).join('; '), data: {...inv.data, stock, ackedUnits, orders}}
+  })
 }
