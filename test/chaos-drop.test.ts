@@ -1,7 +1,11 @@
+import {mkdtempSync, readFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {loadScenario} from '../src/sim/scenario/loader.js'
 import {runScenario} from '../src/sim/run/index.js'
 import {IMPACT_WINDOW_S} from '../src/sim/report/faults.js'
+import {openResultStreams} from '../src/sim/report/stream.js'
 import {renderReport} from '../src/sim/report/tables.js'
 import {createTestDatabase, dropTestDatabase} from './helpers/db.js'
 import {TEST_SECRET} from './helpers/server.js'
@@ -16,7 +20,16 @@ describe('scenarios/chaos-drop.yaml', () => {
     const {name, url} = await createTestDatabase()
     try {
       const scenario = await loadScenario('scenarios/chaos-drop.yaml', {scale: 0.05})
-      const result = await runScenario({scenario, scale: 0.05, db: {kind: 'postgres', url}, secret: TEST_SECRET}).result
+      // the faults are streamed as they happen, as --out-stream writes them
+      const file = path.join(mkdtempSync(path.join(tmpdir(), 'chaos-')), 'run.ndjson')
+      const streams = await openResultStreams({ndjson: file, runId: 'chaos'})
+      const handle = runScenario({scenario, scale: 0.05, db: {kind: 'postgres', url}, secret: TEST_SECRET})
+      handle.on('second', (p) => streams.second(p))
+      handle.on('fault', (f) => streams.fault(f))
+      const result = await handle.result
+      await streams.close()
+      const streamed = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.fault)
+      expect(streamed.map((l) => l.fault).sort()).toEqual(['cache-node-down', 'kill-worker', 'pg-terminate-backends', 'redis-restart'])
 
       expect(result.faults?.map((f) => f.kind)).toEqual(['kill-worker', 'redis-restart', 'pg-terminate-backends', 'cache-node-down'])
       for (const f of result.faults!) {

@@ -128,6 +128,10 @@ generator stalled, or its late sends could have caused the failure), 4 invalid s
       dashboard?.second(p)
     })
     handle.on('phase', (p) => dashboard?.phase(p))
+    handle.on('fault', (f) => {
+      streams?.fault(f)
+      dashboard?.fault(f)
+    })
     let result: RunResult
     try {
       result = await this.follow(handle)

@@ -27,6 +27,8 @@ export interface Dashboard {
   phase(event: DashboardPhase): void
   /** Shows the verdict and the sold-out/drop-open/fault markers of the finished run. */
   done(result: RunResult): void
+  /** Marks a fault on the timeline as soon as it is over (done() marks them all again). */
+  fault(f: NonNullable<RunResult['faults']>[number]): void
   /** Ends the open pages' streams and stops listening. */
   close(): Promise<void>
 }
@@ -97,6 +99,10 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
       phases.push(p)
       broadcast('phase', p)
     },
+    fault(f) {
+      markers = [...markers, ...overviewMarkers({stats: {}, faults: [f]})].sort((a, b) => a.t - b.t)
+      broadcast('markers', markers)
+    },
     done(result) {
       markers = overviewMarkers(result)
       verdict = {line: verdictLine(result), pass: result.verdict.pass}
@@ -155,6 +161,7 @@ ${OVERVIEW_CSS}
   es.addEventListener('state', function (e) { var s = JSON.parse(e.data); points = s.points; phases = s.phases; markers = s.markers; redraw(); });
   es.addEventListener('point', function (e) { points.push(JSON.parse(e.data)); redraw(); });
   es.addEventListener('phase', function (e) { phases.push(JSON.parse(e.data)); redraw(); });
+  es.addEventListener('markers', function (e) { markers = JSON.parse(e.data); redraw(); });
   es.addEventListener('done', function (e) {
     var d = JSON.parse(e.data); markers = d.markers; badge.textContent = d.line; badge.className = d.pass ? 'ok' : 'bad';
     status.textContent = 'the run has finished'; es.close(); redraw();

@@ -3,7 +3,7 @@ import {open} from 'node:fs/promises'
 import type {WriteStream} from 'node:fs'
 import {LivedropError, UsageError} from '../../core/errors.js'
 import {LatencyHistogram} from '../../core/histogram.js'
-import type {SeriesPoint} from '../metrics/result.js'
+import type {RunResult, SeriesPoint} from '../metrics/result.js'
 import {createRemoteWriter, type RemoteWriteReport, type RemoteWriter} from './remote-write.js'
 
 /**
@@ -93,6 +93,8 @@ export interface StreamCloseReport {
 export interface ResultStreams {
   /** Streams one closed second. Never throws and never waits: a file error shows in close(), a remote-write failure in its report. */
   second(point: SeriesPoint): void
+  /** Writes a fault (when it was caused and over, what was done) as its own NDJSON line: {"run_id", "fault", "atMs", …}. */
+  fault(f: NonNullable<RunResult['faults']>[number]): void
   /** Flushes and closes. Rejects when the NDJSON file could not be written; remote-write failures are warnings in the report. */
   close(): Promise<StreamCloseReport>
 }
@@ -126,6 +128,12 @@ export async function openResultStreams(opts: ResultStreamOptions): Promise<Resu
     writer = createRemoteWriter({url: opts.prometheusRw, labels: {...opts.labels, run_id: opts.runId}, maxQueuedSeconds: opts.maxQueuedSeconds, timeoutMs: opts.timeoutMs})
   }
   return {
+    fault(f) {
+      if (file && !fileError) {
+        file.write(JSON.stringify({run_id: opts.runId, fault: f.kind, atMs: f.atMs, ...(f.endMs !== undefined ? {endMs: f.endMs} : {}), action: f.action, ...(f.error ? {error: f.error} : {})}) + '\n')
+        lines++
+      }
+    },
     second(point) {
       const records = streamRecords(point, opts.runId)
       if (file && !fileError) {

@@ -2,7 +2,7 @@ import {EventEmitter} from 'node:events'
 import {UsageError} from '../../core/errors.js'
 import type {Db, DbTarget} from '../../core/db/types.js'
 import {reachable} from '../load/reachable.js'
-import type {PhaseEvent, RequestBuilder, RunProgress} from '../load/open-model.js'
+import type {PhaseEvent, RequestBuilder, RunProgress} from '../executors/open-model/index.js'
 import type {Segment} from '../load/arrivals.js'
 import type {CapacityResult, CapacityStep} from '../capacity/result.js'
 import type {SaturateResult, SaturateStep} from '../load/saturate.js'
@@ -19,7 +19,7 @@ import {trafficRun} from './traffic.js'
 
 export type {RunResult} from '../metrics/result.js'
 export {verdictError} from '../metrics/result.js'
-export type {PhaseEvent, RequestBuilder, RequestContext, HttpRequestSpec, RunProgress} from '../load/open-model.js'
+export type {PhaseEvent, RequestBuilder, RequestContext, HttpRequestSpec, RunProgress} from '../executors/open-model/index.js'
 export type {SaturateResult} from '../load/saturate.js'
 export type {CapacityResult} from '../capacity/result.js'
 export type {Stage} from './stack.js'
@@ -99,6 +99,8 @@ export interface RunHandle<R = RunResult> extends EventEmitter {
   on(event: 'phase', listener: (p: PhaseEvent) => void): this
   /** Each second of the run as it closes, with the stock left when the run has a drop. */
   on(event: 'second', listener: (p: SeriesPoint) => void): this
+  /** A fault of the scenario's, once it is over. */
+  on(event: 'fault', listener: (f: NonNullable<RunResult['faults']>[number]) => void): this
   /** saturate: each connection step as it ends. */
   on(event: 'step', listener: (s: SaturateStep) => void): this
   /** capacity: each rate step as it is judged. */

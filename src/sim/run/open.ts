@@ -11,6 +11,7 @@ import type {RunResult} from '../metrics/result.js'
 import type {Scenario} from '../scenario/schema.js'
 import {startGenerator, type GeneratorOutput} from './generator.js'
 import {buildRunResult} from './result.js'
+import {watchAborts} from './abort.js'
 import type {Emit} from './events.js'
 import {createRunDrop, endDrop, startDrop, type Stack} from './stack.js'
 
@@ -64,9 +65,11 @@ export async function openRun(stack: Stack, o: OpenRunOptions, emit: Emit): Prom
     const faultsOver = new AbortController()
     generator.on('thread', (tid) => (generatorTid = tid))
     generator.on('progress', (p) => emit('progress', p))
+    const watcher = watchAborts(s)
     generator.on('second', (p) => {
       const last = stock.at(-1)
       emit('second', last ? {...p, stock: last.remaining} : p)
+      if (watcher?.second(p)) generator.abort()
     })
     generator.on('phase', (p) => {
       emit('phase', p)
@@ -76,7 +79,12 @@ export async function openRun(stack: Stack, o: OpenRunOptions, emit: Emit): Prom
       cpu = startCpuSampler(stackCpuSources({generatorTid, server: stack.serverProcesses, postmasterPid: stack.databasePid}))
       cleanups.push(() => cpu?.stop())
       // each fault is caused for real at its time; one still under way at the end is waited for (it restores what it broke)
-      faults = (s.faults ?? []).map((f) => runFault(f, {...stack.faultTargets, startedAt: runStart, signal: faultsOver.signal}))
+      faults = (s.faults ?? []).map((f) =>
+        runFault(f, {...stack.faultTargets, startedAt: runStart, signal: faultsOver.signal}).then((record) => {
+          if (record.startedMs !== null) emit('fault', faultMarker(record))
+          return record
+        }),
+      )
       const sampleStock = async () => {
         const remaining = (await availableStock(engine.db, dropId)) ?? 0
         const t = (performance.now() - runStart) / 1000
@@ -123,6 +131,7 @@ export async function openRun(stack: Stack, o: OpenRunOptions, emit: Emit): Prom
       invariants: await runInvariants(engine.db, dropId, s, out.ledger),
       stats: await statsOf(stack, s, dropId, out, {dropLiveAtMs, soldOutAtMs, stockSeries: stock, cpu: cpuReport}),
       metrics: out.notify.sampled > 0 ? {notify: LatencyHistogram.decode(out.notify.histogram)} : {},
+      abort: watcher?.fired,
     })
     if (faultRecords.length) result.faults = faultRecords.map(faultMarker)
     return result
