@@ -2,7 +2,10 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base-command.js'
 import {ScenarioInvalidError, UsageError} from '../../core/errors.js'
 import {loadScenario, type ScenarioProblem} from '../../sim/scenario/loader.js'
+import {phasePeakRates} from '../../sim/load/saturate.js'
 import {thresholdSpec, type Scenario} from '../../sim/scenario/schema.js'
+
+const sumRates = (rates: Record<string, number>) => Object.values(rates).reduce((a, r) => a + r, 0)
 
 export default class ScenarioValidate extends BaseCommand {
   static override summary = 'Check scenario files without running them (exit 4 naming file:line:column and the field)'
@@ -33,7 +36,7 @@ export default class ScenarioValidate extends BaseCommand {
         continue
       }
       const spec = thresholdSpec(s)
-      const peakRate = Math.round(10 * Math.max(...s.phases.map((p) => Object.values(p.rates).reduce<number>((a, r) => a + (r ?? 0), 0)))) / 10
+      const peakRate = Math.round(10 * Math.max(...s.phases.map((p) => sumRates(phasePeakRates(p))))) / 10
       const summary = {file, name: s.name, phases: s.phases.length, durationS: s.phases.reduce((a, p) => a + p.duration, 0) / 1000, peakRate, thresholds: spec.run.length + Object.values(spec.phases).flat().length}
       this.log(`${file}: ${s.name} — ${summary.phases} phases, ${summary.durationS} s, peak ${summary.peakRate} req/s, ${summary.thresholds} thresholds: OK`)
       scenarios.push(summary)

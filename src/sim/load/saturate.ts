@@ -140,13 +140,31 @@ export async function saturate(o: SaturateOptions): Promise<SaturateResult> {
 }
 
 /**
+ * A phase's rates at its busiest moment: a ramp is linear, so that is its start (rates) or its
+ * end (rates with rampTo over them), whichever sends more of `types` (default every type) in all.
+ */
+export function phasePeakRates(p: {rates: Record<string, number | undefined>; rampTo?: Record<string, number | undefined>}, types?: readonly string[]): Record<string, number> {
+  const pick = (rates: Record<string, number | undefined>) =>
+    Object.fromEntries(Object.entries(rates).flatMap(([t, r]) => ((types === undefined || types.includes(t)) && r !== undefined ? [[t, r]] : [])))
+  const start = pick(p.rates)
+  const end = pick({...p.rates, ...p.rampTo})
+  const sum = (rates: Record<string, number>) => Object.values(rates).reduce((a, r) => a + r, 0)
+  return sum(end) > sum(start) ? end : start
+}
+
+/**
  * What `--mode saturate` drives for a scenario: the read mix of its busiest read phase as weights,
  * and its read thresholds (on read types or the read group, plus errors.rate), whole-run or per phase.
  */
-export function saturationPlan(s: {phases: Array<{rates: Record<string, number | undefined>; thresholds?: string[]}>; thresholds: string[]}, readTypes: readonly string[]): {weights: Record<string, number>; thresholds: string[]} {
-  const readRate = (p: (typeof s.phases)[number]) => readTypes.reduce((sum, t) => sum + (p.rates[t] ?? 0), 0)
-  const busiest = s.phases.reduce((a, b) => (readRate(b) > readRate(a) ? b : a))
-  const weights = Object.fromEntries(readTypes.filter((t) => (busiest.rates[t] ?? 0) > 0).map((t) => [t, busiest.rates[t]!]))
+export function saturationPlan(
+  s: {phases: Array<{rates: Record<string, number | undefined>; rampTo?: Record<string, number | undefined>; thresholds?: string[]}>; thresholds: string[]},
+  readTypes: readonly string[],
+): {weights: Record<string, number>; thresholds: string[]} {
+  // a ramping phase's read mix at its busiest end (the start or the rampTo rates)
+  const mixes = s.phases.map((p) => phasePeakRates(p, readTypes))
+  const readRate = (mix: Record<string, number>) => Object.values(mix).reduce((sum, r) => sum + r, 0)
+  const busiest = mixes.reduce((a, b) => (readRate(b) > readRate(a) ? b : a))
+  const weights = Object.fromEntries(Object.entries(busiest).filter(([, r]) => r > 0))
   const isRead = (expr: string) => {
     const t = parseThreshold(expr)
     return t.metric === 'read' || readTypes.includes(t.metric) || (t.metric === 'all' && t.stat === 'errors')

@@ -200,3 +200,24 @@ export function formatThresholdValue(kind: ThresholdKind, v: number | null): str
       return String(v)
   }
 }
+
+/**
+ * Whether a threshold can no longer pass, given the least (`lo`) and the most (`hi`) its value
+ * can still end at: true when every value in [lo, hi] fails. E.g. `errors.rate < 1%` with 130
+ * errors already and at most 12,001 requests to come: lo = 130 / 12,001 ≥ 1%, so it cannot pass.
+ */
+export function cannotPass(op: ThresholdOp, limit: number, lo: number, hi: number): boolean {
+  if (lo > hi) return false
+  switch (op) {
+    case '<':
+      return lo >= limit
+    case '<=':
+      return lo > limit
+    case '>':
+      return hi <= limit
+    case '>=':
+      return hi < limit
+    case '==':
+      return lo > limit || hi < limit
+  }
+}

@@ -3,7 +3,7 @@ import {formatThresholdActual, formatThresholdValue} from '../metrics/thresholds
 import type {RunComparison} from './compare.js'
 import {overviewMarkers, overviewOf} from './overview.js'
 import {inlineScript, OVERVIEW_CSS, OVERVIEW_SCRIPT, scriptJson, uplotAssets} from './overview-script.js'
-import {failureRows, generatorHealthLine, latenessFlipsOf} from './tables.js'
+import {abortLine, failureRows, generatorHealthLine, latenessFlipsOf} from './tables.js'
 
 const esc = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'})[c]!)
 
@@ -207,7 +207,8 @@ export interface HtmlOptions {
 export function renderHtml(result: RunResult, options: HtmlOptions = {}): string {
   const {js, css} = uplotAssets()
   const v = result.verdict
-  const verdict = result.void ? `VOID: ${result.void.reason}` : v.pass ? 'PASS' : `FAIL (${v.thresholdsFailed} threshold(s), ${v.invariantsFailed} invariant(s))`
+  const verdict = result.void ? `VOID: ${result.void.reason}` : v.pass ? 'PASS' : `FAIL (${result.abort ? `aborted at ${result.abort.atMs / 1000} s, ` : ''}${v.thresholdsFailed} threshold(s), ${v.invariantsFailed} invariant(s))`
+  const aborted = abortLine(result)
   const stockNote = stockSeriesOf(result)
     ? ''
     : '<p class="note">This run carries no stock series (stats.stockSeries), so stock remaining over time is not charted.</p>'
@@ -231,6 +232,7 @@ ${OVERVIEW_CSS}
 <body>
 <h1>${esc(result.scenario.name)} <span class="verdict ${v.pass ? 'ok' : 'bad'}">${esc(verdict)}</span></h1>
 <p>Target ${esc(result.target)} · started ${esc(result.startedAt)} · ${(result.durationMs / 1000).toFixed(1)} s · scale ${result.scenario.scale} · ${result.generator.runs} generator run(s) on ${esc(result.generator.hostname)} · ${esc(generatorHealthLine(result))}</p>
+${aborted ? `<p id="aborted"><strong>${esc(aborted)}</strong></p>` : ''}
 <section class="overview" id="overview"></section>
 ${markerLegend(result)}
 ${verdictTables(result)}

@@ -2,7 +2,7 @@ import {appendFile} from 'node:fs/promises'
 import {UsageError} from '../../core/errors.js'
 import type {RunResult} from '../metrics/result.js'
 import {formatChange, formatFigure, hiddenNote, shownFigures, type RunComparison} from './compare.js'
-import {failureRows, generatorHealthLine, summaryTableData, thresholdLines, verdictLine} from './tables.js'
+import {abortLine, failureRows, generatorHealthLine, summaryTableData, thresholdLines, verdictLine} from './tables.js'
 
 export interface MarkdownOptions {
   /** A comparison with a baseline: its regressions make the verdict REGRESSION 97, its changed figures get a table. Default none. */
@@ -43,6 +43,8 @@ export function renderMarkdownSummary(result: RunResult, opts: MarkdownOptions =
     '',
     `**${cell(result.scenario.name)}**${scale} against \`${result.target}\`: ${(result.durationMs / 1000).toFixed(1)} s, ${result.generator.connections} connections. ${cell(generatorHealthLine(result))}.`,
   ]
+  const aborted = abortLine(result)
+  if (aborted) out.push('', `> **ABORTED** ${cell(aborted.replace(/^ABORTED /, ''))}`)
   if (result.void) out.push('', `> **VOID RUN:** ${cell(result.void.reason)}`)
   for (const w of opts.warnings ?? []) out.push('', `> Warning: ${cell(w)}`)
   const ts = thresholdLines(result)

@@ -273,9 +273,20 @@ export function verdictLine(result: RunResult, regressions = 0): string {
     : v.invariantsFailed
       ? `INVARIANT 98: ${v.invariantsFailed} of ${nI} invariant(s) violated`
       : v.thresholdsFailed
-        ? `FAIL 99: ${v.thresholdsFailed} of ${nT} threshold(s) failed`
+        ? `FAIL 99: ${result.abort ? `aborted at ${result.abort.atMs / 1000} s by ${result.abort.threshold}; ` : ''}${v.thresholdsFailed} of ${nT} threshold(s) failed`
         : `PASS: ${nT} threshold(s) and ${nI} invariant(s) held${result.aborted ? ' (stopped early)' : ''}`
   return regressions ? `REGRESSION 97: ${regressions} figure(s) worse than the baseline (this run: ${line})` : line
+}
+
+/**
+ * Why a threshold with abortOnFail stopped the run, or null: "ABORTED at 14 s of 30 s by
+ * read.p95 < 200ms [run]: 312.0ms over the run so far. …".
+ */
+export function abortLine(result: RunResult): string | null {
+  const a = result.abort
+  if (!a) return null
+  const scheduledS = result.phases.reduce((ms, p) => ms + p.durationMs, 0) / 1000
+  return `ABORTED at ${a.atMs / 1000} s of ${scheduledS} s by ${a.threshold} [${a.scope}]: ${a.reason}. abortOnFail stopped the run there: requests it never sent count as failed below.`
 }
 
 /**
@@ -301,6 +312,8 @@ export function renderReport(result: RunResult, options: RenderOptions = {}): st
   const out = [paint(color, 1, paint(color, result.verdict.pass && !options.regressions ? 32 : 31, verdict)), ...wrap(head, REPORT_WIDTH), ...wrap(generatorHealthLine(result), REPORT_WIDTH)]
   const cpu = cpuLine(result)
   if (cpu) out.push(...wrap(cpu, REPORT_WIDTH))
+  const aborted = abortLine(result)
+  if (aborted) out.push(...wrap(aborted, REPORT_WIDTH))
   if (result.void?.kind === 'lateness') out.push(...wrap(`VOID RUN: ${result.void.reason}. Latency counts from each request's intended send time, so the failure may be the generator's, not the target's.`, REPORT_WIDTH))
   else if (result.void) out.push(...wrap(`VOID RUN: ${result.void.reason}. The figures below describe the generator, not the target.`, REPORT_WIDTH))
   if (result.thresholds.length) out.push('', 'Thresholds', ...renderThresholds(result).map((l) => marks(l, color)))

@@ -2,7 +2,7 @@ import {hostname} from 'node:os'
 import {redactUrl} from '../../core/errors.js'
 import type {OpenModelResult} from '../load/open-model.js'
 import type {LatencyHistogram} from '../../core/histogram.js'
-import {finalizeRun, type InvariantResult, type RunResult} from '../metrics/result.js'
+import {finalizeRun, type InvariantResult, type RunAbort, type RunResult} from '../metrics/result.js'
 import {REQUEST_GROUPS, thresholdSpec, type Scenario} from '../scenario/schema.js'
 
 /** Everything a run's result is made of: the scenario, the executor's samples and what was checked after. */
@@ -18,6 +18,8 @@ export interface RunFacts {
   stats?: Record<string, unknown>
   /** Extra latency metrics, e.g. notify (drop start → event seen by a follower). */
   metrics?: Record<string, LatencyHistogram>
+  /** The threshold with abortOnFail that stopped the run (see run/abort.ts). */
+  abort?: RunAbort | null
 }
 
 /** The one place a RunResult is made: assembled from the facts, then judged once (thresholds, void rule, verdict). */
@@ -57,6 +59,7 @@ export function buildRunResult(f: RunFacts): RunResult {
     stats: {},
     void: null,
     aborted: load.aborted,
+    ...(f.abort ? {abort: f.abort} : {}),
     verdict: {pass: true, void: false, thresholdsFailed: 0, invariantsFailed: 0, exitCode: 0},
   }
   return finalizeRun(shell, REQUEST_GROUPS, {invariants: f.invariants, stats: f.stats, metrics: f.metrics})

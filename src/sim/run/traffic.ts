@@ -12,6 +12,7 @@ import {startGenerator, type GeneratorOutput} from './generator.js'
 import type {Emit} from './events.js'
 import {checkStartAt, executorSignal, holdUntil, openModelPlan} from './plan.js'
 import {buildRunResult, type RunFacts} from './result.js'
+import {watchAborts} from './abort.js'
 
 export interface TrafficRunOptions {
   /** Validated and scaled. */
@@ -76,17 +77,22 @@ export async function trafficRun(o: TrafficRunOptions, emit: Emit): Promise<RunR
   const startedAt = new Date(o.startAt ?? Date.now()).toISOString()
   let load: OpenModelResult
   let extras: Pick<RunFacts, 'invariants' | 'stats'> = {}
+  const watcher = watchAborts(s)
   if (o.builders) {
+    const stop = new AbortController()
     if (o.startAt !== undefined) await holdUntil(o.startAt, o.signal)
     load = await runOpenModel({
       ...openModelPlan(s, o.segment),
       baseUrl: o.target,
       builders: o.builders as Record<string, RequestBuilder>,
-      signal: executorSignal(o.signal),
+      signal: AbortSignal.any([executorSignal(o.signal), stop.signal]),
       testStarve: o.testStarve,
       onProgress: (p) => emit('progress', p),
       onPhase: (p) => emit('phase', p),
-      onSecond: (p) => emit('second', p),
+      onSecond: (p) => {
+        emit('second', p)
+        if (watcher?.second(p)) stop.abort()
+      },
     })
   } else {
     const generator = startGenerator({scenario: s, target: o.target, world: world!, notifyUsers: [], testStarve: o.testStarve, profile, segment: o.segment, startAt: o.startAt})
@@ -94,7 +100,10 @@ export async function trafficRun(o: TrafficRunOptions, emit: Emit): Promise<RunR
     o.signal.addEventListener('abort', abort, {once: true})
     generator.on('progress', (p) => emit('progress', p))
     generator.on('phase', (p) => emit('phase', p))
-    generator.on('second', (p) => emit('second', p))
+    generator.on('second', (p) => {
+      emit('second', p)
+      if (watcher?.second(p)) generator.abort()
+    })
     try {
       const out = await generator.done
       load = out.load
@@ -103,7 +112,7 @@ export async function trafficRun(o: TrafficRunOptions, emit: Emit): Promise<RunR
       o.signal.removeEventListener('abort', abort)
     }
   }
-  const result = buildRunResult({scenario: s, file: o.file, scale: o.scale, target: o.target, startedAt, load, ...extras})
+  const result = buildRunResult({scenario: s, file: o.file, scale: o.scale, target: o.target, startedAt, load, ...extras, abort: watcher?.fired})
   // what `report merge` checks the pieces of a split run by
   if (o.segment && o.segment.count > 1) result.scenario.segment = {index: o.segment.index, count: o.segment.count}
   if (o.startAt !== undefined) result.scenario.startAt = startedAt

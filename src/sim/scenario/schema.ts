@@ -23,7 +23,7 @@ export const INVARIANTS = ['no_oversell', 'no_duplicate_orders', 'every_ack_pers
 const Arrival = z.enum(['constant', 'poisson']).describe('constant: evenly spaced sends; poisson: exponential gaps (bursty, as independent users are)')
 
 const knownMetrics = new Set<string>([...REQUEST_TYPES, ...Object.keys(REQUEST_GROUPS), ...EXTRA_METRICS, 'errors'])
-const Threshold = z
+const ThresholdText = z
   .string()
   .describe(
     'k6-like: "read.p95 < 200ms", "order.service.p99 < 300ms", "errors.rate < 0.1%", "browse_product.rate > 95/s"; with no samples it fails unless optional, written with ? after the stat: "order.p95? < 500ms"; "read.p99 < 300ms over 5s" holds in every 5 s window',
@@ -39,6 +39,58 @@ const Threshold = z
     }
   })
 
+/**
+ * What the run can watch while it goes: the per-second series holds latency, answers and errors
+ * of request types, not late sends nor extra metrics (notify); and a phase's count or rate is
+ * only known once the run has ended (its seconds hold the answers completed then, not the
+ * requests the phase scheduled), so neither can stop a run.
+ */
+function abortProblem(expression: string, scope: 'run' | 'phase'): string | null {
+  let t
+  try {
+    t = parseThreshold(expression)
+  } catch {
+    return null // the expression's own issue says what is wrong
+  }
+  if ((EXTRA_METRICS as readonly string[]).includes(t.metric)) return `${t.metric} is measured once the run is over, so it cannot stop the run`
+  if (t.stat === 'late') return 'late sends are counted once the run is over, so they cannot stop the run'
+  if (scope === 'phase' && (t.kind === 'count' || t.kind === 'rate')) return "a phase's count or rate is known once the run is over: put it in the run's thresholds, where it stops the run as soon as it can no longer pass"
+  return null
+}
+
+/** The object form, with k6's names: {threshold: "read.p95 < 200ms", abortOnFail: true, delayAbortEval: 10s}. */
+const thresholdObject = (scope: 'run' | 'phase') =>
+  z
+    .strictObject({
+      threshold: ThresholdText,
+      abortOnFail: z.boolean().default(false).describe('stop the run as soon as this threshold fails (exit 99); as k6'),
+      delayAbortEval: Duration.optional().describe(
+        `wait this long before judging it for abortOnFail, from the ${scope === 'run' ? "run's" : "phase's"} start (default 0s); a count or error share that can no longer pass stops the run at once`,
+      ),
+    })
+    .superRefine((o, ctx) => {
+      if (o.delayAbortEval !== undefined && !o.abortOnFail) ctx.addIssue({code: 'custom', path: ['delayAbortEval'], message: 'only applies with abortOnFail: true'})
+      const problem = o.abortOnFail ? abortProblem(o.threshold, scope) : null
+      if (problem) ctx.addIssue({code: 'custom', path: ['abortOnFail'], message: problem})
+    })
+
+const thresholdEntry = (scope: 'run' | 'phase') =>
+  z.union([ThresholdText, thresholdObject(scope)], {
+    error: (issue) => (issue.code === 'invalid_union' ? 'expected a threshold: "read.p95 < 200ms", or {threshold: "read.p95 < 200ms", abortOnFail: true, delayAbortEval: 10s}' : undefined),
+  })
+
+/**
+ * A threshold with abortOnFail, by its place: scope `run` is the scenario's thresholds[index],
+ * else the phase of that name's thresholds[index]. By place rather than by text, so a capacity
+ * step that rewrites a count's limit still finds it.
+ */
+export interface AbortRule {
+  scope: string
+  index: number
+  /** delayAbortEval in ms, from the run's start (scope run) or the phase's start. 0 when not given. */
+  delayMs: number
+}
+
 const rateShape = Object.fromEntries(
   REQUEST_TYPES.map((t) => [t, z.number().nonnegative().optional().describe(`${t} requests per second (open model)`)]),
 ) as Record<RequestType, z.ZodOptional<z.ZodNumber>>
@@ -50,7 +102,7 @@ const Phase = z.strictObject({
   arrival: Arrival.optional().describe('overrides the scenario-wide arrival process'),
   rates: Rates,
   rampTo: Rates.optional().describe('rates at the phase end, reached linearly from rates (a type missing here keeps its rate), as k6 ramping-arrival-rate'),
-  thresholds: z.array(Threshold).optional().describe('thresholds evaluated on this phase alone'),
+  thresholds: z.array(thresholdEntry('phase')).optional().describe('thresholds evaluated on this phase alone'),
 })
 
 export const ScenarioSchema = z
@@ -116,7 +168,7 @@ export const ScenarioSchema = z
       .strictObject({sample: z.number().int().min(0).default(20).describe('followers whose drop_started latency is measured end to end')})
       .prefault({}),
     phases: z.array(Phase).min(1),
-    thresholds: z.array(Threshold).default([]).describe('thresholds evaluated on the whole run'),
+    thresholds: z.array(thresholdEntry('run')).default([]).describe('thresholds evaluated on the whole run'),
     invariants: z.array(z.enum(INVARIANTS)).default([...INVARIANTS]),
     faults: FaultsSchema.optional(),
     generator: z
@@ -149,12 +201,33 @@ export const ScenarioSchema = z
     },
     {when: () => true},
   )
+  .transform(splitAbortRules)
+
+type ThresholdEntry = string | {threshold: string; abortOnFail: boolean; delayAbortEval?: number}
+
+/**
+ * Thresholds as expressions (what every part judges, exports and records), and those written with
+ * abortOnFail as rules beside them (abortRules, absent when none): the run watches those seconds by second.
+ */
+function splitAbortRules<S extends {thresholds: ThresholdEntry[]; phases: Array<{name: string; thresholds?: ThresholdEntry[]}>}>(s: S) {
+  const abortRules: AbortRule[] = []
+  const texts = (entries: ThresholdEntry[], scope: string) =>
+    entries.map((e, index) => {
+      if (typeof e === 'string') return e
+      if (e.abortOnFail) abortRules.push({scope, index, delayMs: e.delayAbortEval ?? 0})
+      return e.threshold
+    })
+  type Phase = Omit<S['phases'][number], 'thresholds'> & {thresholds?: string[]}
+  const phases = s.phases.map(({thresholds, ...p}) => (thresholds ? {...p, thresholds: texts(thresholds, p.name)} : p) as Phase)
+  const thresholds = texts(s.thresholds, 'run')
+  const out: Omit<S, 'thresholds' | 'phases'> & {thresholds: string[]; phases: Phase[]; abortRules?: AbortRule[]} = {...s, thresholds, phases}
+  if (abortRules.length) out.abortRules = abortRules
+  return out
+}
 
 /** A validated scenario: durations in milliseconds, defaults filled in. */
 export type Scenario = z.output<typeof ScenarioSchema>
 export type ScenarioPhase = Scenario['phases'][number]
-/** A scenario as written in a file (durations as strings, defaults optional). */
-
 /** The published JSON Schema (scenarios/schema.json) for editors' autocompletion. */
 export function scenarioJsonSchema(): Record<string, unknown> {
   return {
