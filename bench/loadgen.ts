@@ -9,7 +9,7 @@
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import Table from 'cli-table3'
 import {loadavg} from 'node:os'
-import {runOpenModel, type OpenModelResult} from '../src/sim/load/open-model.js'
+import {runOpenModel, type OpenModelResult} from '../src/sim/executors/open-model/index.js'
 import {JSON_OUT, numberArg} from './args.js'
 
 const json = JSON_OUT

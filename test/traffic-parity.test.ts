@@ -5,7 +5,7 @@ import {describe, expect, it} from 'vitest'
 import {createRandom} from '../src/core/random.js'
 import {verifyToken} from '../src/core/tokens.js'
 import {exportK6} from '../src/sim/export/k6.js'
-import type {HttpRequestSpec} from '../src/sim/load/open-model.js'
+import type {HttpRequestSpec} from '../src/sim/executors/open-model/index.js'
 import {parseScenario} from '../src/sim/scenario/loader.js'
 import {REQUEST_GROUPS, REQUEST_TYPES, type RequestType, type Scenario} from '../src/sim/scenario/schema.js'
 import {createBuilders, createRequestDrawer} from '../src/sim/traffic/builders.js'
@@ -62,7 +62,7 @@ function generatorRequests(s: Scenario, type: RequestType, seed: number): Sent[]
       body: spec.body ?? null,
       user: userOf(header(spec.headers, 'authorization')),
       key: header(spec.headers, 'idempotency-key') ?? null,
-      // the generator declares JSON for every non-string body (open-model.ts)
+      // the generator declares JSON for every non-string body (executors/open-model)
       json: spec.body === undefined ? null : typeof spec.body !== 'string',
       ok: PROBE_STATUSES.filter((st) => (spec.ok ?? ((x: number) => x >= 200 && x < 400))(st)),
     }

@@ -2,7 +2,7 @@ import autocannon from 'autocannon'
 import {createRandom} from '../../core/random.js'
 import {LatencyHistogram, type LatencySummary} from '../../core/histogram.js'
 import {evaluateThreshold, parseThreshold, type MetricLookup, type ThresholdResult} from '../metrics/thresholds.js'
-import type {RequestBuilder} from './open-model.js'
+import type {RequestBuilder} from '../executors/open-model/index.js'
 import {reachable} from './reachable.js'
 
 export interface SaturateOptions {

@@ -1,6 +1,6 @@
 import {UsageError} from '../../core/errors.js'
 import type {Segment} from '../load/arrivals.js'
-import type {OpenModelOptions} from '../load/open-model.js'
+import type {OpenModelOptions} from '../executors/open-model/index.js'
 import type {Scenario} from '../scenario/schema.js'
 
 /**

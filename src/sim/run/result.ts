@@ -1,6 +1,6 @@
 import {hostname} from 'node:os'
 import {redactUrl} from '../../core/errors.js'
-import type {OpenModelResult} from '../load/open-model.js'
+import type {OpenModelResult} from '../executors/open-model/index.js'
 import type {LatencyHistogram} from '../../core/histogram.js'
 import {finalizeRun, type InvariantResult, type RunAbort, type RunResult} from '../metrics/result.js'
 import {REQUEST_GROUPS, thresholdSpec, type Scenario} from '../scenario/schema.js'

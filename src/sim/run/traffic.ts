@@ -1,6 +1,6 @@
 import {UsageError, redactUrl, throwUsageErrors} from '../../core/errors.js'
 import {phaseTypes, type Segment} from '../load/arrivals.js'
-import {runOpenModel, type OpenModelResult, type RequestBuilder} from '../load/open-model.js'
+import {runOpenModel, type OpenModelResult, type RequestBuilder} from '../executors/open-model/index.js'
 import {reachable} from '../load/reachable.js'
 import type {RunResult} from '../metrics/result.js'
 import type {TrafficWorld} from '../traffic/builders.js'
