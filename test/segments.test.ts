@@ -47,7 +47,7 @@ phases: [{name: p, duration: 1s, rates: {order: 1}}]
     const random = createRandom(9)
     return Array.from({length: N}, (_, seq) => {
       const spec = builders.order({type: 'order', phase: 'p', seq, intendedMs: seq, random})
-      return [spec.headers!['Idempotency-Key'], verifyToken(spec.headers!.Authorization.replace('Bearer ', ''), world.secret)] as const
+      return [spec.headers!['Idempotency-Key'], verifyToken(spec.headers!.Authorization.replace('Bearer ', ''), world.secret)!] as const
     })
   }
 
