@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 import {BACKENDS} from './helpers/db.js'
 import {ChangeFeed} from '../src/core/events.js'
-import {createProduct, updateProduct} from '../src/core/catalog/products.js'
+import {createProduct, getProduct, updateProduct} from '../src/core/catalog/products.js'
 import {createCacheNodes} from '../src/core/cache/nodes.js'
 import {cacheKeys, createCatalogCache, type CatalogCacheOptions} from '../src/core/cache/catalog-cache.js'
 import type {Db, Queryable, Sql} from '../src/core/db/types.js'
@@ -115,6 +115,41 @@ for (const backend of BACKENDS) {
       // the old value was kept nowhere: the next read loads the new one
       expect((await cache.product(productId))!.title).toBe('Racer')
       await cache.close()
+    })
+
+    it('answers JSON text equal to the value: loaded, from a node, from the near cache, and after an edit', async () => {
+      const {productId, dropId} = await world(t.db)
+      const nodes = await createCacheNodes('memory:3')
+      const changes = new ChangeFeed()
+      const a = await createCatalogCache({db: t.db, nodes, changes})
+      // b shares the nodes: its first read is a node hit, whose stored text it answers with
+      const b = await createCatalogCache({db: t.db, nodes})
+      const product = JSON.stringify(await getProduct(t.db, productId))
+      expect(await a.productJson(productId)).toBe(product)
+      expect(a.stats()).toMatchObject({misses: 1, hits: 0})
+      expect(await b.productJson(productId)).toBe(product)
+      expect(b.stats()).toMatchObject({misses: 0, hits: 1, nearHits: 0})
+      expect(await b.productJson(productId)).toBe(product)
+      expect(await b.productJson(productId)).toBe(product)
+      expect(b.stats()).toMatchObject({misses: 0, hits: 3, nearHits: 2})
+      expect(await a.dropStockJson(dropId)).toBe(JSON.stringify(await getDropStockFresh(dropId)))
+      expect(JSON.parse((await a.dropStockJson(dropId))!)).toEqual(await a.dropStock(dropId))
+      for (let i = 0; i < 2; i++) {
+        expect(await a.productJson(999_999)).toBeNull()
+        expect(await a.dropStockJson(999_999)).toBeNull()
+      }
+      const edited = await updateProduct({db: t.db, changes}, productId, {title: 'Jacket v3'})
+      expect(JSON.parse((await a.productJson(productId))!)).toEqual(edited)
+      expect(await a.productJson(productId)).toBe(JSON.stringify(await getProduct(t.db, productId)))
+      await a.close()
+      await b.close()
+
+      async function getDropStockFresh(id: number) {
+        const c = await open(t.db)
+        const stock = await c.dropStock(id)
+        await c.close()
+        return stock
+      }
     })
 
     it('keeps a hot key as replicas on distinct nodes and invalidates every copy', async () => {

@@ -1,5 +1,5 @@
 import {randomUUID} from 'node:crypto'
-import Fastify, {type FastifyInstance, type FastifyReply, type FastifyRequest} from 'fastify'
+import Fastify, {type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type HookHandlerDoneFunction} from 'fastify'
 import type {Engine} from '../core/engine.js'
 import {DEFAULT_REDIS_PREFIX} from '../core/orders/deps.js'
 import {AddressInUseError, AddressNotAvailableError, UsageError} from '../core/errors.js'
@@ -58,6 +58,10 @@ export async function buildServer(engine: Engine, options: ServerOptions): Promi
   const log = options.log ?? process.stderr
   const app = Fastify({
     logger: log ? {level: 'error', stream: log} : false,
+    // a request's logger is made when it first logs (a 5xx), not for every request
+    childLoggerFactory: (logger, bindings, opts) => new LazyChildLogger(logger, bindings, opts) as unknown as FastifyBaseLogger,
+    // nothing below error is written: skip fastify's per-request info lines outright
+    disableRequestLogging: true,
     // unique across processes and restarts, so a reported id finds its log line
     genReqId: () => randomUUID(),
     bodyLimit: options.bodyLimit ?? 16 * 1024,
@@ -85,24 +89,42 @@ export async function buildServer(engine: Engine, options: ServerOptions): Promi
   if (options.worker) {
     // every answer, a 429 included, says which worker of `serve --workers N` gave it
     const servedBy = `${options.worker.index}/${options.worker.pid}`
-    app.addHook('onRequest', async (_request, reply) => {
+    app.addHook('onRequest', (_request, reply, done) => {
       reply.header('livedrop-worker', servedBy)
+      done()
     })
   }
-  // identify the caller early so the rate limit is per user; routes that need a user still check
-  app.addHook('onRequest', async (request, reply) => {
+  // identify the caller early so the rate limit is per user; routes that need a user still check.
+  // Callback-style hooks (not async): no promise per request on the path every request takes
+  const limited = (wait: number, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    if (wait <= 0) return done()
+    reply.header('retry-after', Math.max(1, Math.ceil(wait)))
+    // a hook that answers does not call done()
+    sendError(reply, 429, 'RATE_LIMITED', 'too many requests', {hint: `Retry after ${Math.ceil(wait)} s.`})
+  }
+  app.addHook('onRequest', (request, reply, done) => {
     const token = bearer(request)
     if (token) request.userId = verifyToken(token, options.secret) ?? 0
-    const wait = await limiter.take(request.userId || request.ip)
-    if (wait > 0) {
-      reply.header('retry-after', Math.max(1, Math.ceil(wait)))
-      return sendError(reply, 429, 'RATE_LIMITED', 'too many requests', {hint: `Retry after ${Math.ceil(wait)} s.`})
-    }
+    const wait = limiter.take(request.userId || request.ip)
+    if (typeof wait === 'number') return limited(wait, reply, done)
+    wait.then((w) => limited(w, reply, done), done)
   })
-  app.addHook('onResponse', async (request, reply) => {
+  // one prom-client child per route, method and status: no label object per request
+  const recorders = new Map<string, {inc: () => void; observe: (seconds: number) => void}>()
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched'
-    metrics.requests.inc({route, method: request.method, status: String(reply.statusCode)})
-    metrics.latency.observe({route, method: request.method}, reply.elapsedTime / 1000)
+    const status = reply.statusCode
+    const key = `${request.method} ${status} ${route}`
+    let r = recorders.get(key)
+    if (!r) {
+      const counter = metrics.requests.labels({route, method: request.method, status: String(status)})
+      const histogram = metrics.latency.labels({route, method: request.method})
+      r = {inc: () => counter.inc(), observe: (seconds) => histogram.observe(seconds)}
+      recorders.set(key, r)
+    }
+    r.inc()
+    r.observe(reply.elapsedTime / 1000)
+    done()
   })
   signCursors(app, options.secret)
 
@@ -118,6 +140,70 @@ export async function buildServer(engine: Engine, options: ServerOptions): Promi
 
   await registerRoutes(app, {engine, metrics, requireUser, worker: options.worker})
   return {app, metrics}
+}
+
+type ChildArgs = Parameters<FastifyBaseLogger['child']>
+
+/**
+ * A request's child logger, made on its first use: pino's child() serializes the bindings
+ * ({reqId}) at once, a cost every request paid for a logger only a failing one writes to.
+ */
+class LazyChildLogger {
+  private made: FastifyBaseLogger | undefined
+
+  constructor(
+    private readonly parent: FastifyBaseLogger,
+    private readonly bindings: ChildArgs[0],
+    private readonly opts: ChildArgs[1],
+  ) {}
+
+  private get real(): FastifyBaseLogger {
+    return (this.made ??= this.parent.child(this.bindings, this.opts))
+  }
+
+  get level(): string {
+    return this.made?.level ?? this.parent.level
+  }
+
+  set level(level: string) {
+    this.real.level = level
+  }
+
+  fatal(...args: unknown[]): void {
+    ;(this.real.fatal as (...a: unknown[]) => void)(...args)
+  }
+
+  error(...args: unknown[]): void {
+    ;(this.real.error as (...a: unknown[]) => void)(...args)
+  }
+
+  warn(...args: unknown[]): void {
+    ;(this.real.warn as (...a: unknown[]) => void)(...args)
+  }
+
+  info(...args: unknown[]): void {
+    ;(this.real.info as (...a: unknown[]) => void)(...args)
+  }
+
+  debug(...args: unknown[]): void {
+    ;(this.real.debug as (...a: unknown[]) => void)(...args)
+  }
+
+  trace(...args: unknown[]): void {
+    ;(this.real.trace as (...a: unknown[]) => void)(...args)
+  }
+
+  silent(...args: unknown[]): void {
+    ;(this.real.silent as (...a: unknown[]) => void)(...args)
+  }
+
+  child(bindings: ChildArgs[0], opts?: ChildArgs[1]): FastifyBaseLogger {
+    return this.real.child(bindings, opts)
+  }
+
+  isLevelEnabled(level: string): boolean {
+    return (this.real as unknown as {isLevelEnabled(l: string): boolean}).isLevelEnabled(level)
+  }
 }
 
 /**

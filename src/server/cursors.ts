@@ -1,4 +1,4 @@
-import type {FastifyInstance, FastifyRequest} from 'fastify'
+import type {FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction} from 'fastify'
 import {signCursor, verifyCursor} from '../core/catalog/cursor.js'
 
 /**
@@ -8,25 +8,41 @@ import {signCursor, verifyCursor} from '../core/catalog/cursor.js'
  * INVALID_CURSOR, field querystring.cursor). The core sees only the cursors it issued.
  */
 export function signCursors(app: FastifyInstance, secret: string): void {
-  app.addHook('preHandler', async (request) => {
+  // callback-style hooks (no promise per request); the check only on routes that take a cursor
+  const verify = (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
     const query = request.query as {cursor?: string}
-    if (query.cursor) query.cursor = verifyCursor(query.cursor, secret, listing(request, request.routeOptions.url!))
+    try {
+      if (query.cursor) query.cursor = verifyCursor(query.cursor, secret, listing(request, request.routeOptions.url!))
+    } catch (err) {
+      return done(err as Error)
+    }
+    done()
+  }
+  app.addHook('onRoute', (route) => {
+    const query = route.schema?.querystring as {properties?: Record<string, unknown>} | undefined
+    if (query?.properties?.cursor) route.preHandler = [verify, ...(route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler])]
   })
 
-  app.addHook('preSerialization', async (request: FastifyRequest, _reply, payload: unknown) => {
+  // only object payloads get here: a route answering with JSON text it made itself skips it
+  app.addHook('preSerialization', (request: FastifyRequest, _reply: FastifyReply, payload: unknown, done: (err: Error | null, value?: unknown) => void) => {
+    done(null, signed(request, payload))
+  })
+
+  function signed(request: FastifyRequest, payload: unknown): unknown {
     if (!isObject(payload)) return payload
     const url = request.routeOptions.url!
     if (typeof payload.nextCursor === 'string') return {...payload, nextCursor: signCursor(payload.nextCursor, secret, listing(request, url))}
     // a resource may embed the first page of a listing of its own: /creators/:id's `products`
     // pages on at /creators/:id/products (copies: the payload may be a cached object)
-    let signed = payload
-    for (const [key, value] of Object.entries(payload)) {
+    let out = payload
+    for (const key in payload) {
+      const value = payload[key]
       if (isObject(value) && typeof value.nextCursor === 'string') {
-        signed = {...signed, [key]: {...value, nextCursor: signCursor(value.nextCursor, secret, listing(request, `${url}/${key}`))}}
+        out = {...out, [key]: {...value, nextCursor: signCursor(value.nextCursor, secret, listing(request, `${url}/${key}`))}}
       }
     }
-    return signed
-  })
+    return out
+  }
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

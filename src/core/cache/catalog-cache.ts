@@ -53,9 +53,13 @@ export interface CacheStats {
 
 export interface CatalogCache {
   product(id: number): Promise<Product | null>
+  /** The product as JSON text (what the API sends), kept beside the cached value: no serialization per read. */
+  productJson(id: number): Promise<string | null>
   /** The drop view with its stock from the short-lived stock entry. */
   drop(id: number): Promise<DropView | null>
   dropStock(id: number): Promise<DropStock | null>
+  /** The drop's stock as JSON text, as productJson. */
+  dropStockJson(id: number): Promise<string | null>
   creatorPage(creatorId: number): Promise<CreatorPage | null>
   /** Invalidates what a change makes stale, here and (with Redis) in every other process. */
   invalidate(event: ChangeEvent): Promise<void>
@@ -130,7 +134,12 @@ interface NodeState {
 
 interface Near {
   v: unknown
+  /** v as JSON text, made on the first read that wants text (the API answers with it as is). */
+  j?: string
 }
+
+/** Entries are stored in the nodes as {"v": value}: the value's JSON text is what lies between. */
+const STORED_HEAD = '{"v":'
 
 /**
  * Read-through cache of the catalog's read views over consistent-hashed nodes.
@@ -200,9 +209,9 @@ export async function createCatalogCache(options: CatalogCacheOptions): Promise<
     return true
   }
 
-  function keepNear(key: string, value: unknown, ttl: number): void {
+  function keepNear(key: string, value: unknown, ttl: number, json?: string): void {
     // nearTtlMs 0 turns the near cache off (an lru-cache ttl of 0 would mean "forever")
-    if (nearTtlMs > 0) near.set(key, {v: value}, {ttl: Math.max(1, Math.min(nearTtlMs, ttl))})
+    if (nearTtlMs > 0) near.set(key, {v: value, j: json}, {ttl: Math.max(1, Math.min(nearTtlMs, ttl))})
   }
 
   function failed(node: CacheNode): void {
@@ -232,7 +241,9 @@ export async function createCatalogCache(options: CatalogCacheOptions): Promise<
           if (raw !== null) {
             counters.hits++
             const value = (JSON.parse(raw) as Near).v as T | null
-            if (epoch === epochOf(key) && !invalidating.has(key)) keepNear(key, value, ttl)
+            // the stored text already holds the value's JSON: keep it for readJson
+            const json = raw.startsWith(STORED_HEAD) && raw.endsWith('}') ? raw.slice(STORED_HEAD.length, -1) : undefined
+            if (epoch === epochOf(key) && !invalidating.has(key)) keepNear(key, value, ttl, json)
             return value
           }
           break
@@ -254,16 +265,19 @@ export async function createCatalogCache(options: CatalogCacheOptions): Promise<
     return value
   }
 
-  function read<T>(key: string, ttl: number, load: () => Promise<T | null>): Promise<T | null> {
+  /** The near cache's entry for key, counted as a hit; undefined when the read must go further. */
+  function nearHit(key: string): Near | undefined {
     countRead(key, Date.now())
-    if (!invalidating.has(key)) {
-      const hit = near.get(key)
-      if (hit) {
-        counters.hits++
-        counters.nearHits++
-        return Promise.resolve(hit.v as T | null)
-      }
+    if (invalidating.has(key)) return undefined
+    const hit = near.get(key)
+    if (hit) {
+      counters.hits++
+      counters.nearHits++
     }
+    return hit
+  }
+
+  function readFurther<T>(key: string, ttl: number, load: () => Promise<T | null>): Promise<T | null> {
     const pending = inflight.get(key)
     if (pending) {
       counters.coalesced++
@@ -274,6 +288,19 @@ export async function createCatalogCache(options: CatalogCacheOptions): Promise<
     })
     inflight.set(key, p)
     return p
+  }
+
+  function read<T>(key: string, ttl: number, load: () => Promise<T | null>): Promise<T | null> {
+    const hit = nearHit(key)
+    return hit ? Promise.resolve(hit.v as T | null) : readFurther(key, ttl, load)
+  }
+
+  /** As read, as JSON text: a near hit serializes once per entry, not once per read. */
+  async function readJson(key: string, ttl: number, load: () => Promise<unknown>): Promise<string | null> {
+    const hit = nearHit(key)
+    if (hit) return hit.v === null ? null : (hit.j ??= JSON.stringify(hit.v))
+    const value = await readFurther(key, ttl, load)
+    return value === null ? null : JSON.stringify(value)
   }
 
   let seq = 0
@@ -356,6 +383,7 @@ export async function createCatalogCache(options: CatalogCacheOptions): Promise<
 
   return {
     product: (id) => read(cacheKeys.product(id), ttlMs, () => getProduct(db, id)),
+    productJson: (id) => readJson(cacheKeys.product(id), ttlMs, () => getProduct(db, id)),
     async drop(id) {
       const view = await read(cacheKeys.drop(id), ttlMs, () => getDropView(db, id))
       if (!view) return null
@@ -363,6 +391,7 @@ export async function createCatalogCache(options: CatalogCacheOptions): Promise<
       return stock ? {...view, ...stock} : view
     },
     dropStock: (id) => read(cacheKeys.stock(id), stockTtlMs, () => getDropStock(db, id)),
+    dropStockJson: (id) => readJson(cacheKeys.stock(id), stockTtlMs, () => getDropStock(db, id)),
     creatorPage: (id) => read(cacheKeys.creator(id), ttlMs, () => getCreatorPage(db, id)),
     invalidate,
     invalidateKeys: (keys) => invalidateKeys(keys),

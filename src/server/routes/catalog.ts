@@ -6,6 +6,9 @@ import type {AppContext} from '../app.js'
 import {sendError} from '../errors.js'
 import {idParams, int, pageQuery, productPatchBody} from './schemas.js'
 
+/** What fastify itself sends with a serialized object; JSON text sent as is carries the same. */
+const JSON_TYPE = 'application/json; charset=utf-8'
+
 function found<T>(value: T | null, what: string): T {
   if (value === null) throw new NotFoundError(`${what} not found`)
   return value
@@ -37,9 +40,20 @@ export async function catalogRoutes(app: FastifyInstance, {engine, requireUser}:
     return {...(await deleteProduct(engine.deps, id)), removed: true}
   })
 
-  app.get<Id>('/products/:id', {schema: {params: idParams}}, async (request) => found(await catalog.product(int(request.params.id)!), `product ${request.params.id}`))
-  app.get<Id>('/drops/:id', {schema: {params: idParams}}, async (request) => found(await catalog.drop(int(request.params.id)!), `drop ${request.params.id}`))
-  app.get<Id>('/drops/:id/stock', {schema: {params: idParams}}, async (request) => found(await catalog.dropStock(int(request.params.id)!), `drop ${request.params.id}`))
+  // the hottest reads answer with the cache's JSON text as is: fastify neither serializes it nor
+  // runs preSerialization hooks over it (these bodies embed no cursor to sign)
+  app.get<Id>('/products/:id', {schema: {params: idParams}}, async (request, reply) => {
+    const json = found(await catalog.productJson(int(request.params.id)!), `product ${request.params.id}`)
+    return reply.type(JSON_TYPE).send(json)
+  })
+  app.get<Id>('/drops/:id', {schema: {params: idParams}}, async (request, reply) => {
+    const drop = found(await catalog.drop(int(request.params.id)!), `drop ${request.params.id}`)
+    return reply.type(JSON_TYPE).send(JSON.stringify(drop))
+  })
+  app.get<Id>('/drops/:id/stock', {schema: {params: idParams}}, async (request, reply) => {
+    const json = found(await catalog.dropStockJson(int(request.params.id)!), `drop ${request.params.id}`)
+    return reply.type(JSON_TYPE).send(json)
+  })
   app.get<Id>('/creators/:id', {schema: {params: idParams}}, async (request) => found(await catalog.creatorPage(int(request.params.id)!), `creator ${request.params.id}`))
 
   app.get<Id & {Querystring: {cursor?: string; limit?: string}}>('/creators/:id/products', {schema: {params: idParams, querystring: pageQuery}}, async (request) => {
