@@ -1,5 +1,5 @@
 import {describe, expect, it} from 'vitest'
-import {evaluateThreshold, formatThresholdActual, formatThresholdValue, NO_SAMPLES, parseThreshold, worstWindow, type MetricLookup, type WindowLookup} from './thresholds.js'
+import {cannotPass, evaluateThreshold, formatThresholdActual, formatThresholdValue, NO_SAMPLES, parseThreshold, worstWindow, type MetricLookup, type WindowLookup} from './thresholds.js'
 
 describe('parseThreshold', () => {
   it('reads k6-like expressions into metric, stat, op and a limit in base units', () => {
@@ -107,5 +107,31 @@ describe('evaluateThreshold', () => {
     expect(formatThresholdValue('fraction', 0.0005)).toBe('0.050%')
     expect(formatThresholdValue('rate', 148.91)).toBe('148.9/s')
     expect(formatThresholdValue('count', null)).toBe('no data')
+  })
+})
+
+describe('cannotPass: whether a threshold fails whatever value in [lo, hi] it ends at', () => {
+  it('an upper limit (< or <=) fails for certain once the least it can end at is past it', () => {
+    // errors.rate < 1%: 130 errors of at most 12,001 requests are already 1.08%
+    expect(cannotPass('<', 0.01, 130 / 12_001, 1)).toBe(true)
+    expect(cannotPass('<', 0.01, 119 / 12_001, 1)).toBe(false)
+    expect(cannotPass('<', 100, 100, 400)).toBe(true)
+    expect(cannotPass('<=', 100, 100, 400)).toBe(false)
+    expect(cannotPass('<=', 100, 100.5, 400)).toBe(true)
+  })
+
+  it('a lower limit (> or >=) fails for certain once the most it can end at is short of it', () => {
+    // order.count >= 1000 with at most 840 completions left possible
+    expect(cannotPass('>=', 1000, 300, 840)).toBe(true)
+    expect(cannotPass('>=', 1000, 300, 1000)).toBe(false)
+    expect(cannotPass('>', 1000, 300, 1000)).toBe(true)
+    expect(cannotPass('>', 1000, 300, 1001)).toBe(false)
+  })
+
+  it('== fails for certain only when the limit is outside [lo, hi]; an empty range proves nothing', () => {
+    expect(cannotPass('==', 5, 6, 9)).toBe(true)
+    expect(cannotPass('==', 10, 6, 9)).toBe(true)
+    expect(cannotPass('==', 7, 6, 9)).toBe(false)
+    expect(cannotPass('<', 1, 5, 2)).toBe(false)
   })
 })
