@@ -443,7 +443,7 @@ export function verdictError(result: RunResult): LivedropError | null {
     const message = [result.abort && `the run was ${describeAbort(result.abort)}`, failed.length && list].filter(Boolean).join('; ')
     return new ThresholdFailedError(message, {
       hint: result.abort
-        ? 'abortOnFail stopped the run there: the requests it never sent count as failed in the figures below. Raise capacity, relax the threshold, or give it a longer delayAbortEval.'
+        ? 'abortOnFail stopped the run there: the requests it never sent count as failed in the report. Raise capacity, relax the threshold, or give it a longer delayAbortEval.'
         : failed.some((t) => t.noData)
         ? 'See the report for the measured values. A threshold with no samples guards traffic the run never sent: fix the rates, or write it with ? after the stat (order.p95? < 500ms) if that traffic is optional.'
         : 'See the report for the measured values; raise capacity or relax the threshold in the scenario file.',
