@@ -1,4 +1,7 @@
-import {readFileSync} from 'node:fs'
+import {execFile} from 'node:child_process'
+import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {ScenarioInvalidError, ThresholdFailedError} from '../src/core/errors.js'
 import {LatencyHistogram} from '../src/core/histogram.js'
@@ -135,7 +138,7 @@ describe('abortOnFail in scenario files', () => {
     expect(schema).toContain('"delayAbortEval"')
   })
 
-  it('exports to k6 as {threshold, abortOnFail, delayAbortEval}; a phase threshold’s delay counts from its phase’s start, as k6 counts from the test’s', () => {
+  it('exports to k6 as {threshold, abortOnFail, delayAbortEval}; a phase threshold’s delay counts from its phase’s start, as k6 counts from the test’s', async () => {
     const s = scenario(
       '["errors.rate < 1%", {threshold: "read.p95 < 200ms", abortOnFail: true, delayAbortEval: 10s}]',
       '[{name: warm, duration: 5s, rates: {browse_product: 5}}, {name: race, duration: 30s, rates: {order: 5}, thresholds: [{threshold: "order.p99 < 1s", abortOnFail: true, delayAbortEval: 2s}, {threshold: "order.p95 < 1s", abortOnFail: true}]}]',
@@ -146,6 +149,21 @@ describe('abortOnFail in scenario files', () => {
     expect(options).toContain('{"threshold":"p(99)<1000","abortOnFail":true,"delayAbortEval":"7000ms"}')
     expect(options).toContain('{"threshold":"p(95)<1000","abortOnFail":true,"delayAbortEval":"5000ms"}')
     expect(options).toMatch(/http_req_failed": \["rate<0\.01"\]|http_req_failed: \["rate<0\.01"\]/)
+
+    // and k6's own types accept the object form
+    const dir = mkdtempSync(path.join(tmpdir(), 'abort-k6-'))
+    writeFileSync(path.join(dir, 'drop.k6.ts'), script)
+    writeFileSync(
+      path.join(dir, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {strict: true, noEmit: true, target: 'es2020', module: 'esnext', moduleResolution: 'bundler', lib: ['es2020'], types: ['k6'], typeRoots: [path.join(ROOT, 'node_modules/@types')]},
+        files: ['drop.k6.ts'],
+      }),
+    )
+    const out = await new Promise<string>((resolve) =>
+      execFile(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', dir], {timeout: 60_000}, (err, stdout, stderr) => resolve(err ? `${stdout}${stderr}` || 'failed' : '')),
+    )
+    expect(out).toBe('')
   })
 })
 
