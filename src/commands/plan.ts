@@ -1,6 +1,6 @@
 import {readFile, writeFile} from 'node:fs/promises'
 import {Flags} from '@oclif/core'
-import {BaseCommand, dbFlags} from '../cli/base-command.js'
+import {BaseCommand} from '../cli/base-command.js'
 import {createTable} from '../cli/table.js'
 import {datasetFingerprint} from '../core/catalog/seed.js'
 import {UsageError} from '../core/errors.js'
@@ -47,7 +47,7 @@ utilisation ceiling, not at 100% CPU: 80% by default (latency fails before the C
     scale: Flags.string({description: "with --check: multiply the scenario's rates and dataset sizes [default: the run's scale]", dependsOn: ['check'], helpGroup: 'CHECK'}),
     'step-seconds': Flags.integer({description: 'with --check: seconds per capacity step [default: 20]', min: 1, dependsOn: ['check'], helpGroup: 'CHECK'}),
     'max-scale': Flags.string({description: 'with --check: the highest multiple of the rates to measure [default: unbounded]', dependsOn: ['check'], helpGroup: 'CHECK'}),
-    ...dbFlags,
+    db: Flags.string({description: 'with --check: the database to measure on: embedded Postgres in ./.livedrop by default, `memory`, a directory, or postgres://… [env: DATABASE_URL]', dependsOn: ['check'], helpGroup: 'CHECK'}),
     targets: Flags.string({description: 'targets file (YAML); the flags below override it'}),
     md: Flags.string({description: 'write the plan as Markdown (a design doc\'s estimate section) to this file'}),
     html: Flags.string({description: 'write the plan as HTML with the utilisation-against-load chart to this file'}),
