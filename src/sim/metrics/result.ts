@@ -149,8 +149,10 @@ export interface RequestStats {
   late: number
   /** Waited for a free connection (max in flight reached): the target was slow, latency counts from the intended time. */
   queued: number
-  /** Never sent: the run ended (or was stopped) first. */
+  /** Due but never sent: still waiting for a connection when the run ended, or cut off by a stall. Counted as failed. */
   unsent: number
+  /** Not yet due when the run was stopped on purpose (abortOnFail or the user): never attempted, not counted as failed. */
+  skipped?: number
   /** e.g. {"http_503": 2, "net_ECONNRESET": 1, "timeout": 1} */
   errorsByClass: Record<string, number>
   /** Answers by HTTP status, e.g. {"200": 9000, "409": 120}. */
@@ -443,7 +445,7 @@ export function verdictError(result: RunResult): LivedropError | null {
     const message = [result.abort && `the run was ${describeAbort(result.abort)}`, failed.length && list].filter(Boolean).join('; ')
     return new ThresholdFailedError(message, {
       hint: result.abort
-        ? 'abortOnFail stopped the run there: the requests it never sent count as failed in the report. Raise capacity, relax the threshold, or give it a longer delayAbortEval.'
+        ? 'abortOnFail stopped the run there: what was not yet due is counted as skipped, not failed. Raise capacity, relax the threshold, or give it a longer delayAbortEval.'
         : failed.some((t) => t.noData)
         ? 'See the report for the measured values. A threshold with no samples guards traffic the run never sent: fix the rates, or write it with ? after the stat (order.p95? < 500ms) if that traffic is optional.'
         : 'See the report for the measured values; raise capacity or relax the threshold in the scenario file.',

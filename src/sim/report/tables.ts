@@ -286,7 +286,7 @@ export function abortLine(result: RunResult): string | null {
   const a = result.abort
   if (!a) return null
   const scheduledS = result.phases.reduce((ms, p) => ms + p.durationMs, 0) / 1000
-  return `ABORTED at ${a.atMs / 1000} s of ${scheduledS} s by ${a.threshold} [${a.scope}]: ${a.reason}. abortOnFail stopped the run there: requests it never sent count as failed below.`
+  return `ABORTED at ${a.atMs / 1000} s of ${scheduledS} s by ${a.threshold} [${a.scope}]: ${a.reason}. abortOnFail stopped the run there: what was not yet due is skipped, not failed.`
 }
 
 /**

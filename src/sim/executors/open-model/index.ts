@@ -305,13 +305,15 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
   const cpu = performance.eventLoopUtilization(elu).utilization
   lag.disable()
 
-  // requests never sent: still queued, or never reached because the run stopped early
+  // requests never sent: still queued when the run ended (failed: they were due), or not yet due
+  // when it stopped early — failed after a stall, skipped when it was stopped on purpose
   for (let i = backlogHead; i < backlog.length; i++) recorderOf(backlog[i]!).unsent++
   if (aborted || stall) {
     for (let a = pending; a !== null; a = next()) {
       const rec = recorderOf(a)
       rec.scheduled++
-      rec.unsent++
+      if (stall) rec.unsent++
+      else rec.skipped++
     }
   }
   await wire.close()

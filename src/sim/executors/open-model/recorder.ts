@@ -33,6 +33,8 @@ export class Recorder {
   late = 0
   queued = 0
   unsent = 0
+  /** Not yet due when the run was stopped on purpose (abortOnFail, the user): never attempted, not failed. */
+  skipped = 0
   /** Sent before the phase ended (within the slack): what the achieved rate counts. */
   sentInPhase = 0
   readonly errorsByClass: Record<string, number> = {}
@@ -65,6 +67,7 @@ export class Recorder {
       late: this.late,
       queued: this.queued,
       unsent: this.unsent,
+      ...(this.skipped ? {skipped: this.skipped} : {}),
       errorsByClass: this.errorsByClass,
       statuses: this.statuses,
       corrected: this.corrected.summary(),
