@@ -3,12 +3,9 @@
  * component per step, the answer line, and an HTML section charting p95/p99 against the offered
  * rate with the passing region shaded. `--json` prints the CapacityResult itself.
  */
-import {readFileSync} from 'node:fs'
-import {createRequire} from 'node:module'
 import type {CapacityResult, CapacityStep, Percentiles} from '../capacity/result.js'
 import {MACHINE} from '../metrics/cpu.js'
-
-const require = createRequire(import.meta.url)
+import {inlineScript, PAINTED_SCRIPT, scriptJson, uplotAssets} from './overview-script.js'
 
 /** Same width budget as the run report (src/sim/report/tables.ts REPORT_WIDTH). */
 const WIDTH = 100
@@ -150,8 +147,6 @@ export function capacityChartData(r: CapacityResult) {
 }
 
 const esc = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'})[c]!)
-/** JSON safe inside <script>. */
-const scriptJson = (v: unknown) => JSON.stringify(v).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029')
 
 /** Draws the capacity chart; sets data-painted (coloured pixels) and data-drawn on its section, as the run report's charts do. */
 const CHART_SCRIPT = String.raw`
@@ -161,15 +156,7 @@ const CHART_SCRIPT = String.raw`
   var COLORS = ['#1f77b4', '#aec7e8', '#d62728', '#ff9896', '#2ca02c', '#98df8a'];
   var names = Object.keys(D.series);
   var done = false;
-  function painted(u) {
-    var c = u.ctx.canvas, px = u.ctx.getImageData(0, 0, c.width, c.height).data, n = 0;
-    for (var i = 0; i < px.length; i += 4) {
-      if (px[i + 3] < 128) continue;
-      var hi = Math.max(px[i], px[i + 1], px[i + 2]), lo = Math.min(px[i], px[i + 1], px[i + 2]);
-      if (hi - lo > 60) n++;
-    }
-    return n;
-  }
+  var painted = window.livedropPainted;
   new uPlot({
     title: 'Latency against offered rate (ms; the passing region shaded)', width: Math.min(1000, Math.max(600, box.clientWidth || 1000)), height: 300,
     scales: {x: {time: false}},
@@ -205,7 +192,7 @@ function stepTable(r: CapacityResult): string {
 
 /**
  * The capacity section of a report: the answer, the step table and the chart. A fragment: the
- * page must already hold uPlot's script and CSS (renderHtml's page does; see renderCapacityPage).
+ * page must already hold uPlot's script and CSS and PAINTED_SCRIPT (see renderCapacityPage).
  */
 export function capacityHtmlSection(r: CapacityResult): string {
   return `<section id="capacity">
@@ -220,8 +207,7 @@ ${stepTable(r)}
 
 /** A self-contained page (uPlot inlined, no network) holding only the capacity section. */
 export function renderCapacityPage(r: CapacityResult): string {
-  const js = readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8')
-  const css = readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8')
+  const {js, css} = uplotAssets()
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -235,7 +221,8 @@ tr.fail td{background:#fde8e8}tr.pass td{background:#eefbea}.answer{font-weight:
 </head>
 <body>
 <h1>${esc(r.scenario.name)}</h1>
-<script>${js.replace(/<\/script/gi, '<\\/script')}</script>
+<script>${inlineScript(js)}</script>
+<script>${PAINTED_SCRIPT}</script>
 ${capacityHtmlSection(r)}
 </body>
 </html>

@@ -146,15 +146,7 @@ const PAGE_SCRIPT = String.raw`
     new uPlot(o, data, box);
   }
   // coloured pixels on the canvas: axes, grid and labels are grey, so only drawn series count
-  function painted(u) {
-    var c = u.ctx.canvas, px = u.ctx.getImageData(0, 0, c.width, c.height).data, n = 0;
-    for (var i = 0; i < px.length; i += 4) {
-      if (px[i + 3] < 128) continue;
-      var hi = Math.max(px[i], px[i + 1], px[i + 2]), lo = Math.min(px[i], px[i + 1], px[i + 2]);
-      if (hi - lo > 60) n++;
-    }
-    return n;
-  }
+  var painted = window.livedropPainted;
   var ms = {label: 'ms'};
   D.types.concat(['all']).forEach(function (type) {
     var l = D.latency[type];

@@ -20,6 +20,23 @@ export const scriptJson = (v: unknown) => JSON.stringify(v).replace(/</g, '\\u00
 export const OVERVIEW_CSS = `.overview{margin:8px 0 24px}.overview .panel{margin:0 0 6px}.markers{font-size:12px;color:#555;margin:4px 0}.markers span{margin-right:14px}.markers i{display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:middle}`
 
 /**
+ * window.livedropPainted(u): the coloured pixels on a chart's canvas (axes, grid and labels are
+ * grey, so only drawn series count). Every page's charts set it as data-painted, which the tests
+ * read in a headless browser to tell a drawn chart from an empty one.
+ */
+export const PAINTED_SCRIPT = String.raw`
+window.livedropPainted = function (u) {
+  var c = u.ctx.canvas, px = u.ctx.getImageData(0, 0, c.width, c.height).data, n = 0;
+  for (var i = 0; i < px.length; i += 4) {
+    if (px[i + 3] < 128) continue;
+    var hi = Math.max(px[i], px[i + 1], px[i + 2]), lo = Math.min(px[i], px[i + 1], px[i + 2]);
+    if (hi - lo > 60) n++;
+  }
+  return n;
+};
+`
+
+/**
  * The overview in the browser, shared by the HTML report (drawn once) and the live dashboard
  * (updated each second): three panels on one time axis with a synced cursor.
  *   rate:    offered vs achieved (and sent) req/s, stock on its own right-hand axis
@@ -31,7 +48,7 @@ export const OVERVIEW_CSS = `.overview{margin:8px 0 24px}.overview .panel{margin
  * window.livedropOverview(el, {points, phases, markers, width}) returns {update(points, phases,
  * markers)}; el gets data-points (seconds charted) and, per panel, data-painted (coloured pixels).
  */
-export const OVERVIEW_SCRIPT = String.raw`
+export const OVERVIEW_SCRIPT = PAINTED_SCRIPT + String.raw`
 (function () {
   var MARK = {drop: '#2ca02c', soldout: '#d62728', fault: '#ff7f0e'};
   // counts and rates start at zero, so a dip is not drawn as a collapse
@@ -51,22 +68,12 @@ export const OVERVIEW_SCRIPT = String.raw`
       errors: [col(function (p) { return p.t; }), col(function (p) { return p.errors; })].concat(statuses.map(function (s) { return col(function (p) { return p.statuses[s] || 0; }); }))
     };
   }
-  // coloured pixels on a canvas: axes, grid and labels are grey, so only drawn series count
-  function painted(u) {
-    var c = u.ctx.canvas, px = u.ctx.getImageData(0, 0, c.width, c.height).data, n = 0;
-    for (var i = 0; i < px.length; i += 4) {
-      if (px[i + 3] < 128) continue;
-      var hi = Math.max(px[i], px[i + 1], px[i + 2]), lo = Math.min(px[i], px[i + 1], px[i + 2]);
-      if (hi - lo > 60) n++;
-    }
-    return n;
-  }
+  var painted = window.livedropPainted;
   // the legend shows the cursor's second, or the latest second when the cursor is elsewhere
   function latestLegend(u) {
     if (u.cursor.idx == null && u.data[0].length) u.setLegend({idx: u.data[0].length - 1}, false);
   }
   window.livedropLatestLegend = latestLegend;
-  window.livedropPainted = painted;
   window.livedropOverview = function (el, o) {
     var state = {points: o.points || [], phases: o.phases || [], markers: o.markers || []};
     var statuses = statusesOf(state.points);
