@@ -1,4 +1,5 @@
 import {randomUUID} from 'node:crypto'
+import {createServer, type IncomingMessage, type ServerResponse} from 'node:http'
 import Fastify, {type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type HookHandlerDoneFunction} from 'fastify'
 import type {Engine} from '../core/engine.js'
 import {DEFAULT_REDIS_PREFIX} from '../core/orders/deps.js'
@@ -9,7 +10,7 @@ import {clientErrorHandler, errorHandler, sendError} from './errors.js'
 import {ServerMetrics} from './metrics.js'
 import {RateLimiter, RedisRateLimiter, type Limiter} from './rate-limit.js'
 import {registerRoutes} from './routes/index.js'
-import {noQuery} from './routes/schemas.js'
+import {JSON_TYPE, noQuery} from './routes/schemas.js'
 
 export interface ServerOptions {
   /** Secret that signs bearer tokens and cursors. */
@@ -56,12 +57,26 @@ export interface AppContext {
 /** Builds the HTTP API over an engine. The caller listens and, on shutdown, closes app then engine. */
 export async function buildServer(engine: Engine, options: ServerOptions): Promise<{app: FastifyInstance; metrics: ServerMetrics}> {
   const log = options.log ?? process.stderr
+  // set below, once the limiter and metrics exist; answers nothing until then
+  let fastRead: (req: IncomingMessage, res: ServerResponse) => boolean = () => false
   const app = Fastify({
+    // node:http's server as fastify makes it, with the cached product read answered before
+    // fastify's routing (see productFastPath); every other request goes to fastify as always
+    serverFactory: (handler, opts) => {
+      const server = createServer((req, res) => {
+        if (!fastRead(req, res)) handler(req, res)
+      })
+      // what fastify sets on a server it makes itself (its defaults are filled in by now)
+      const {keepAliveTimeout, requestTimeout, connectionTimeout} = opts as {keepAliveTimeout: number; requestTimeout: number; connectionTimeout: number}
+      server.keepAliveTimeout = keepAliveTimeout
+      server.requestTimeout = requestTimeout
+      server.setTimeout(connectionTimeout)
+      return server
+    },
     logger: log ? {level: 'error', stream: log} : false,
-    // a request's logger is made when it first logs (a 5xx), not for every request
-    childLoggerFactory: (logger, bindings, opts) => new LazyChildLogger(logger, bindings, opts) as unknown as FastifyBaseLogger,
-    // nothing below error is written: skip fastify's per-request info lines outright
-    disableRequestLogging: true,
+    // a request's logger is made when it first logs (a 5xx), not for every request (without a
+    // logger fastify makes none)
+    ...(log ? {childLoggerFactory: (logger, bindings, opts) => new LazyChildLogger(logger, bindings, opts) as unknown as FastifyBaseLogger} : {}),
     // unique across processes and restarts, so a reported id finds its log line
     genReqId: () => randomUUID(),
     bodyLimit: options.bodyLimit ?? 16 * 1024,
@@ -86,9 +101,9 @@ export async function buildServer(engine: Engine, options: ServerOptions): Promi
     route.schema = {...route.schema, querystring: route.schema?.querystring ?? noQuery}
   })
 
-  if (options.worker) {
-    // every answer, a 429 included, says which worker of `serve --workers N` gave it
-    const servedBy = `${options.worker.index}/${options.worker.pid}`
+  // every answer, a 429 included, says which worker of `serve --workers N` gave it
+  const servedBy = options.worker ? `${options.worker.index}/${options.worker.pid}` : null
+  if (servedBy !== null) {
     app.addHook('onRequest', (_request, reply, done) => {
       reply.header('livedrop-worker', servedBy)
       done()
@@ -105,27 +120,36 @@ export async function buildServer(engine: Engine, options: ServerOptions): Promi
   app.addHook('onRequest', (request, reply, done) => {
     const token = bearer(request)
     if (token) request.userId = verifyToken(token, options.secret) ?? 0
-    const wait = limiter.take(request.userId || request.ip)
+    // the fast path took this request's token already and handed it on
+    const wait = (request.raw as TakenRequest)[TAKEN] ?? limiter.take(request.userId || request.ip)
     if (typeof wait === 'number') return limited(wait, reply, done)
     wait.then((w) => limited(w, reply, done), done)
   })
   // one prom-client child per route, method and status: no label object per request
   const recorders = new Map<string, {inc: () => void; observe: (seconds: number) => void}>()
-  app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unmatched'
-    const status = reply.statusCode
-    const key = `${request.method} ${status} ${route}`
+  const recordRequest = (route: string, method: string, status: number, seconds: number) => {
+    const key = `${method} ${status} ${route}`
     let r = recorders.get(key)
     if (!r) {
-      const counter = metrics.requests.labels({route, method: request.method, status: String(status)})
-      const histogram = metrics.latency.labels({route, method: request.method})
-      r = {inc: () => counter.inc(), observe: (seconds) => histogram.observe(seconds)}
+      const counter = metrics.requests.labels({route, method, status: String(status)})
+      const histogram = metrics.latency.labels({route, method})
+      r = {inc: () => counter.inc(), observe: (s) => histogram.observe(s)}
       recorders.set(key, r)
     }
     r.inc()
-    r.observe(reply.elapsedTime / 1000)
+    r.observe(seconds)
+  }
+  app.addHook('onResponse', (request, reply, done) => {
+    recordRequest(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000)
     done()
   })
+  let closing = false
+  app.addHook('preClose', (done) => {
+    closing = true
+    done()
+  })
+  // a Redis-shared limit answers later: then every request goes through fastify
+  if (limiter instanceof RateLimiter) fastRead = productFastPath({engine, secret: options.secret, limiter, servedBy, closing: () => closing, record: recordRequest})
   signCursors(app, options.secret)
 
   const requireUser = async (request: FastifyRequest, reply: FastifyReply) => {
@@ -140,6 +164,53 @@ export async function buildServer(engine: Engine, options: ServerOptions): Promi
 
   await registerRoutes(app, {engine, metrics, requireUser, worker: options.worker})
   return {app, metrics}
+}
+
+/** A request the fast path took a rate-limit token for and handed on to fastify: the wait it got. */
+const TAKEN = Symbol('livedrop.rateLimitTaken')
+type TakenRequest = IncomingMessage & {[TAKEN]?: number}
+
+/** `GET /products/:id` exactly as the route accepts it: no query, the id as idParams allows. */
+const PRODUCT_READ = /^\/products\/([1-9][0-9]{0,14})$/
+
+/**
+ * The hottest request, `GET /products/:id` held in this process's near cache, answered straight
+ * from node:http: fastify's routing, request/reply objects and hook chain cost more than the rest
+ * of the read. It does what the route and the hooks do for it — the caller's rate-limit token (per
+ * user with a valid bearer token, else per IP), the worker header, the same body and headers, the
+ * request metrics under the route's name — and hands everything else to fastify: another method
+ * or path form, a query, a body, a product not in the near cache (or cached as missing: the 404
+ * comes from the route), a request over its rate limit (fastify answers the 429 with the token
+ * already taken), and every request once the server is closing (fastify answers 503).
+ * Returns true when it answered.
+ */
+function productFastPath(o: {
+  engine: Engine
+  secret: string
+  limiter: RateLimiter
+  servedBy: string | null
+  closing: () => boolean
+  record: (route: string, method: string, status: number, seconds: number) => void
+}): (req: IncomingMessage, res: ServerResponse) => boolean {
+  return (req, res) => {
+    if (req.method !== 'GET' || o.closing()) return false
+    const m = PRODUCT_READ.exec(req.url!)
+    if (m === null || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) return false
+    const started = performance.now()
+    const token = bearerFromHeader(req.headers.authorization)
+    const user = token === null ? 0 : (verifyToken(token, o.secret) ?? 0)
+    const wait = o.limiter.take(user || req.socket.remoteAddress!)
+    const json = wait > 0 ? undefined : o.engine.catalog.peekProductJson(Number(m[1]))
+    if (json === undefined) {
+      ;(req as TakenRequest)[TAKEN] = wait
+      return false
+    }
+    const length = Buffer.byteLength(json)
+    res.writeHead(200, o.servedBy === null ? {'content-type': JSON_TYPE, 'content-length': length} : {'content-type': JSON_TYPE, 'content-length': length, 'livedrop-worker': o.servedBy})
+    res.end(json)
+    o.record('/products/:id', 'GET', 200, (performance.now() - started) / 1000)
+    return true
+  }
 }
 
 type ChildArgs = Parameters<FastifyBaseLogger['child']>
@@ -165,32 +236,37 @@ class LazyChildLogger {
     return this.made?.level ?? this.parent.level
   }
 
+  /** A level the logger would not write (fastify's per-request info lines) makes no child. */
+  private enabled(level: string): boolean {
+    return this.made !== undefined || (this.parent as unknown as {isLevelEnabled(l: string): boolean}).isLevelEnabled(level)
+  }
+
   set level(level: string) {
     this.real.level = level
   }
 
   fatal(...args: unknown[]): void {
-    ;(this.real.fatal as (...a: unknown[]) => void)(...args)
+    if (this.enabled('fatal')) (this.real.fatal as (...a: unknown[]) => void)(...args)
   }
 
   error(...args: unknown[]): void {
-    ;(this.real.error as (...a: unknown[]) => void)(...args)
+    if (this.enabled('error')) (this.real.error as (...a: unknown[]) => void)(...args)
   }
 
   warn(...args: unknown[]): void {
-    ;(this.real.warn as (...a: unknown[]) => void)(...args)
+    if (this.enabled('warn')) (this.real.warn as (...a: unknown[]) => void)(...args)
   }
 
   info(...args: unknown[]): void {
-    ;(this.real.info as (...a: unknown[]) => void)(...args)
+    if (this.enabled('info')) (this.real.info as (...a: unknown[]) => void)(...args)
   }
 
   debug(...args: unknown[]): void {
-    ;(this.real.debug as (...a: unknown[]) => void)(...args)
+    if (this.enabled('debug')) (this.real.debug as (...a: unknown[]) => void)(...args)
   }
 
   trace(...args: unknown[]): void {
-    ;(this.real.trace as (...a: unknown[]) => void)(...args)
+    if (this.enabled('trace')) (this.real.trace as (...a: unknown[]) => void)(...args)
   }
 
   silent(...args: unknown[]): void {
@@ -212,11 +288,16 @@ class LazyChildLogger {
  * in a URL must not authorize anything else (URLs end up in logs and histories).
  */
 function bearer(request: FastifyRequest): string | null {
-  const match = /^bearer +(\S+) *$/i.exec(request.headers.authorization ?? '')
-  if (match) return match[1]
+  const fromHeader = bearerFromHeader(request.headers.authorization)
+  if (fromHeader !== null) return fromHeader
   if (request.method !== 'GET' || request.routeOptions.url !== '/events') return null
   const token = (request.query as {access_token?: unknown}).access_token
   return typeof token === 'string' ? token : null
+}
+
+/** The token of an `Authorization: Bearer <token>` header, or null. */
+function bearerFromHeader(header: string | undefined): string | null {
+  return header === undefined ? null : (/^bearer +(\S+) *$/i.exec(header)?.[1] ?? null)
 }
 
 /** Why listening failed, by errno: a port in use or an address not on this machine is a flag to change. */

@@ -55,6 +55,12 @@ export interface CatalogCache {
   product(id: number): Promise<Product | null>
   /** The product as JSON text (what the API sends), kept beside the cached value: no serialization per read. */
   productJson(id: number): Promise<string | null>
+  /**
+   * The product's JSON text when this process's near cache holds it (counted as a hit), else
+   * undefined and nothing counted (not there, being invalidated, or a cached "no such product"):
+   * a synchronous answer for the server's fast path, which sends everything else the long way.
+   */
+  peekProductJson(id: number): string | undefined
   /** The drop view with its stock from the short-lived stock entry. */
   drop(id: number): Promise<DropView | null>
   dropStock(id: number): Promise<DropStock | null>
@@ -295,6 +301,16 @@ export async function createCatalogCache(options: CatalogCacheOptions): Promise<
     return hit ? Promise.resolve(hit.v as T | null) : readFurther(key, ttl, load)
   }
 
+  function peekJson(key: string): string | undefined {
+    if (invalidating.has(key)) return undefined
+    const hit = near.get(key)
+    if (hit === undefined || hit.v === null) return undefined
+    countRead(key, Date.now())
+    counters.hits++
+    counters.nearHits++
+    return (hit.j ??= JSON.stringify(hit.v))
+  }
+
   /** As read, as JSON text: a near hit serializes once per entry, not once per read. */
   async function readJson(key: string, ttl: number, load: () => Promise<unknown>): Promise<string | null> {
     const hit = nearHit(key)
@@ -384,6 +400,7 @@ export async function createCatalogCache(options: CatalogCacheOptions): Promise<
   return {
     product: (id) => read(cacheKeys.product(id), ttlMs, () => getProduct(db, id)),
     productJson: (id) => readJson(cacheKeys.product(id), ttlMs, () => getProduct(db, id)),
+    peekProductJson: (id) => peekJson(cacheKeys.product(id)),
     async drop(id) {
       const view = await read(cacheKeys.drop(id), ttlMs, () => getDropView(db, id))
       if (!view) return null

@@ -4,10 +4,7 @@ import {deleteProduct, listCreatorProducts, productOwner, updateProduct, type Pr
 import {NotFoundError} from '../../core/errors.js'
 import type {AppContext} from '../app.js'
 import {sendError} from '../errors.js'
-import {idParams, int, pageQuery, productPatchBody} from './schemas.js'
-
-/** What fastify itself sends with a serialized object; JSON text sent as is carries the same. */
-const JSON_TYPE = 'application/json; charset=utf-8'
+import {JSON_TYPE, idParams, int, pageQuery, productPatchBody} from './schemas.js'
 
 function found<T>(value: T | null, what: string): T {
   if (value === null) throw new NotFoundError(`${what} not found`)

@@ -1,3 +1,6 @@
+/** What fastify itself sends with a serialized object; JSON text a route sends as is carries the same. */
+export const JSON_TYPE = 'application/json; charset=utf-8'
+
 /** JSON schemas shared by the routes. Path and query values arrive as strings (no coercion). */
 export const idString = {type: 'string', pattern: '^[1-9][0-9]{0,14}$'} as const
 
