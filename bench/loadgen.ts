@@ -1,20 +1,35 @@
 /**
- * npm run bench:loadgen [-- --json] [-- --seconds 3] [-- --connections 256]
+ * npm run bench:loadgen [-- --json] [-- --seconds 3] [-- --connections 256] [-- --cpu-runs 3]
  *
  * The open-model generator against a bare node:http server (its own process, 127.0.0.1):
  * does it hold 1,500 and 10,000 req/s within ±1%, and what is the highest rate it holds? Beside
  * it, wrk (closed model, same connections) against the same server: the reference for what the
  * server and this machine can do, so the generator's own overhead shows as a ratio.
+ * Then the generator's CPU per request beside wrk's at the same rates (wrk paced by a Lua
+ * delay() per connection), --cpu-runs times each, alternating which goes first: median and worst
+ * of the ratio. CPU per request is what a generator costs the machine whatever else runs on it.
  */
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import Table from 'cli-table3'
-import {loadavg} from 'node:os'
+import {loadavg, tmpdir} from 'node:os'
+import path from 'node:path'
 import {runOpenModel, type OpenModelResult} from '../src/sim/executors/open-model/index.js'
 import {JSON_OUT, numberArg} from './args.js'
 
 const json = JSON_OUT
 const seconds = numberArg('seconds', 3)
 const connections = numberArg('connections', 256)
+const cpuRuns = numberArg('cpu-runs', 3)
+/** The rates of the CPU comparison: the platform's burst, and ×3 of the whole celebrity-drop peak. */
+const CPU_RATES = [1500, 5000]
+/** Connections of the CPU comparison: enough for either generator at these rates on loopback. */
+const CPU_CONNECTIONS = 64
+const CPU_SECONDS = 5
+/** The issue's goal for the generator's CPU per request ÷ wrk's. */
+const CPU_RATIO_GOAL = 1.5
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
+const TICKS_PER_S = 100
 
 // the same bare server the HTTP bench uses as its baseline: small JSON, keep-alive
 const SERVER = `
@@ -90,6 +105,79 @@ function wrk(url: string): {rate: number; p99: number | null} | null {
   return Number.isFinite(rate) ? {rate, p99} : null
 }
 
+/** CPU seconds of this process's waited-for children so far (cutime + cstime of /proc/self/stat). */
+function childrenCpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[13]) + Number(fields[14])) / TICKS_PER_S
+}
+
+interface CpuPoint {
+  rate: number
+  generator: {achieved: number; cpuUsPerRequest: number}
+  wrk: {achieved: number; cpuUsPerRequest: number}
+  /** generator ÷ wrk CPU per request. */
+  ratio: number
+}
+
+/** wrk paced to about `rate` req/s: each connection waits connections/rate s between requests. */
+function wrkPaced(url: string, rate: number, script: string): {achieved: number; cpuUsPerRequest: number} {
+  const before = childrenCpuSeconds()
+  const out = spawnSync('wrk', ['-t1', `-c${CPU_CONNECTIONS}`, `-d${CPU_SECONDS}s`, '-s', script, `${url}/products/1`], {
+    encoding: 'utf8',
+    env: {...process.env, WRK_DELAY_MS: String((CPU_CONNECTIONS / rate) * 1000)},
+  }).stdout
+  const cpu = childrenCpuSeconds() - before
+  const total = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0)
+  return {achieved: Math.round(Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0)), cpuUsPerRequest: total ? Math.round((cpu * 1e6) / total) : 0}
+}
+
+async function generatorAt(url: string, rate: number): Promise<{achieved: number; cpuUsPerRequest: number}> {
+  const cpu = process.cpuUsage()
+  const r = await runOpenModel({
+    baseUrl: url,
+    phases: [{name: 'cpu', durationMs: CPU_SECONDS * 1000, arrival: 'constant', rates: {get: rate}}],
+    builders: {get: () => ({path: '/products/1'})},
+    connections: CPU_CONNECTIONS,
+    maxLagMs: 1e9,
+  })
+  const used = process.cpuUsage(cpu)
+  const s = r.phases[0].requests.get
+  return {achieved: Math.round(s.achievedRate), cpuUsPerRequest: s.completed ? Math.round((used.user + used.system) / s.completed) : 0}
+}
+
+/** The generator's and wrk's CPU per request at the same rates, `cpuRuns` times each. */
+async function cpuVersusWrk(url: string): Promise<CpuPoint[]> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bench-loadgen-'))
+  const script = path.join(dir, 'pace.lua')
+  writeFileSync(script, 'local d = tonumber(os.getenv("WRK_DELAY_MS"))\nfunction delay() return d end\n')
+  const points: CpuPoint[] = []
+  try {
+    for (let i = 0; i < cpuRuns; i++) {
+      for (const rate of CPU_RATES) {
+        let generator: CpuPoint['generator']
+        let w: CpuPoint['wrk']
+        if (i % 2 === 0) {
+          generator = await generatorAt(url, rate)
+          w = wrkPaced(url, rate, script)
+        } else {
+          w = wrkPaced(url, rate, script)
+          generator = await generatorAt(url, rate)
+        }
+        points.push({rate, generator, wrk: w, ratio: Math.round((generator.cpuUsPerRequest / w.cpuUsPerRequest) * 100) / 100})
+      }
+    }
+  } finally {
+    rmSync(dir, {recursive: true, force: true})
+  }
+  return points
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}
+
 async function main() {
   const loadBefore = loadavg()[0]
   const server = await startServer()
@@ -110,6 +198,11 @@ async function main() {
     const bestKept = steps.filter((s) => s.rateHeld && !s.guardVoid).reduce((m, s) => Math.max(m, s.target), 0)
     const wrkAfter = wrk(server.url)
     const ref = wrkBefore && wrkAfter ? {rate: (wrkBefore.rate + wrkAfter.rate) / 2, p99: wrkAfter.p99, before: wrkBefore.rate, after: wrkAfter.rate} : (wrkBefore ?? wrkAfter)
+    const cpu = ref ? await cpuVersusWrk(server.url) : []
+    const cpuSummary = CPU_RATES.map((rate) => {
+      const rs = cpu.filter((p) => p.rate === rate).map((p) => p.ratio)
+      return {rate, medianRatio: median(rs), worstRatio: Math.max(...rs)}
+    })
     const result = {
       // other work on the machine steals the generator's and the server's CPU: say how much
       loadAverage1m: Math.round(loadBefore * 100) / 100,
@@ -120,6 +213,7 @@ async function main() {
       maxHeldRateOnSchedule: bestKept,
       wrk: ref,
       ratioToWrk: ref ? Math.round((best / ref.rate) * 100) / 100 : null,
+      cpuVersusWrk: {connections: CPU_CONNECTIONS, secondsPerStep: CPU_SECONDS, goal: CPU_RATIO_GOAL, points: cpu, summary: cpuSummary, loadAverage1mAfter: Math.round(loadavg()[0] * 100) / 100},
     }
     if (json) {
       process.stdout.write(JSON.stringify(result, null, 2) + '\n')
@@ -136,6 +230,12 @@ async function main() {
         (ref ? `; wrk's closed-model max: ${Math.round(ref.rate).toLocaleString('en-US')} req/s (ratio ${result.ratioToWrk})` : '; wrk not installed (apt-get install -y wrk)') +
         ` — ${connections} connections, ${seconds} s per step, load average ${result.loadAverage1m} on this machine.\n`,
     )
+    if (cpu.length) {
+      const c = new Table({head: ['rate/s', 'generator achieved', 'generator CPU µs/req', 'wrk achieved', 'wrk CPU µs/req', 'ratio']})
+      for (const p of cpu) c.push([p.rate, p.generator.achieved, p.generator.cpuUsPerRequest, p.wrk.achieved, p.wrk.cpuUsPerRequest, `${p.ratio}×`])
+      process.stdout.write(c.toString() + '\n')
+      for (const x of cpuSummary) process.stdout.write(`CPU per request, generator ÷ wrk at ${x.rate} req/s over ${cpuRuns} runs: median ${x.medianRatio}×, worst ${x.worstRatio}× (goal ≤ ${CPU_RATIO_GOAL}×)\n`)
+    }
   } finally {
     server.child.kill()
   }
