@@ -167,6 +167,8 @@ phases: [{name: p, duration: 4s, rates: {browse_product: 20, browse_drop: 20}}]`
     }
     // a stop on purpose is not an error storm: only the slow type's timeouts count against errors.rate
     expect(fast.errors + fast.unsent).toBe(0)
+    // the achieved rate is over the second it ran, not the 4 s it was planned for
+    expect(fast.achievedRate).toBeGreaterThan(15)
     expect(result.durationMs).toBeLessThan(3000)
   })
 

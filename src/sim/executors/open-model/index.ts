@@ -248,10 +248,13 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
 
   // the schedule's end plus time to drain; whatever is still queued then was never sent
   let endByMs = totalMs + drainMs
+  // when the schedule was cut short (a stall, an abort): ms from the run's start
+  let stoppedAtMs: number | null = null
   const stop = (why: 'void' | 'abort') => {
     if (stopped) return
     stopped = true
-    endByMs = Math.min(endByMs, performance.now() - t0 + Math.min(drainMs, STOPPED_DRAIN_MS))
+    stoppedAtMs = performance.now() - t0
+    endByMs = Math.min(endByMs, stoppedAtMs + Math.min(drainMs, STOPPED_DRAIN_MS))
     if (why === 'abort') aborted = true
     if (timer) clearTimeout(timer)
     pump()
@@ -319,6 +322,7 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
   await wire.close()
   series.close(Number.POSITIVE_INFINITY)
 
+  const ranMs = (i: number) => (stoppedAtMs === null ? o.phases[i].durationMs : Math.max(0, Math.min(o.phases[i].durationMs, stoppedAtMs - starts[i])))
   const phases: PhaseResult[] = o.phases.map((p, i) => {
     const own = phaseTypes(p)
     return {
@@ -327,7 +331,8 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
       startMs: starts[i],
       durationMs: p.durationMs,
       arrival: p.arrival,
-      requests: Object.fromEntries(types.flatMap((t, ti) => (own.includes(t) ? [[t, recorders[i][ti].stats(meanRate(p, t), p.durationMs)]] : []))),
+      // a run stopped early offered each phase only the part it ran: the achieved rate is over that
+      requests: Object.fromEntries(types.flatMap((t, ti) => (own.includes(t) ? [[t, recorders[i][ti].stats(meanRate(p, t), ranMs(i))]] : []))),
     }
   })
   const scheduledTotal = phases.reduce((s, p) => s + Object.values(p.requests).reduce((x, r) => x + r.scheduled, 0), 0)
