@@ -230,7 +230,10 @@ function typesOf(metric: string, groups: Groups, available: string[]): string[] 
 /** Counts, shares and rates of a metric for the whole run (phase null) or one phase; latency stats are undefined here. */
 export function countLookup(result: RunResult, phase: string | null, groups: Groups): MetricLookup {
   const phases = phase === null ? result.phases : result.phases.filter((p) => p.name === phase)
-  const durationS = phases.reduce((s, p) => s + p.durationMs, 0) / 1000
+  // a run stopped early (an abort, a stall) ran each phase only up to the stop: rates are over that
+  const cutShort = result.aborted || stallOf(result) !== null
+  const ranMs = (p: PhaseResult) => (cutShort ? Math.max(0, Math.min(p.durationMs, result.durationMs - p.startMs)) : p.durationMs)
+  const durationS = phases.reduce((s, p) => s + ranMs(p), 0) / 1000
   const available = [...new Set(phases.flatMap((p) => Object.keys(p.requests)))]
   const sum = (metric: string, field: 'completed' | 'errors' | 'late' | 'sent' | 'unsent') => {
     let n = 0
