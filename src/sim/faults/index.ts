@@ -6,6 +6,9 @@ import {DEFAULT_DOWN_MS, type Fault} from './schema.js'
 export {checkFaultsPossible, type FaultComponents} from './check.js'
 export {DEFAULT_DOWN_MS, FAULT_KINDS, FaultSchema, FaultsSchema, type Fault, type FaultInput, type FaultKind} from './schema.js'
 
+/** Node's timers may fire up to a millisecond before their time on the performance clock: a fault is never caused early. */
+const TIMER_EARLY_MS = 1
+
 /** How long a fault waits for what it broke to come back (a restarted worker) before reporting it did not. */
 const RECOVER_TIMEOUT_MS = 60_000
 
@@ -124,7 +127,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort)
       resolve(true)
-    }, Math.max(0, ms))
+    }, Math.max(0, Math.ceil(ms) + TIMER_EARLY_MS))
     const onAbort = () => {
       clearTimeout(timer)
       resolve(false)
