@@ -39,7 +39,7 @@ describe('cached product reads answered before fastify (the fast path)', () => {
     expect(limited.status).toBe(429)
     expect(limited.headers.get('retry-after')).toBe('1')
     expect(limited.headers.get('x-request-id')).toBeTruthy()
-    expect((await limited.json()).error.code).toBe('RATE_LIMITED')
+    expect(((await limited.json()) as {error: {code: string}}).error.code).toBe('RATE_LIMITED')
     expect((await get(`${base}/products/1`, s.auth(3))).status).toBe(200)
   })
 
@@ -47,14 +47,14 @@ describe('cached product reads answered before fastify (the fast path)', () => {
     await new Promise((r) => setTimeout(r, 3100)) // the buckets refill
     const query = await get(`${base}/products/1?x=1`, s.auth(3))
     expect(query.status).toBe(400)
-    expect((await query.json()).error.code).toBe('UNKNOWN_FIELD')
+    expect(((await query.json()) as {error: {code: string}}).error.code).toBe('UNKNOWN_FIELD')
     expect((await get(`${base}/products/01`, s.auth(3))).status).toBe(400)
     expect((await fetch(`${base}/products/1`, {method: 'HEAD', headers: s.auth(3)})).status).toBe(200)
     // twice: the second is a near-cache "not found", which the fast path does not answer either
     for (let i = 0; i < 2; i++) {
       const missing = await get(`${base}/products/999`)
       expect(missing.status).toBe(404)
-      expect((await missing.json()).error.code).toBe('NOT_FOUND')
+      expect(((await missing.json()) as {error: {code: string}}).error.code).toBe('NOT_FOUND')
     }
   })
 
