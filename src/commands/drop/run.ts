@@ -5,7 +5,8 @@ import {createTable} from '../../cli/table.js'
 import {createEngine} from '../../core/engine.js'
 import {InvariantViolatedError} from '../../core/errors.js'
 import {DEFAULT_BUCKETS, STOCK_STRATEGIES, type StockStrategyName} from '../../core/stock/index.js'
-import {DROP_RUN_DEFAULTS, parseQtyRange, runDrop, type DropRunResult} from '../../sim/load/drop-run.js'
+import {DROP_RUN_DEFAULTS, runDrop, type DropRunResult} from '../../sim/load/drop-run.js'
+import {parseQtyRange} from '../../cli/parse.js'
 import {SCENARIO_LIMITS} from '../../sim/scenario/schema.js'
 
 export default class DropRun extends BaseCommand {

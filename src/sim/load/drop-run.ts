@@ -94,16 +94,6 @@ export function validateDropRunOptions(o: DropRunOptions): void {
   throwUsageErrors(errors)
 }
 
-/** Parses `--qty 1-2` or `--qty 3`. */
-export function parseQtyRange(text: string): {qtyMin: number; qtyMax: number} {
-  const m = /^(\d+)(?:-(\d+))?$/.exec(text.trim())
-  if (!m) throw new UsageError('--qty', `expected N or MIN-MAX, got ${text}`, {hint: 'Example: --qty 1-2'})
-  const qtyMin = Number(m[1])
-  const qtyMax = m[2] === undefined ? qtyMin : Number(m[2])
-  if (qtyMin < 1 || qtyMax < qtyMin) throw new UsageError('--qty', `expected 1 ≤ MIN ≤ MAX, got ${text}`)
-  return {qtyMin, qtyMax}
-}
-
 /** Runs a drop race and checks it. The drop is created, started and left as it ends (sold out or live). */
 export async function runDrop(deps: EngineDeps, options: DropRunOptions, onProgress: (p: DropRunProgress) => void = () => {}): Promise<DropRunResult> {
   const o = {...DROP_RUN_DEFAULTS, ...options}
