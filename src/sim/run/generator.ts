@@ -8,6 +8,8 @@ import type {SeriesPoint} from '../metrics/result.js'
 import type {OrderLedger, TrafficWorld} from '../traffic/builders.js'
 import type {ProfileTarget} from '../traffic/profile.js'
 import type {Scenario} from '../scenario/schema.js'
+import {watchAborts, type AbortWatcher} from './abort.js'
+import type {Emit} from './events.js'
 
 /** What the generator thread needs, as plain data (builders are made on the thread). */
 export interface GeneratorInput {
@@ -73,4 +75,25 @@ export function startGenerator(input: GeneratorInput): GeneratorHandle {
     abort: () => send({type: 'abort'}),
   })
   return emitter
+}
+
+/**
+ * Relays a generator to a run's listeners (progress, phases, each closed second through
+ * `decorate`, e.g. to add the stock left) and stops it with the run's signal, or when a threshold
+ * with abortOnFail fails (`watcher.fired` then says which). `detach` drops the signal's listener.
+ */
+export function relayGenerator(
+  generator: GeneratorHandle,
+  o: {scenario: Scenario; signal: AbortSignal; emit: Emit; decorate?: (p: SeriesPoint) => SeriesPoint},
+): {watcher: AbortWatcher | null; detach(): void} {
+  const abort = () => generator.abort()
+  o.signal.addEventListener('abort', abort, {once: true})
+  const watcher = watchAborts(o.scenario)
+  generator.on('progress', (p) => o.emit('progress', p))
+  generator.on('phase', (p) => o.emit('phase', p))
+  generator.on('second', (p) => {
+    o.emit('second', o.decorate ? o.decorate(p) : p)
+    if (watcher?.second(p)) generator.abort()
+  })
+  return {watcher, detach: () => o.signal.removeEventListener('abort', abort)}
 }

@@ -7,11 +7,10 @@ import {LatencyHistogram} from '../../core/histogram.js'
 import {runInvariants} from '../invariants/index.js'
 import {runFault, type FaultRecord} from '../faults/index.js'
 import {startCpuSampler, stackCpuSources, type CpuSampler} from '../metrics/cpu.js'
-import type {RunResult} from '../metrics/result.js'
+import type {RunResult, SeriesPoint} from '../metrics/result.js'
 import type {Scenario} from '../scenario/schema.js'
-import {startGenerator, type GeneratorOutput} from './generator.js'
+import {relayGenerator, startGenerator, type GeneratorOutput} from './generator.js'
 import {buildRunResult} from './result.js'
-import {watchAborts} from './abort.js'
 import type {Emit} from './events.js'
 import {createRunDrop, endDrop, startDrop, type Stack} from './stack.js'
 
@@ -50,9 +49,6 @@ export async function openRun(stack: Stack, o: OpenRunOptions, emit: Emit): Prom
       world: {users: stack.data.users, creators: stack.data.creators, products: stack.data.products, dropId, secret: stack.secret},
       notifyUsers,
     })
-    const abort = () => generator.abort()
-    o.signal.addEventListener('abort', abort, {once: true})
-    cleanups.push(() => o.signal.removeEventListener('abort', abort))
 
     const stock: Array<{t: number; remaining: number}> = []
     let runStart = 0
@@ -64,15 +60,14 @@ export async function openRun(stack: Stack, o: OpenRunOptions, emit: Emit): Prom
     let faults: Array<Promise<FaultRecord>> = []
     const faultsOver = new AbortController()
     generator.on('thread', (tid) => (generatorTid = tid))
-    generator.on('progress', (p) => emit('progress', p))
-    const watcher = watchAborts(s)
-    generator.on('second', (p) => {
+    // each second carries the stock left, as last sampled
+    const withStock = (p: SeriesPoint) => {
       const last = stock.at(-1)
-      emit('second', last ? {...p, stock: last.remaining} : p)
-      if (watcher?.second(p)) generator.abort()
-    })
-    generator.on('phase', (p) => {
-      emit('phase', p)
+      return last ? {...p, stock: last.remaining} : p
+    }
+    const {watcher, detach} = relayGenerator(generator, {scenario: s, signal: o.signal, emit, decorate: withStock})
+    cleanups.push(detach)
+    generator.on('phase', () => {
       if (runStart) return
       // the run's clock starts with its first phase: the drop opens startOffset later
       runStart = performance.now()

@@ -8,11 +8,11 @@ import {prepareProfile} from '../traffic/fixture.js'
 import type {Profile, ProfileTarget} from '../traffic/profile.js'
 import {checkBlackBox} from '../invariants/black-box.js'
 import type {RequestType, Scenario} from '../scenario/schema.js'
-import {startGenerator, type GeneratorOutput} from './generator.js'
+import {relayGenerator, startGenerator, type GeneratorOutput} from './generator.js'
 import type {Emit} from './events.js'
 import {checkStartAt, executorSignal, holdUntil, openModelPlan} from './plan.js'
 import {buildRunResult, type RunFacts} from './result.js'
-import {watchAborts} from './abort.js'
+import {watchAborts, type AbortWatcher} from './abort.js'
 
 export interface TrafficRunOptions {
   /** Validated and scaled. */
@@ -77,8 +77,9 @@ export async function trafficRun(o: TrafficRunOptions, emit: Emit): Promise<RunR
   const startedAt = new Date(o.startAt ?? Date.now()).toISOString()
   let load: OpenModelResult
   let extras: Pick<RunFacts, 'invariants' | 'stats'> = {}
-  const watcher = watchAborts(s)
+  let watcher: AbortWatcher | null
   if (o.builders) {
+    watcher = watchAborts(s)
     const stop = new AbortController()
     if (o.startAt !== undefined) await holdUntil(o.startAt, o.signal)
     load = await runOpenModel({
@@ -96,20 +97,14 @@ export async function trafficRun(o: TrafficRunOptions, emit: Emit): Promise<RunR
     })
   } else {
     const generator = startGenerator({scenario: s, target: o.target, world: world!, notifyUsers: [], testStarve: o.testStarve, profile, segment: o.segment, startAt: o.startAt})
-    const abort = () => generator.abort()
-    o.signal.addEventListener('abort', abort, {once: true})
-    generator.on('progress', (p) => emit('progress', p))
-    generator.on('phase', (p) => emit('phase', p))
-    generator.on('second', (p) => {
-      emit('second', p)
-      if (watcher?.second(p)) generator.abort()
-    })
+    const relay = relayGenerator(generator, {scenario: s, signal: o.signal, emit})
+    watcher = relay.watcher
     try {
       const out = await generator.done
       load = out.load
       if (profile) extras = profileResults(profile, out.ledger)
     } finally {
-      o.signal.removeEventListener('abort', abort)
+      relay.detach()
     }
   }
   const result = buildRunResult({scenario: s, file: o.file, scale: o.scale, target: o.target, startedAt, load, ...extras, abort: watcher?.fired})

@@ -227,12 +227,13 @@ export function createBuilders(s: Scenario, world: TrafficWorld, options: Builde
 
   const builder = (type: RequestType, request: ProfileRequest): RequestBuilder => {
     const reads = (request.answers?.length ?? 0) > 0 && (type !== 'browse_product' || tracksEdits)
+    const ok = profileOk(request, sent)
     return (ctx) => {
       const drawn = drawValues(type, ctx.random)
       const req = write(type, drawn)
       const sentAt = now()
       if (type === 'remove_product') tracker.removeSent(Number(drawn.values.product))
-      const spec: HttpRequestSpec = {method: req.method, path: req.path, headers: req.headers, ok: (status) => profileOk(request, status, sent)}
+      const spec: HttpRequestSpec = {method: req.method, path: req.path, headers: req.headers, ok}
       if (req.body !== undefined) spec.body = req.body
       if (reads) {
         spec.onResponse = (status, text) => {

@@ -115,7 +115,7 @@ async function checkOne(
   } catch (err) {
     return {type, method: req.method, path: req.path, body: req.body, status: 0, ms: 0, ok: false, outcome: null, read: {}, problems: [`no answer: ${(err as Error).message}`], answer: ''}
   }
-  const ok = profileOk(r, res.status, sent)
+  const ok = profileOk(r, sent)(res.status)
   if (!ok) problems.push(`status ${res.status} is not among the answers the profile accepts (ok)`)
   const answer = r.answers && r.answers.length > 0 ? matchAnswer(r.answers, res.status, res.json) : undefined
   if (r.answers && r.answers.length > 0 && !answer) problems.push(`no answer in the profile matches ${res.status}`)

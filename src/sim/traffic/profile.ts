@@ -290,9 +290,11 @@ export function matchAnswer(answers: readonly ProfileAnswer[], status: number, b
 const DEFAULT_OK: ProfileStatusSpec[] = [[200, 399]]
 
 /** Does the status count as an answer (not a failure), given what else the scenario sends? */
-export function profileOk(r: ProfileRequest, status: number, sent: ReadonlySet<RequestType>): boolean {
-  if ((r.ok ?? DEFAULT_OK).some((s) => statusMatches(s, status))) return true
-  return Object.entries(r.okIfSent ?? {}).some(([t, statuses]) => sent.has(t as RequestType) && statuses!.includes(status))
+export function profileOk(r: ProfileRequest, sent: ReadonlySet<RequestType>): (status: number) => boolean {
+  // decided once per request type: the check runs on every answer of the run
+  const ok = r.ok ?? DEFAULT_OK
+  const ifSent = Object.entries(r.okIfSent ?? {}).flatMap(([t, statuses]) => (sent.has(t as RequestType) ? statuses! : []))
+  return (status) => ok.some((s) => statusMatches(s, status)) || ifSent.includes(status)
 }
 
 // ---- livedrop's own API, from the route table ----
