@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base-command.js'
 import {ScenarioInvalidError, UsageError} from '../../core/errors.js'
 import {loadScenario, type ScenarioProblem} from '../../sim/scenario/loader.js'
-import {phasePeakRates} from '../../sim/load/saturate.js'
+import {phasePeakRates} from '../../sim/load/arrivals.js'
 import {thresholdSpec, type Scenario} from '../../sim/scenario/schema.js'
 
 const sumRates = (rates: Record<string, number>) => Object.values(rates).reduce((a, r) => a + r, 0)

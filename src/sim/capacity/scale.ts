@@ -3,6 +3,7 @@
  * million followers are not re-seeded per step) and changes only the offered load and its timing.
  */
 import {UsageError} from '../../core/errors.js'
+import {phasePeakRates} from '../load/arrivals.js'
 import {parseThreshold} from '../metrics/thresholds.js'
 import {REQUEST_GROUPS, scenarioDurationMs, type Scenario, type ScenarioPhase} from '../scenario/schema.js'
 
@@ -93,11 +94,9 @@ export function offeredRates(s: Scenario): {total: number; order: number; byType
 export function peakRates(s: Scenario): {phase: string; total: number; read: number; order: number} {
   let best = {phase: '', total: -1, read: 0, order: 0}
   for (const p of s.phases) {
-    const rates: Record<string, number | undefined> = p.rates
-    const ramp: Record<string, number | undefined> = p.rampTo ?? {}
-    const at = (type: string) => Math.max(rates[type] ?? 0, ramp[type] ?? 0)
-    const types = [...new Set([...Object.keys(rates), ...Object.keys(ramp)])]
-    const total = types.reduce((sum, t) => sum + at(t), 0)
+    const peak = phasePeakRates(p)
+    const at = (type: string) => peak[type] ?? 0
+    const total = Object.values(peak).reduce((sum, r) => sum + r, 0)
     if (total > best.total) best = {phase: p.name, total, read: REQUEST_GROUPS.read.reduce((sum, t) => sum + at(t), 0), order: at('order')}
   }
   return best

@@ -162,3 +162,16 @@ function hash(seed: number, phase: number, type: string): number {
   for (const c of type) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0
   return h
 }
+
+/**
+ * A phase's rates at its busiest moment: a ramp is linear, so that is its start (rates) or its
+ * end (rates with rampTo over them), whichever sends more of `types` (default every type) in all.
+ */
+export function phasePeakRates(p: {rates: Record<string, number | undefined>; rampTo?: Record<string, number | undefined>}, types?: readonly string[]): Record<string, number> {
+  const pick = (rates: Record<string, number | undefined>) =>
+    Object.fromEntries(Object.entries(rates).flatMap(([t, r]) => ((types === undefined || types.includes(t)) && r !== undefined ? [[t, r]] : [])))
+  const start = pick(p.rates)
+  const end = pick({...p.rates, ...p.rampTo})
+  const sum = (rates: Record<string, number>) => Object.values(rates).reduce((a, r) => a + r, 0)
+  return sum(end) > sum(start) ? end : start
+}

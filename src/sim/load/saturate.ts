@@ -3,6 +3,7 @@ import {createRandom} from '../../core/random.js'
 import {LatencyHistogram, type LatencySummary} from '../../core/histogram.js'
 import {evaluateThreshold, parseThreshold, type MetricLookup, type ThresholdResult} from '../metrics/thresholds.js'
 import type {RequestBuilder} from '../executors/open-model/index.js'
+import {phasePeakRates} from './arrivals.js'
 import {reachable} from './reachable.js'
 
 export interface SaturateOptions {
@@ -137,19 +138,6 @@ export async function saturate(o: SaturateOptions): Promise<SaturateResult> {
   const passing = steps.filter((s) => s.pass)
   const best = passing.length ? passing.reduce((a, b) => (b.throughput > a.throughput ? b : a)) : null
   return {steps, best, stoppedBecause}
-}
-
-/**
- * A phase's rates at its busiest moment: a ramp is linear, so that is its start (rates) or its
- * end (rates with rampTo over them), whichever sends more of `types` (default every type) in all.
- */
-export function phasePeakRates(p: {rates: Record<string, number | undefined>; rampTo?: Record<string, number | undefined>}, types?: readonly string[]): Record<string, number> {
-  const pick = (rates: Record<string, number | undefined>) =>
-    Object.fromEntries(Object.entries(rates).flatMap(([t, r]) => ((types === undefined || types.includes(t)) && r !== undefined ? [[t, r]] : [])))
-  const start = pick(p.rates)
-  const end = pick({...p.rates, ...p.rampTo})
-  const sum = (rates: Record<string, number>) => Object.values(rates).reduce((a, r) => a + r, 0)
-  return sum(end) > sum(start) ? end : start
 }
 
 /**
