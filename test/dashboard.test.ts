@@ -15,16 +15,17 @@ let dash: Dashboard | null = null
 afterAll(async () => {
   if (browser && browser.exitCode === null) {
     const exited = new Promise((r) => browser!.once('exit', r))
-    process.kill(browser.pid!, 'SIGTERM')
+    // the whole process group: chromium's helpers go on writing into the profile after the browser exits
+    process.kill(-browser.pid!, 'SIGTERM')
     await exited
   }
   await dash?.close()
-  rmSync(dir, {recursive: true, force: true})
+  rmSync(dir, {recursive: true, force: true, maxRetries: 10, retryDelay: 200})
 })
 
 /** Headless Chromium (Debian's) showing `url`, driven over the DevTools protocol: evaluate(expr) runs in the page. */
 async function openPage(url: string): Promise<{evaluate: (expression: string) => Promise<unknown>; close: () => void}> {
-  browser = spawn('chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${path.join(dir, 'profile')}`, '--remote-debugging-port=0', '--window-size=1300,1000', url], {stdio: ['ignore', 'ignore', 'pipe']})
+  browser = spawn('chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${path.join(dir, 'profile')}`, '--remote-debugging-port=0', '--window-size=1300,1000', url], {stdio: ['ignore', 'ignore', 'pipe'], detached: true})
   let log = ''
   const devtools = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`chromium did not start:\n${log}`)), 20_000)

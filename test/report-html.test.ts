@@ -11,7 +11,8 @@ import {buildRun, generateRequests, type FixtureSpec} from './report-runs.js'
 const chromium = execFileSync('sh', ['-c', 'command -v chromium'], {encoding: 'utf8'}).trim()
 
 const dir = mkdtempSync(path.join(tmpdir(), 'livedrop-html-'))
-afterAll(() => rmSync(dir, {recursive: true, force: true}))
+// chromium's helpers may still be writing into the profile for a moment after it exits
+afterAll(() => rmSync(dir, {recursive: true, force: true, maxRetries: 10, retryDelay: 200}))
 
 function browse(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
