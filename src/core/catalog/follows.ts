@@ -1,5 +1,5 @@
 import {NotFoundError, UsageError} from '../errors.js'
-import type {Db, Queryable} from '../db/types.js'
+import type {Queryable} from '../db/types.js'
 import {decodeCursor, encodeCursor, InvalidCursorError, pageLimit, type Page, type PageOptions} from './cursor.js'
 
 /**
@@ -43,27 +43,34 @@ export const DEFAULT_PAGE = 100
 const SQL = {
   creator: {name: 'follows.creator', text: 'SELECT id, user_id FROM creators WHERE id = $1'},
   user: {name: 'follows.user', text: 'SELECT id FROM users WHERE id = $1'},
-  // the insert and the count move together: a concurrent duplicate follow waits on the key and
-  // then inserts nothing, so it counts nothing
-  insert: {
-    name: 'follows.insert',
-    text: `WITH ins AS (
-             INSERT INTO follows (creator_id, user_id, notify) VALUES ($1, $2, coalesce($3::boolean, false))
+  // one statement each, so the creator's row (follower_count, hot for a celebrity) is locked only
+  // while the statement runs, never across round trips to a busy server. The insert and the count
+  // move together: a concurrent duplicate follow waits on the key and then inserts nothing, so it
+  // counts nothing. An existing follow only has its notify changed (when given).
+  follow: {
+    name: 'follows.follow',
+    text: `WITH c AS (SELECT id, user_id FROM creators WHERE id = $1),
+           u AS (SELECT id FROM users WHERE id = $2),
+           ok AS (SELECT 1 FROM c, u WHERE c.user_id <> $2),
+           ins AS (
+             INSERT INTO follows (creator_id, user_id, notify) SELECT $1, $2, coalesce($3::boolean, false) FROM ok
              ON CONFLICT (creator_id, user_id) DO NOTHING
-             RETURNING creator_id, notify, created_at),
-           bump AS (UPDATE creators SET follower_count = follower_count + 1 WHERE id IN (SELECT creator_id FROM ins))
-           SELECT notify, created_at FROM ins`,
+             RETURNING notify, created_at),
+           bump AS (UPDATE creators SET follower_count = follower_count + 1 WHERE id = $1 AND EXISTS (SELECT 1 FROM ins)),
+           upd AS (
+             UPDATE follows SET notify = coalesce($3::boolean, notify)
+              WHERE creator_id = $1 AND user_id = $2 AND EXISTS (SELECT 1 FROM ok) AND NOT EXISTS (SELECT 1 FROM ins)
+             RETURNING notify, created_at)
+           SELECT (SELECT user_id FROM c) AS creator_user, EXISTS (SELECT 1 FROM u) AS user_known,
+                  ins.notify IS NOT NULL AS created, coalesce(ins.notify, upd.notify) AS notify, coalesce(ins.created_at, upd.created_at) AS created_at
+             FROM (SELECT 1) one LEFT JOIN ins ON true LEFT JOIN upd ON true`,
   },
-  setNotify: {
-    name: 'follows.set-notify',
-    text: `UPDATE follows SET notify = coalesce($3::boolean, notify) WHERE creator_id = $1 AND user_id = $2
-           RETURNING notify, created_at`,
-  },
-  delete: {
-    name: 'follows.delete',
-    text: `WITH del AS (DELETE FROM follows WHERE creator_id = $1 AND user_id = $2 RETURNING creator_id)
-           UPDATE creators SET follower_count = follower_count - 1 WHERE id IN (SELECT creator_id FROM del)
-           RETURNING id`,
+  unfollow: {
+    name: 'follows.unfollow',
+    text: `WITH c AS (SELECT id FROM creators WHERE id = $1),
+           del AS (DELETE FROM follows WHERE creator_id = $1 AND user_id = $2 AND EXISTS (SELECT 1 FROM c) RETURNING creator_id),
+           bump AS (UPDATE creators SET follower_count = follower_count - 1 WHERE id IN (SELECT creator_id FROM del))
+           SELECT EXISTS (SELECT 1 FROM c) AS creator_known, EXISTS (SELECT 1 FROM del) AS removed`,
   },
   followers: {
     name: 'follows.followers',
@@ -90,40 +97,26 @@ function userNotFound(userId: number): NotFoundError {
   return new NotFoundError(`user ${userId} not found`, {hint: 'Check the user id.', details: {userId}})
 }
 
-async function checkPair(q: Queryable, userId: number, creatorId: number): Promise<void> {
-  const creator = await q.query<{user_id: number}>(SQL.creator, [creatorId])
-  if (creator.rows.length === 0) throw creatorNotFound(creatorId)
-  if ((await q.query(SQL.user, [userId])).rows.length === 0) throw userNotFound(userId)
-  if (creator.rows[0].user_id === userId) {
+/** Follows a creator; following again is a no-op (or changes only `notify` when given). */
+export async function follow(db: Queryable, userId: number, creatorId: number, options: FollowOptions = {}): Promise<FollowResult> {
+  const notify = options.notify ?? null
+  type Row = {creator_user: number | null; user_known: boolean; created: boolean; notify: boolean | null; created_at: Date | null}
+  const row = (await db.query<Row>(SQL.follow, [creatorId, userId, notify])).rows[0]
+  if (row.creator_user === null) throw creatorNotFound(creatorId)
+  if (!row.user_known) throw userNotFound(userId)
+  if (Number(row.creator_user) === userId) {
     throw new UsageError('creatorId', `user ${userId} is creator ${creatorId}: a user cannot follow themselves`, {hint: 'Follow another creator.'})
   }
-}
-
-/** Follows a creator; following again is a no-op (or changes only `notify` when given). */
-export async function follow(db: Db, userId: number, creatorId: number, options: FollowOptions = {}): Promise<FollowResult> {
-  return db.transaction(async (tx) => {
-    await checkPair(tx, userId, creatorId)
-    const notify = options.notify ?? null
-    const inserted = await tx.query<{notify: boolean; created_at: Date}>(SQL.insert, [creatorId, userId, notify])
-    if (inserted.rows.length > 0) {
-      const row = inserted.rows[0]
-      return {userId, creatorId, notify: row.notify, followedAt: new Date(row.created_at), created: true}
-    }
-    const existing = await tx.query<{notify: boolean; created_at: Date}>(SQL.setNotify, [creatorId, userId, notify])
-    // gone again between the two statements (a concurrent unfollow): report the state we saw
-    const row = existing.rows[0] ?? {notify: notify ?? false, created_at: new Date()}
-    return {userId, creatorId, notify: row.notify, followedAt: new Date(row.created_at), created: false}
-  })
+  // neither inserted nor updated: a concurrent follow committed after this statement's snapshot
+  // (or an unfollow removed it): report the state asked for
+  return {userId, creatorId, notify: row.notify ?? notify ?? false, followedAt: row.created_at ? new Date(row.created_at) : new Date(), created: row.created}
 }
 
 /** Unfollows; returns whether a follow was removed (unfollowing twice is a no-op). */
-export async function unfollow(db: Db, userId: number, creatorId: number): Promise<{removed: boolean}> {
-  return db.transaction(async (tx) => {
-    const creator = await tx.query(SQL.creator, [creatorId])
-    if (creator.rows.length === 0) throw creatorNotFound(creatorId)
-    const deleted = await tx.query(SQL.delete, [creatorId, userId])
-    return {removed: deleted.rows.length > 0}
-  })
+export async function unfollow(db: Queryable, userId: number, creatorId: number): Promise<{removed: boolean}> {
+  const row = (await db.query<{creator_known: boolean; removed: boolean}>(SQL.unfollow, [creatorId, userId])).rows[0]
+  if (!row.creator_known) throw creatorNotFound(creatorId)
+  return {removed: row.removed}
 }
 
 export async function doesFollow(db: Queryable, userId: number, creatorId: number): Promise<boolean> {
@@ -150,8 +143,10 @@ function after(cursor: string | null | undefined, ownerId: number): number {
 export async function listFollowers(db: Queryable, creatorId: number, options: PageOptions = {}): Promise<Page<Follower>> {
   const limit = pageLimit(options.limit, FOLLOW_PAGE)
   const from = after(options.cursor, creatorId)
-  if (!options.cursor && (await db.query(SQL.creator, [creatorId])).rows.length === 0) throw creatorNotFound(creatorId)
   const {rows} = await db.query<{user_id: number; handle: string; notify: boolean; created_at: Date}>(SQL.followers, [creatorId, from, limit])
+  // follows are made only for existing creators (and creators are never deleted), so only an
+  // empty first page needs the second statement: no followers, or no such creator
+  if (!options.cursor && rows.length === 0 && (await db.query(SQL.creator, [creatorId])).rows.length === 0) throw creatorNotFound(creatorId)
   const items = rows.map((r) => ({userId: r.user_id, handle: r.handle, notify: r.notify, followedAt: new Date(r.created_at)}))
   return {items, nextCursor: rows.length === limit ? encodeCursor([creatorId, rows[rows.length - 1].user_id]) : null}
 }

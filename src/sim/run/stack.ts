@@ -55,7 +55,6 @@ export interface Stack {
 
 // in-process the stack delivers notifications itself; a --target deployment runs its own workers
 const IN_PROCESS_FANOUT_WORKERS = 2
-const FANOUT_POLL_MS = 25
 // the generator is the only client: the per-user limit would throttle the scenario's own crowd
 const UNLIMITED = 1e6
 // a database on one of these runs on this machine, where /proc shows its processes' CPU
@@ -99,7 +98,6 @@ export async function openStack(o: StackOptions, stage: (s: Stage, detail: strin
       migrate: true,
       // in-process the stack delivers notifications itself; serve workers and deployments run their own
       fanoutWorkers: o.target || workers ? 0 : IN_PROCESS_FANOUT_WORKERS,
-      fanout: {pollMs: FANOUT_POLL_MS},
     })
     closers.push(() => engine.close())
     const data = await prepareData(engine, o, stage)
