@@ -17,6 +17,7 @@ import {openDb} from '../src/core/db/index.js'
 import {migrate} from '../src/core/db/migrate.js'
 import {startRedis} from '../test/cache-servers.js'
 import {JSON_OUT} from './args.js'
+import {median} from './median.js'
 
 const json = JSON_OUT
 const PHASE_MS = 2000
@@ -60,7 +61,6 @@ async function rateAsync(ms: number, maxOps: number, fn: (i: number) => Promise<
   return ops / ((performance.now() - start) / 1000)
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
 const rows: Row[] = []
 const add = (measure: string, livedrop: number, baselineName: string, baseline: number, target: string) =>

@@ -20,6 +20,7 @@ import path from 'node:path'
 import pg from 'pg'
 import {createTable} from '../src/cli/table.js'
 import {JSON_OUT, numberArg} from './args.js'
+import {median} from './median.js'
 
 const ROOT = path.resolve(import.meta.dirname, '..')
 const SCENARIO = 'scenarios/celebrity-drop.yaml'
@@ -99,11 +100,6 @@ async function series(label: string, dbArgs: string[]): Promise<Run[]> {
 }
 
 const describe = (r: Run) => (r.capacity === null ? 'no passing scale' : `${r.atLeast ? '≥ ' : ''}×${r.capacity} (${r.total} req/s, ${r.read} reads/s, ${r.order} orders/s)`)
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
 
 function summary(label: string, rs: Run[]) {
   const caps = rs.map((r) => r.capacity ?? 0)

@@ -21,6 +21,7 @@ import {getProduct} from '../src/core/catalog/products.js'
 import {runOpenModel} from '../src/sim/executors/open-model/index.js'
 import {benchDatabase} from './db.js'
 import {JSON_OUT, numberArg} from './args.js'
+import {median} from './median.js'
 
 const json = JSON_OUT
 const seconds = numberArg('seconds', 5)
@@ -114,10 +115,6 @@ interface Run {
   cpuRatio: number
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
 const round2 = (x: number) => Math.round(x * 100) / 100
 
 const bench = await benchDatabase('http')

@@ -16,6 +16,7 @@ import {loadavg, tmpdir} from 'node:os'
 import path from 'node:path'
 import {runOpenModel, type OpenModelResult} from '../src/sim/executors/open-model/index.js'
 import {JSON_OUT, numberArg} from './args.js'
+import {median} from './median.js'
 
 const json = JSON_OUT
 const seconds = numberArg('seconds', 3)
@@ -171,11 +172,6 @@ async function cpuVersusWrk(url: string): Promise<CpuPoint[]> {
     rmSync(dir, {recursive: true, force: true})
   }
   return points
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
 
 async function main() {

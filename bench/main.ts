@@ -14,6 +14,7 @@ import path from 'node:path'
 import pg from 'pg'
 import {createTable} from '../src/cli/table.js'
 import {JSON_OUT, numberArg} from './args.js'
+import {median} from './median.js'
 
 const ROOT = path.resolve(import.meta.dirname, '..')
 const SCENARIO = 'scenarios/celebrity-drop.yaml'
@@ -73,11 +74,6 @@ async function series(label: string, runs: number, extraArgs: string[]): Promise
     rmSync(dir, {recursive: true, force: true})
   }
   return out
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
 
 function summary(runs: Figures[]) {

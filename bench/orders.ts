@@ -20,6 +20,7 @@ import {tmpdir} from 'node:os'
 import Table from 'cli-table3'
 import {benchDatabase} from './db.js'
 import {JSON_OUT, numberArg} from './args.js'
+import {median} from './median.js'
 
 const ROUNDS = numberArg('rounds', 3)
 const BUYERS = numberArg('buyers', 20_000)
@@ -107,7 +108,6 @@ async function main(): Promise<void> {
     rmSync(dir, {recursive: true, force: true})
   }
   const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b)
-  const median = (xs: number[]) => sorted(xs)[Math.floor(xs.length / 2)]
   const worst = (xs: number[]) => sorted(xs)[0]
   const of = (k: keyof (typeof rounds)[number]) => rounds.map((r) => r[k])
   const summary = {

@@ -21,6 +21,7 @@ import type {EngineDeps} from '../src/core/orders/deps.js'
 import type {StockStrategyName} from '../src/core/stock/index.js'
 import {createDropFixture, type DropFixture} from '../src/core/catalog/fixture.js'
 import {JSON_OUT, numberArg} from './args.js'
+import {median} from './median.js'
 
 const SECONDS = numberArg('seconds', 3)
 /** Each measure runs this many times, interleaved with the others; the median is reported (a shared machine is noisy). */
@@ -102,7 +103,6 @@ async function main(): Promise<void> {
       }
     }
     await pool.end()
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
     results.push({name: 'baseline (bare pg loop, hot row)', rate: median(samples.baseline), unit: 'orders/s'})
     for (const strategy of ['row', 'buckets', 'redis-gate'] as const) results.push({name: strategy, rate: median(samples[strategy]), unit: 'orders/s'})
 

@@ -125,6 +125,8 @@ export interface PhaseResult {
   index: number
   startMs: number
   durationMs: number
+  /** How long the phase ran when the run was stopped before its end (an abort, a stall); absent when it ran whole. */
+  ranMs?: number
   arrival: 'constant' | 'poisson'
   requests: Record<string, RequestStats>
 }
@@ -230,10 +232,7 @@ function typesOf(metric: string, groups: Groups, available: string[]): string[] 
 /** Counts, shares and rates of a metric for the whole run (phase null) or one phase; latency stats are undefined here. */
 export function countLookup(result: RunResult, phase: string | null, groups: Groups): MetricLookup {
   const phases = phase === null ? result.phases : result.phases.filter((p) => p.name === phase)
-  // a run stopped early (an abort, a stall) ran each phase only up to the stop: rates are over that
-  const cutShort = result.aborted || stallOf(result) !== null
-  const ranMs = (p: PhaseResult) => (cutShort ? Math.max(0, Math.min(p.durationMs, result.durationMs - p.startMs)) : p.durationMs)
-  const durationS = phases.reduce((s, p) => s + ranMs(p), 0) / 1000
+  const durationS = phases.reduce((s, p) => s + (p.ranMs ?? p.durationMs), 0) / 1000
   const available = [...new Set(phases.flatMap((p) => Object.keys(p.requests)))]
   const sum = (metric: string, field: 'completed' | 'errors' | 'late' | 'sent' | 'unsent') => {
     let n = 0

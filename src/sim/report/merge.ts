@@ -143,14 +143,17 @@ export function mergeRuns(runs: RunResult[], groups: Groups, files: string[] = r
 
   const phases: PhaseResult[] = first.phases.map((p, i) => {
     const durationMs = Math.max(...runs.map((r) => r.phases[i].durationMs))
+    // cut short only if every generator was: the merged phase ran as long as the longest of them
+    const ran = Math.max(...runs.map((r) => r.phases[i].ranMs ?? r.phases[i].durationMs))
     const types = [...new Set(runs.flatMap((r) => Object.keys(r.phases[i].requests)))]
     return {
       name: p.name,
       index: i,
       startMs: p.startMs,
       durationMs,
+      ...(ran < durationMs ? {ranMs: ran} : {}),
       arrival: p.arrival,
-      requests: Object.fromEntries(types.map((t) => [t, mergeStats(runs.flatMap((r) => r.phases[i].requests[t] ?? []), durationMs)])),
+      requests: Object.fromEntries(types.map((t) => [t, mergeStats(runs.flatMap((r) => r.phases[i].requests[t] ?? []), ran)])),
     }
   })
 

@@ -322,17 +322,18 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
   await wire.close()
   series.close(Number.POSITIVE_INFINITY)
 
-  const ranMs = (i: number) => (stoppedAtMs === null ? o.phases[i].durationMs : Math.max(0, Math.min(o.phases[i].durationMs, stoppedAtMs - starts[i])))
   const phases: PhaseResult[] = o.phases.map((p, i) => {
     const own = phaseTypes(p)
+    // a run stopped early offered each phase only the part it ran: rates are over that
+    const ranMs = stoppedAtMs === null || stoppedAtMs >= starts[i] + p.durationMs ? undefined : Math.max(0, stoppedAtMs - starts[i])
     return {
       name: p.name,
       index: i,
       startMs: starts[i],
       durationMs: p.durationMs,
+      ...(ranMs !== undefined ? {ranMs} : {}),
       arrival: p.arrival,
-      // a run stopped early offered each phase only the part it ran: the achieved rate is over that
-      requests: Object.fromEntries(types.flatMap((t, ti) => (own.includes(t) ? [[t, recorders[i][ti].stats(meanRate(p, t), ranMs(i))]] : []))),
+      requests: Object.fromEntries(types.flatMap((t, ti) => (own.includes(t) ? [[t, recorders[i][ti].stats(meanRate(p, t), ranMs ?? p.durationMs)]] : []))),
     }
   })
   const scheduledTotal = phases.reduce((s, p) => s + Object.values(p.requests).reduce((x, r) => x + r.scheduled, 0), 0)
