@@ -198,6 +198,38 @@ phases: [{name: p, duration: 4s, rates: {browse_product: 20, browse_drop: 20}}]`
     expect(r.completed + r.unsent + r.errors).toBe(300)
   })
 
+  it('opens every connection before the clock starts and uses them in turn, so a burst never waits to be accepted', async () => {
+    // a Node server accepts one connection per event-loop iteration: connections opened when a
+    // burst begins wait in its accept queue, with their requests, while the server is busy
+    target = await startTestTarget({delayMs: (req) => (req.url!.startsWith('/slow') ? 100 : 0)})
+    const acceptedAt = new Map<object, number>()
+    const gets = new Map<object, number>()
+    let firstGetAt = Infinity
+    target.server.on('connection', (socket) => acceptedAt.set(socket, performance.now()))
+    target.server.on('request', (req) => {
+      if (req.method !== 'GET') return
+      firstGetAt = Math.min(firstGetAt, performance.now())
+      gets.set(req.socket, (gets.get(req.socket) ?? 0) + 1)
+    })
+    const s = scenario(
+      `
+arrival: constant
+phases:
+  - {name: quiet, duration: 2s, rates: {browse_product: 20}}
+  - {name: burst, duration: 1s, rates: {browse_drop: 200}}`,
+      'generator: {connections: 24, slackMs: 50, maxLateFraction: 0.05}',
+    )
+    const result = await runScenario({scenario: s, target: target.url, builders: {browse_product: get('/fast'), browse_drop: get('/slow')}}).result
+
+    expect(result.phases[1].requests.browse_drop.completed).toBe(200)
+    // ~20 requests in flight in the burst, all on the 24 connections opened before the first request
+    expect(gets.size).toBe(24)
+    for (const socket of gets.keys()) expect(acceptedAt.get(socket)).toBeLessThan(firstGetAt)
+    // one request at a time in the quiet phase, yet every connection carried some: none sat idle
+    // long enough for a server's keep-alive timeout to close it before the burst
+    expect(Math.min(...gets.values())).toBeGreaterThanOrEqual(2)
+  })
+
   it('late sends alone never stop a run: the schedule finishes and, with no threshold failing, it passes', async () => {
     target = await startTestTarget()
     const s = scenario(`phases: [{name: p, duration: 2s, rates: {browse_product: 200}}]`, 'generator: {slackMs: 50, maxLateFraction: 0.02}')

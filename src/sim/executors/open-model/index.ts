@@ -262,7 +262,7 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
   const onAbort = () => stop('abort')
   o.signal?.addEventListener('abort', onAbort, {once: true})
 
-  await wire.warmup(o.warmupConnections ?? Math.min(connections, 16))
+  await wire.warmup(o.warmupConnections ?? connections)
   t0 = performance.now()
   lastTickAbs = t0
   lag.reset()

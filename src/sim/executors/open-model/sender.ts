@@ -54,8 +54,14 @@ export interface ConnectionOptions {
 
 /**
  * Keep-alive connections to one origin, one request at a time on each: one undici Client per
- * connection and a free list, so picking a connection is O(1) (a Pool scans its clients) and
- * "every connection is busy" is exact. Connections open on demand; `inUse` counts requests on them.
+ * connection and a free queue, so picking a connection is O(1) (a Pool scans its clients) and
+ * "every connection is busy" is exact. `inUse` counts requests on them.
+ *
+ * All of them are opened before the clock starts (warmup) and used in turn, oldest free first:
+ * a Node server accepts one new connection per event-loop iteration (libuv since 1.45), so
+ * connections opened on demand when a burst begins wait in its accept queue, with their requests,
+ * for as long as a second on a busy server; and a connection left idle past the server's
+ * keep-alive timeout would be closed and opened again in the next burst.
  */
 export class Connections {
   readonly origin: string
@@ -63,7 +69,9 @@ export class Connections {
   readonly prefix: string
   inUse = 0
   private readonly clients: Client[] = []
-  private readonly free: Client[] = []
+  /** Free connections, oldest first from freeHead on. */
+  private free: Client[] = []
+  private freeHead = 0
 
   constructor(
     baseUrl: string,
@@ -82,7 +90,7 @@ export class Connections {
 
   /** Sends one request on a free connection (opening one when none is free); the exchange hears the answer. */
   dispatch(exchange: Exchange, method: string, path: string, headers: Record<string, string> | undefined, body: string | undefined): void {
-    const client = this.free.pop() ?? this.open()
+    const client = this.freeHead < this.free.length ? this.takeFree() : this.open()
     this.inUse++
     exchange.connections = this
     exchange.client = client
@@ -94,9 +102,19 @@ export class Connections {
     this.free.push(client)
   }
 
+  private takeFree(): Client {
+    const client = this.free[this.freeHead++]!
+    // drop the taken head now and then, so the queue stays as long as the free connections
+    if (this.freeHead > 64 && this.freeHead * 2 > this.free.length) {
+      this.free = this.free.slice(this.freeHead)
+      this.freeHead = 0
+    }
+    return client
+  }
+
   /**
    * Before the clock starts, opens `count` connections with `HEAD /` (answers ignored), so
-   * connection setup and the HTTP parser's first compile are not charged to the first requests.
+   * connection setup and the HTTP parser's first compile are not charged to the requests.
    */
   async warmup(count: number): Promise<void> {
     const fresh = Array.from({length: count}, () => this.open())

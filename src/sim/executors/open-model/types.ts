@@ -54,8 +54,9 @@ export interface OpenModelOptions {
   drainMs?: number
   /**
    * Before the clock starts, open this many connections with `HEAD /` (answers ignored), so
-   * connection setup and the HTTP parser's first compile are not charged to the first
-   * requests. Default min(connections, 16); 0 turns it off.
+   * connection setup and the HTTP parser's first compile are not charged to the requests (a
+   * burst that opened new connections would wait in the server's accept queue: see Connections).
+   * Default: all of them; 0 turns it off.
    */
   warmupConnections?: number
   /** Stops scheduling; what was recorded so far is returned (aborted: true). */
