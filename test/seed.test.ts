@@ -52,6 +52,15 @@ for (const backend of BACKENDS) {
       expect(next.rows[0].id).toBe(3001)
     })
 
+    it('leaves the copied tables vacuumed, so autovacuum does not scan them during the first run', async () => {
+      await seed(t.db, {...options, reset: true})
+      // VACUUM reports itself to the statistics as it ends (ANALYZE alone leaves last_vacuum empty)
+      const {rows} = await t.db.query<{relname: string}>(
+        `SELECT relname FROM pg_stat_user_tables WHERE relname IN ('users', 'creators', 'products') AND last_vacuum IS NOT NULL ORDER BY relname`,
+      )
+      expect(rows.map((r) => r.relname)).toEqual(['creators', 'products', 'users'])
+    })
+
     it('raises users when a celebrity needs more followers', async () => {
       const result = await seed(t.db, {...options, users: 100, creators: 5, celebrities: 1, celebrityFollowers: 1000, reset: true})
       expect(result.usersRaisedTo).toBe(1001)

@@ -319,8 +319,11 @@ export async function seed(db: Db, options: SeedOptions, onProgress: (p: SeedPro
   await db.exec(`
     SELECT setval(pg_get_serial_sequence('users', 'id'), GREATEST((SELECT max(id) FROM users), 1));
     SELECT setval(pg_get_serial_sequence('creators', 'id'), GREATEST((SELECT max(id) FROM creators), 1));
-    SELECT setval(pg_get_serial_sequence('products', 'id'), GREATEST((SELECT max(id) FROM products), 1));
-    ANALYZE users; ANALYZE creators; ANALYZE follows; ANALYZE products;`)
+    SELECT setval(pg_get_serial_sequence('products', 'id'), GREATEST((SELECT max(id) FROM products), 1));`)
+  // vacuumed now, not by autovacuum during the first run: a million freshly copied rows would have
+  // it (and the run's first reads) setting their hint bits while the drop opens. VACUUM cannot
+  // run inside a multi-statement string, hence its own exec
+  await db.exec('VACUUM (ANALYZE) users, creators, follows, products')
   // written last: a seed that died half-way has no fingerprint, so a scenario run seeds again
   await db.query('INSERT INTO livedrop_dataset (fingerprint) VALUES ($1)', [datasetFingerprint(options)])
 
