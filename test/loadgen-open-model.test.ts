@@ -151,7 +151,8 @@ thresholds: ["errors.rate < 0.1%", "order.errors < 1%"]`)
 generator: {timeout: 300ms, slackMs: 50, maxLateFraction: 0.05}
 phases: [{name: p, duration: 4s, rates: {browse_product: 20, browse_drop: 20}}]`, '')
     const handle = runScenario({scenario: s, target: target.url, builders: {browse_product: get('/slow'), browse_drop: get('/fast')}})
-    setTimeout(() => handle.abort(), 1000)
+    // a second after the clock starts (the connections are opened before it)
+    handle.on('phase', () => setTimeout(() => handle.abort(), 1000))
     const result = await handle.result
     expect(result.aborted).toBe(true)
     expect(result.void).toBeNull()

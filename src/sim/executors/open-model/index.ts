@@ -262,7 +262,9 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
   const onAbort = () => stop('abort')
   o.signal?.addEventListener('abort', onAbort, {once: true})
 
-  await wire.warmup(o.warmupConnections ?? connections)
+  // a second of the peak rate: what a target answering within a second keeps in flight (more
+  // open on demand, and small runs do not open hundreds)
+  await wire.warmup(o.warmupConnections ?? Math.min(connections, Math.ceil(Math.max(0, ...o.phases.map(targetOf)))))
   t0 = performance.now()
   lastTickAbs = t0
   lag.reset()

@@ -56,7 +56,7 @@ export interface OpenModelOptions {
    * Before the clock starts, open this many connections with `HEAD /` (answers ignored), so
    * connection setup and the HTTP parser's first compile are not charged to the requests (a
    * burst that opened new connections would wait in the server's accept queue: see Connections).
-   * Default: all of them; 0 turns it off.
+   * Default: one second of the peak rate, at most all of them; 0 turns it off.
    */
   warmupConnections?: number
   /** Stops scheduling; what was recorded so far is returned (aborted: true). */
