@@ -199,7 +199,7 @@ phases: [{name: p, duration: 4s, rates: {browse_product: 20, browse_drop: 20}}]`
     expect(r.completed + r.unsent + r.errors).toBe(300)
   })
 
-  it('opens every connection before the clock starts and uses them in turn, so a burst never waits to be accepted', async () => {
+  it('opens its connections before the clock starts and uses them in turn, so a burst never waits to be accepted', async () => {
     // a Node server accepts one connection per event-loop iteration: connections opened when a
     // burst begins wait in its accept queue, with their requests, while the server is busy
     target = await startTestTarget({delayMs: (req) => (req.url!.startsWith('/slow') ? 100 : 0)})

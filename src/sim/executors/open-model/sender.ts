@@ -57,11 +57,11 @@ export interface ConnectionOptions {
  * connection and a free queue, so picking a connection is O(1) (a Pool scans its clients) and
  * "every connection is busy" is exact. `inUse` counts requests on them.
  *
- * All of them are opened before the clock starts (warmup) and used in turn, oldest free first:
- * a Node server accepts one new connection per event-loop iteration (libuv since 1.45), so
- * connections opened on demand when a burst begins wait in its accept queue, with their requests,
- * for as long as a second on a busy server; and a connection left idle past the server's
- * keep-alive timeout would be closed and opened again in the next burst.
+ * They are opened before the clock starts (warmup; more only if all are busy) and used in turn,
+ * oldest free first: a Node server accepts one new connection per event-loop iteration (libuv
+ * since 1.45), so connections opened on demand when a burst begins wait in its accept queue, with
+ * their requests, for as long as a second on a busy server; and a connection left idle past the
+ * server's keep-alive timeout would be closed and opened again in the next burst.
  */
 export class Connections {
   readonly origin: string
