@@ -73,7 +73,9 @@ arrival: constant
 phases:
   - {name: one, duration: 1.5s, rates: {browse_product: 400, browse_drop: 200}}
   - {name: two, duration: 1s, rates: {order: 300}}`,
-      'generator: {slackMs: 100, maxLateFraction: 0.25}',
+      // sends up to slackMs after a phase's end count toward its rate: room for a hiccup of the
+      // shared machine (the whole suite runs beside this test on 2 cores)
+      'generator: {slackMs: 300, maxLateFraction: 0.25}',
     )
     const phases: string[] = []
     const handle = runScenario({
