@@ -3,6 +3,7 @@ import {createRandom} from '../../../core/random.js'
 import type {PhaseResult} from '../../metrics/result.js'
 import {createSchedule, meanRate, phaseStarts, phaseTypes, type Arrival, type LoadPhase} from '../../load/arrivals.js'
 import {Failures, Recorder, Series, errorClass, type SecondBucket} from './recorder.js'
+import {Fifo} from './fifo.js'
 import {Connections, Exchange} from './sender.js'
 import type {HttpRequestSpec, OpenModelOptions, OpenModelResult} from './types.js'
 
@@ -92,8 +93,7 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
   let currentPhase = -1
   let pending: Arrival | null = next()
   // requests waiting for a free connection, oldest first
-  const backlog: Array<Queued | undefined> = []
-  let backlogHead = 0
+  const backlog = new Fifo<Queued>(BACKLOG_COMPACT_AT)
   let stopped = false
   let aborted = false
   let stall: OpenModelResult['stall'] = null
@@ -190,16 +190,11 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
 
   /** Sends queued requests while connections are free; ends the run when all is done. */
   const pump = () => {
-    while (!stopped && backlogHead < backlog.length && wire.inUse < connections) {
-      const q = backlog[backlogHead]!
-      backlog[backlogHead++] = undefined
+    while (!stopped && backlog.size > 0 && wire.inUse < connections) {
+      const q = backlog.shift()!
       send(q, q.lateMs)
     }
-    if (backlogHead > BACKLOG_COMPACT_AT && backlogHead * 2 > backlog.length) {
-      backlog.splice(0, backlogHead)
-      backlogHead = 0
-    }
-    if (wire.inUse === 0 && (stopped || (pending === null && backlogHead >= backlog.length))) finish()
+    if (wire.inUse === 0 && (stopped || (pending === null && backlog.size === 0))) finish()
   }
 
   let timer: NodeJS.Timeout | undefined
@@ -233,7 +228,7 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
         rec.late++
         lateTotal++
       }
-      if (wire.inUse < connections && backlogHead >= backlog.length) send(a, lateMs)
+      if (wire.inUse < connections && backlog.size === 0) send(a, lateMs)
       else {
         rec.queued++
         backlog.push({...a, lateMs})
@@ -264,7 +259,8 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
 
   // a second of the peak rate: what a target answering within a second keeps in flight (more
   // open on demand, and small runs do not open hundreds)
-  await wire.warmup(o.warmupConnections ?? Math.min(connections, Math.ceil(Math.max(0, ...o.phases.map(targetOf)))))
+  const peakRate = Math.max(0, ...o.phases.map(targetOf))
+  await wire.warmup(o.warmupConnections ?? Math.min(connections, Math.ceil(peakRate)))
   t0 = performance.now()
   lastTickAbs = t0
   lag.reset()
@@ -312,7 +308,7 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
 
   // requests never sent: still queued when the run ended (failed: they were due), or not yet due
   // when it stopped early — failed after a stall, skipped when it was stopped on purpose
-  for (let i = backlogHead; i < backlog.length; i++) recorderOf(backlog[i]!).unsent++
+  for (const q of backlog) recorderOf(q).unsent++
   if (aborted || stall) {
     for (let a = pending; a !== null; a = next()) {
       const rec = recorderOf(a)

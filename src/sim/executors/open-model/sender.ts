@@ -1,4 +1,5 @@
 import {Client, type Dispatcher} from 'undici'
+import {Fifo} from './fifo.js'
 
 /**
  * One request on the wire, as undici's callback handler (Client.dispatch takes it as is: no
@@ -69,9 +70,8 @@ export class Connections {
   readonly prefix: string
   inUse = 0
   private readonly clients: Client[] = []
-  /** Free connections, oldest first from freeHead on. */
-  private free: Client[] = []
-  private freeHead = 0
+  /** Free connections, oldest first. */
+  private readonly free = new Fifo<Client>(64)
 
   constructor(
     baseUrl: string,
@@ -90,7 +90,7 @@ export class Connections {
 
   /** Sends one request on a free connection (opening one when none is free); the exchange hears the answer. */
   dispatch(exchange: Exchange, method: string, path: string, headers: Record<string, string> | undefined, body: string | undefined): void {
-    const client = this.freeHead < this.free.length ? this.takeFree() : this.open()
+    const client = this.free.shift() ?? this.open()
     this.inUse++
     exchange.connections = this
     exchange.client = client
@@ -100,16 +100,6 @@ export class Connections {
   release(client: Client): void {
     this.inUse--
     this.free.push(client)
-  }
-
-  private takeFree(): Client {
-    const client = this.free[this.freeHead++]!
-    // drop the taken head now and then, so the queue stays as long as the free connections
-    if (this.freeHead > 64 && this.freeHead * 2 > this.free.length) {
-      this.free = this.free.slice(this.freeHead)
-      this.freeHead = 0
-    }
-    return client
   }
 
   /**
@@ -127,7 +117,7 @@ export class Connections {
           .catch(() => {}),
       ),
     )
-    this.free.push(...fresh)
+    for (const c of fresh) this.free.push(c)
   }
 
   /** Closes every connection, cutting requests still in flight. */
