@@ -52,13 +52,19 @@ for (const backend of BACKENDS) {
       expect(next.rows[0].id).toBe(3001)
     })
 
-    it('leaves the copied tables vacuumed, so autovacuum does not scan them during the first run', async () => {
+    it('leaves the copied tables vacuumed and all-visible, so the first run neither meets autovacuum nor fetches heap pages in index-only scans', async () => {
       await seed(t.db, {...options, reset: true})
       // VACUUM reports itself to the statistics as it ends (ANALYZE alone leaves last_vacuum empty)
       const {rows} = await t.db.query<{relname: string}>(
         `SELECT relname FROM pg_stat_user_tables WHERE relname IN ('users', 'creators', 'products') AND last_vacuum IS NOT NULL ORDER BY relname`,
       )
       expect(rows.map((r) => r.relname)).toEqual(['creators', 'products', 'users'])
+      // every page in the visibility map (follows is partitioned: its partitions hold the pages)
+      const visibility = await t.db.query<{relname: string; relpages: number; relallvisible: number}>(
+        `SELECT relname, relpages, relallvisible FROM pg_class WHERE relkind = 'r' AND (relname = 'users' OR relname LIKE 'follows_p%') ORDER BY relname`,
+      )
+      expect(visibility.rows.length).toBeGreaterThan(1)
+      for (const r of visibility.rows) expect(r, r.relname).toMatchObject({relallvisible: r.relpages})
     })
 
     it('raises users when a celebrity needs more followers', async () => {
