@@ -12,7 +12,8 @@ const MATCH = `($1::bigint IS NULL OR id = $1::bigint) AND ($2::bigint IS NULL O
 /**
  * One page → one set-based INSERT … SELECT over the follows key range ($2, $3]: followers since
  * before the event ($7) get a row: all of them on push, only "notify me" ones on pull (a
- * celebrity's event is read from the feed; the page then walks the partial index follows_notify_idx).
+ * celebrity's event is read from the feed; the page then walks the partial index follows_notify_idx,
+ * which holds created_at too, so the page never reads the table).
  *
  * The plain form is the fast path: a page commits atomically with the cursor that moves past it,
  * so a page being (re)done has no rows yet, and the primary key turns any surprise into an error
