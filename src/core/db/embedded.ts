@@ -39,6 +39,10 @@ export const EMBEDDED_SETTINGS: Readonly<Record<string, string>> = {
   checkpoint_timeout: '30min',
   // plans here are short OLTP statements: JIT compilation only adds latency
   jit: 'off',
+  // the server starts and stops with every command, so its buffer cache would start empty each
+  // time and a drop's first orders read their pages cold; autoprewarm saves the cached blocks'
+  // list at shutdown and reads them back in the background at the next start
+  shared_preload_libraries: "'pg_prewarm'",
   listen_addresses: "'127.0.0.1'",
   unix_socket_directories: "''",
 }
