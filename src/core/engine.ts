@@ -7,6 +7,7 @@ import type {Db, DbTarget} from './db/types.js'
 import {ChangeFeed} from './events.js'
 import {startFanoutWorkers, type FanoutOptions, type FanoutWorkersHandle} from './fanout/index.js'
 import {DEFAULT_REDIS_PREFIX, type EngineDeps} from './orders/deps.js'
+import {warmOrderStatements} from './stock/index.js'
 import {connectRedis, pingRedis} from './redis.js'
 
 export interface EngineConfig {
@@ -64,7 +65,7 @@ export async function createEngine(config: EngineConfig): Promise<Engine> {
   try {
     if (config.migrate) await migrate(db)
     else await assertMigrated(db)
-    await db.prewarm()
+    await db.prewarm(warmOrderStatements)
     redis = config.redisUrl ? await connectRedis(config.redisUrl) : null
     nodes = await createCacheNodes(config.cache ?? 'memory')
     catalog = await createCatalogCache({db, nodes, changes, ...config.cacheOptions})

@@ -167,12 +167,18 @@ export class PostgresDb implements Db {
     }
   }
 
-  /** Opens every pooled connection now, so the first burst finds them ready (see engine start). */
-  async prewarm(): Promise<void> {
+  /** Opens every pooled connection now, so the first burst finds them ready, and runs `warm` on each (see engine start). */
+  async prewarm(warm?: (session: Queryable) => Promise<void>): Promise<void> {
     const clients = await Promise.all(Array.from({length: this.pool.options.max}, () => this.pool.connect().catch((err: unknown) => {
       throw this.translate(err, true)
     })))
-    for (const client of clients) client.release()
+    try {
+      if (warm) await Promise.all(clients.map((client) => warm(clientQueryable(client))))
+    } catch (err) {
+      throw this.translate(err)
+    } finally {
+      for (const client of clients) client.release()
+    }
   }
 
   async withSession<T>(fn: (session: Queryable) => Promise<T>): Promise<T> {

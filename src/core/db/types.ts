@@ -29,8 +29,11 @@ export type DbTarget = {kind: 'postgres'; url: string} | {kind: 'embedded'; dir:
 export interface Db extends Queryable {
   /** Where it connects, safe to print (password hidden). */
   readonly label: string
-  /** Opens every pooled connection now, so a burst does not wait for connections to be made. */
-  prewarm(): Promise<void>
+  /**
+   * Opens every pooled connection now, so a burst does not wait for connections to be made, and
+   * runs `warm` on each (all at once, each on its own connection).
+   */
+  prewarm(warm?: (session: Queryable) => Promise<void>): Promise<void>
   /** Runs fn on one connection outside a transaction, for session state such as advisory locks. */
   withSession<T>(fn: (session: Queryable) => Promise<T>): Promise<T>
   /** Runs fn in one transaction on one connection; rolls back if fn throws. */

@@ -56,6 +56,12 @@ export const PRIOR_CTE = `prior AS (
       UNION ALL SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM users WHERE id = $1::bigint))`
 
 /**
+ * The parameters of a warm-up run of a fresh-key statement (StockStrategy.warmFresh): user 0 is
+ * never a user, so PRIOR_CTE hands the order to the claim path and the statement writes nothing.
+ */
+export const WARM_UP = {userId: 0, dropId: 0, key: 'livedrop-warm-up', day: '1970-01-01', now: new Date(0)} as const
+
+/**
  * After CTEs `body` (the order's answer) and `sold` (column b: the sold-out answer, one row when
  * sold out): `answer`, and `k`, the key written completed with it. `now` is the request time's parameter.
  */

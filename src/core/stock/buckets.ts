@@ -18,6 +18,7 @@ import {
   notLive,
   queryFresh,
   utcDay,
+  WARM_UP,
   type FreshRow,
 } from '../orders/write.js'
 import type {ClaimedOrder, OrderContext, StockStrategy} from './types.js'
@@ -263,6 +264,10 @@ export const buckets: StockStrategy = {
     const totalAfter = r.total! - (confirmed ? input.qty : 0)
     if ((confirmed && (r.bucket_left === 0 || totalAfter <= info.lowStockThreshold)) || (!confirmed && r.total === 0)) await settleAndEmit(deps, info)
     return {response, replay: false, pgSoldOut: !confirmed && (r.snap_status === 'sold_out' || r.total === 0)}
+  },
+
+  async warmFresh(q: Queryable): Promise<void> {
+    await q.query(FRESH, [WARM_UP.userId, WARM_UP.dropId, 1, WARM_UP.key, WARM_UP.day, '', 0, 1, WARM_UP.now, '{}'])
   },
 
   async placeClaimed(order: ClaimedOrder): Promise<Placed> {

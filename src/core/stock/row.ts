@@ -1,3 +1,4 @@
+import type {Queryable} from '../db/types.js'
 import {withRetry} from '../orders/retry.js'
 import {
   COMPLETE_KEY_CTE,
@@ -13,6 +14,7 @@ import {
   notLive,
   queryFresh,
   utcDay,
+  WARM_UP,
   type FreshRow,
 } from '../orders/write.js'
 import type {DropStatus} from '../events.js'
@@ -95,7 +97,7 @@ function emitTake(order: OrderContext, took: Took): void {
 }
 
 /** The stock and order hooks of a strategy that takes stock from the drop's row (`row`, and `redis-gate` behind its gate). */
-export function rowTaking(strategy: string): Pick<StockStrategy, 'bucketCount' | 'available' | 'placeFresh' | 'placeClaimed'> {
+export function rowTaking(strategy: string): Pick<StockStrategy, 'bucketCount' | 'available' | 'placeFresh' | 'warmFresh' | 'placeClaimed'> {
   const sql = statements(strategy)
   return {
     bucketCount: () => 1,
@@ -109,6 +111,10 @@ export function rowTaking(strategy: string): Pick<StockStrategy, 'bucketCount' |
       if (!r || !response) return null
       emitTake(order, r)
       return {response, replay: false, pgSoldOut: r.new_status === 'sold_out' || (response.status === 409 && r.snap_status === 'sold_out')}
+    },
+
+    async warmFresh(q: Queryable): Promise<void> {
+      await q.query(sql.fresh, [WARM_UP.userId, WARM_UP.dropId, 1, WARM_UP.key, WARM_UP.day, '', WARM_UP.now, '{}'])
     },
 
     async placeClaimed(order: ClaimedOrder): Promise<Placed> {

@@ -42,6 +42,8 @@ export interface StockStrategy {
   admit?(order: OrderContext): Promise<Admission | null>
   /** One autocommit statement for a fresh key: the take, the order, its events and the stored answer. Null: the claim path decides. */
   placeFresh(order: OrderContext): Promise<Placed | null>
+  /** Runs placeFresh's statement once for an unknown user, which writes nothing: the backend has then parsed and planned it. */
+  warmFresh(q: Queryable): Promise<void>
   /**
    * After the key was claimed and the claim's snapshot showed enough units: the take and the order
    * (or the sold-out answer) in one transaction. Throws NotTaken when the drop is not live any more,
