@@ -4,7 +4,8 @@
  * targets, 1,000,000-follower celebrity, embedded Postgres in ./.livedrop) --runs times in a row,
  * then the same scenario on the Postgres at DATABASE_URL with Redis cache nodes at REDIS_URL
  * --pg-runs times (a throwaway database, seeded by the first of them). For each: exit code, read /
- * order / notify p95, the worst per-second read p99 while the drop opens, wall time; then the
+ * order / notify p95, the worst per-second read p99 while the drop opens, wall time, and the cores
+ * the host took from this virtual machine meanwhile (steal: a slower machine); then the
  * median and the worst of each against the goals of issue "The main job holds".
  */
 import {spawn} from 'node:child_process'
@@ -30,9 +31,11 @@ interface Figures {
   /** The worst per-second p99 of any read type during the drop-opens phase. */
   dropOpenReadP99: number
   wallSeconds: number
+  /** Cores the host took from this virtual machine during the run (/proc/stat steal): a slower machine. */
+  stealCores: number
 }
 
-const GOALS: Record<keyof Omit<Figures, 'exitCode'>, number | null> = {readP95: 20, orderP95: 50, notifyP95: 1000, dropOpenReadP99: 100, wallSeconds: null}
+const GOALS: Record<keyof Omit<Figures, 'exitCode'>, number | null> = {readP95: 20, orderP95: 50, notifyP95: 1000, dropOpenReadP99: 100, wallSeconds: null, stealCores: null}
 
 function run(args: string[]): Promise<{code: number; seconds: number}> {
   const started = performance.now()
@@ -46,6 +49,7 @@ function run(args: string[]): Promise<{code: number; seconds: number}> {
 interface RunFile {
   thresholds: Array<{expression: string; scope: string; actual: number | null}>
   series: Record<string, {phase: string; types: Record<string, {p99: number}>}>
+  stats: {cpu?: {machine?: {meanStealCores?: number} | null} | null}
 }
 
 function figures(file: string, code: number, seconds: number): Figures {
@@ -56,7 +60,8 @@ function figures(file: string, code: number, seconds: number): Figures {
     if (second.phase !== 'drop-opens') continue
     for (const type of READ_TYPES) dropOpenReadP99 = Math.max(dropOpenReadP99, second.types[type]?.p99 ?? 0)
   }
-  return {exitCode: code, readP95: threshold('read.p95'), orderP95: threshold('order.p95'), notifyP95: threshold('notify.p95'), dropOpenReadP99, wallSeconds: seconds}
+  const stealCores = r.stats.cpu?.machine?.meanStealCores ?? NaN
+  return {exitCode: code, readP95: threshold('read.p95'), orderP95: threshold('order.p95'), notifyP95: threshold('notify.p95'), dropOpenReadP99, wallSeconds: seconds, stealCores}
 }
 
 async function series(label: string, runs: number, extraArgs: string[]): Promise<Figures[]> {
@@ -68,7 +73,7 @@ async function series(label: string, runs: number, extraArgs: string[]): Promise
       const {code, seconds} = await run(['scenario', 'run', SCENARIO, '--out', file, ...extraArgs])
       const f = figures(file, code, seconds)
       out.push(f)
-      if (!JSON_OUT) process.stderr.write(`${label} run ${i + 1}/${runs}: exit ${code}, read p95 ${f.readP95.toFixed(1)} ms, order p95 ${f.orderP95.toFixed(1)} ms, notify p95 ${f.notifyP95.toFixed(0)} ms, drop-open read p99 ${f.dropOpenReadP99.toFixed(0)} ms, ${seconds.toFixed(1)} s\n`)
+      if (!JSON_OUT) process.stderr.write(`${label} run ${i + 1}/${runs}: exit ${code}, read p95 ${f.readP95.toFixed(1)} ms, order p95 ${f.orderP95.toFixed(1)} ms, notify p95 ${f.notifyP95.toFixed(0)} ms, drop-open read p99 ${f.dropOpenReadP99.toFixed(0)} ms, ${seconds.toFixed(1)} s, host steal ${f.stealCores.toFixed(2)} cores\n`)
     }
   } finally {
     rmSync(dir, {recursive: true, force: true})
@@ -108,7 +113,7 @@ if (pgRuns > 0) {
 if (JSON_OUT) {
   process.stdout.write(JSON.stringify(results, null, 2) + '\n')
 } else {
-  const unit = (k: string) => (k === 'wallSeconds' ? ' s' : ' ms')
+  const unit = (k: string) => (k === 'wallSeconds' ? ' s' : k === 'stealCores' ? ' cores' : ' ms')
   for (const [label, s] of Object.entries(results)) {
     const t = createTable([`${label}: ${s.runs} runs, exits ${s.exitCodes.join(' ')}`, 'median', 'worst', 'goal'])
     for (const [k, v] of Object.entries(s.figures)) t.push([k, v.median.toFixed(1) + unit(k), v.worst.toFixed(1) + unit(k), v.goal === null ? '' : `≤ ${v.goal}${unit(k)}`])

@@ -71,6 +71,10 @@ describe('CPU sampler on real processes', () => {
     expect(r.machine!.meanBusyCores).toBeGreaterThanOrEqual(busy.meanCores! - 0.05)
     expect(r.machine!.idleShare).toBeGreaterThanOrEqual(0)
     expect(r.machine!.idleShare).toBeLessThanOrEqual(1)
+    // steal is part of busy, one figure per interval
+    expect(r.machine!.meanStealCores).toBeGreaterThanOrEqual(0)
+    expect(r.machine!.meanStealCores).toBeLessThanOrEqual(r.machine!.meanBusyCores)
+    expect(r.machine!.stealSeries!.length).toBe(r.t.length)
   })
 
   it("counts a tree's children started during the run, including ones that ended and were reaped", async () => {

@@ -2,7 +2,7 @@ import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
-import {cpuCounter, cpuPer1000Requests, stackCpuSources, parseMachineStat, parseProcStat, startCpuSampler, type CpuReport} from './cpu.js'
+import {cpuCounter, cpuPer1000Requests, cpuSentence, stackCpuSources, parseMachineStat, parseProcStat, startCpuSampler, type CpuReport} from './cpu.js'
 
 /** A /proc/<pid>/stat line: utime, stime, cutime, cstime in ticks. */
 function statLine(pid: number, comm: string, ppid: number, t: {u: number; s?: number; cu?: number; cs?: number; start?: number}): string {
@@ -22,9 +22,9 @@ describe('parseProcStat', () => {
 })
 
 describe('parseMachineStat', () => {
-  it('sums the first eight fields and counts idle with iowait', () => {
+  it('sums the first eight fields, counts idle with iowait and reads steal', () => {
     const m = parseMachineStat('cpu  100 5 50 800 20 1 2 3 40 0\ncpu0 50 2 25 400 10 0 1 1 20 0\ncpu1 50 3 25 400 10 1 1 2 20 0\nintr 1\n')
-    expect(m).toEqual({total: 100 + 5 + 50 + 800 + 20 + 1 + 2 + 3, idle: 820, cores: 2})
+    expect(m).toEqual({total: 100 + 5 + 50 + 800 + 20 + 1 + 2 + 3, idle: 820, steal: 3, cores: 2})
   })
 })
 
@@ -130,6 +130,22 @@ describe('cpuPer1000Requests', () => {
   })
   it('has no figure without requests', () => {
     expect(cpuPer1000Requests(report, 0)).toEqual({generator: null, database: null, machine: null})
+  })
+})
+
+describe('cpuSentence', () => {
+  const report = (meanStealCores?: number): CpuReport => ({
+    intervalMs: 1000,
+    startedAt: '2025-01-01T00:00:00.000Z',
+    durationS: 10,
+    t: [],
+    components: {server: {cpuSeconds: 8, meanCores: 0.8, peakCores: 1, series: []}, generator: {cpuSeconds: 2, meanCores: 0.2, peakCores: 0.3, series: []}},
+    machine: {cores: 2, meanBusyCores: 1.5, idleShare: 0.25, busySeries: [], idleShareSeries: [], ...(meanStealCores === undefined ? {} : {meanStealCores})},
+  })
+  it('names the components busiest first and the machine; what the host took only when it took something', () => {
+    expect(cpuSentence(report())).toBe('server 0.80, generator 0.20 cores; machine idle 25% of 2 cores')
+    expect(cpuSentence(report(0.004))).toBe('server 0.80, generator 0.20 cores; machine idle 25% of 2 cores')
+    expect(cpuSentence(report(0.31))).toBe('server 0.80, generator 0.20 cores; machine idle 25% of 2 cores; the host took 0.31 cores (steal)')
   })
 })
 

@@ -50,6 +50,13 @@ export interface MachineCpu {
   idleShare: number
   busySeries: number[]
   idleShareSeries: number[]
+  /**
+   * Cores the hypervisor gave to something else while this machine wanted them (/proc/stat's
+   * steal), counted in busy. On a shared virtual machine this is the host's load showing through:
+   * a run with steal measured a slower machine. Absent in older run files.
+   */
+  meanStealCores?: number
+  stealSeries?: number[]
 }
 
 export interface CpuReport {
@@ -106,15 +113,15 @@ export function parseProcStat(text: string): ProcStat | null {
   return {state: f[0], ppid: n(1), ownTicks: n(11) + n(12), childTicks: n(13) + n(14), startTicks: n(19), threads: n(17)}
 }
 
-/** /proc/stat's first line → total and idle ticks of the whole machine. */
-export function parseMachineStat(text: string): {total: number; idle: number; cores: number} | null {
+/** /proc/stat's first line → total, idle and steal ticks of the whole machine. */
+export function parseMachineStat(text: string): {total: number; idle: number; steal: number; cores: number} | null {
   const line = text.split('\n').find((l) => l.startsWith('cpu '))
   if (!line) return null
   // user nice system idle iowait irq softirq steal guest guest_nice: guest time is already in user/nice
   const v = line.trim().split(/\s+/).slice(1).map(Number)
   const total = v.slice(0, 8).reduce((a, b) => a + (b || 0), 0)
   const cores = text.split('\n').filter((l) => /^cpu\d+ /.test(l)).length
-  return {total, idle: (v[3] || 0) + (v[4] || 0), cores}
+  return {total, idle: (v[3] || 0) + (v[4] || 0), steal: v[7] || 0, cores}
 }
 
 /**
@@ -322,6 +329,7 @@ export function startCpuSampler(components: Record<string, CpuSource>, opts: Cpu
   let machinePrev = machineBase
   const busySeries: number[] = []
   const idleSeries: number[] = []
+  const stealSeries: number[] = []
   const t: number[] = []
   let prevAt = t0
 
@@ -346,6 +354,7 @@ export function startCpuSampler(components: Record<string, CpuSource>, opts: Cpu
       const idle = m.idle - machinePrev.idle
       idleSeries.push(total > 0 ? round(idle / total) : 1)
       busySeries.push(round((total - idle) / TICKS_PER_SECOND / wallS))
+      stealSeries.push(round((m.steal - machinePrev.steal) / TICKS_PER_SECOND / wallS))
       machinePrev = m
     }
   }
@@ -387,6 +396,8 @@ export function startCpuSampler(components: Record<string, CpuSource>, opts: Cpu
           idleShare: total > 0 ? round(idle / total) : 1,
           busySeries,
           idleShareSeries: idleSeries,
+          meanStealCores: durationS > 0 ? round((machinePrev.steal - machineBase.steal) / TICKS_PER_SECOND / durationS) : 0,
+          stealSeries,
         }
       }
       report = {intervalMs, startedAt, durationS: round(durationS), t, components: out, machine}
@@ -416,7 +427,11 @@ export function parentPid(pid: number, proc = '/proc'): number | null {
   return stat ? stat.ppid : null
 }
 
-/** The components of a step's CPU report, busiest first: "database 0.95, server 0.80 cores, generator not measured; machine idle 2% of 2 cores". */
+/**
+ * The components of a step's CPU report, busiest first: "database 0.95, server 0.80 cores, generator
+ * not measured; machine idle 2% of 2 cores", and what the host took when it took anything: "…; the
+ * host took 0.31 cores (steal)".
+ */
 export function cpuSentence(cpu: CpuReport | null): string | null {
   if (!cpu) return null
   const entries = Object.entries(cpu.components)
@@ -424,5 +439,7 @@ export function cpuSentence(cpu: CpuReport | null): string | null {
   const parts = measured.map(([name, c], i) => `${name} ${c.meanCores!.toFixed(2)}${i === measured.length - 1 ? ' cores' : ''}`)
   parts.push(...entries.filter(([, c]) => c.meanCores === null).map(([name]) => `${name} not measured`))
   const machine = cpu.machine ? `machine idle ${(cpu.machine.idleShare * 100).toFixed(0)}% of ${cpu.machine.cores} cores` : ''
-  return [parts.join(', '), machine].filter(Boolean).join('; ') || null
+  // steal below one tick a second is rounding, not the host
+  const steal = (cpu.machine?.meanStealCores ?? 0) >= 0.01 ? `the host took ${cpu.machine!.meanStealCores!.toFixed(2)} cores (steal)` : ''
+  return [parts.join(', '), machine, steal].filter(Boolean).join('; ') || null
 }
