@@ -103,6 +103,14 @@ describe('findCapacity', () => {
     expect(r.steps.length).toBeLessThan(without.steps.length)
   })
 
+  it('rounds an unround hint and the steps below it to three significant digits', async () => {
+    const {judge, calls} = fakeJudge(2)
+    const r = await findCapacity(judge, {upperHint: 3.036963696369637})
+    expect(calls.slice(0, 3)).toEqual([1, 3.04, 2.28])
+    for (const c of calls) expect(c).toBe(Number(c.toPrecision(3)))
+    expect(String(r.capacity)).toMatch(/^\d(\.\d{1,2})?$/)
+  })
+
   it('climbs past a hint that passes', async () => {
     const {judge, calls} = fakeJudge(20)
     const r = await findCapacity(judge, {upperHint: 5})

@@ -163,7 +163,8 @@ export async function findCapacity<T>(judge: (scale: number) => Promise<StepOutc
     let i = 1
     // the hint: tried right after the start, when it is meaningfully above it
     if (hint && hint.scale > start * (1 + tolerance)) {
-      const h = Math.min(hint.scale, maxScale)
+      // three significant digits, like every step: a hint is a quotient (×3.036963696369637)
+      const h = roundScale(Math.min(hint.scale, maxScale))
       v = await step(h, 'hint')
       if (typeof v === 'object') return v
       hint = {...hint, effect: v === 'pass' ? 'passed' : 'bracketed'}
@@ -173,7 +174,7 @@ export async function findCapacity<T>(judge: (scale: number) => Promise<StepOutc
       } else {
         // descend the ladder from the failing hint until a pass or the bracket is narrow
         for (let j = -1; !narrow(lo!, hi!); j--) {
-          const s = h * rung(j)
+          const s = roundScale(h * rung(j))
           if (s <= lo! * (1 + tolerance)) break
           v = await step(s, 'descend')
           if (typeof v === 'object') return v
