@@ -113,7 +113,8 @@ if (pgRuns > 0) {
 if (JSON_OUT) {
   process.stdout.write(JSON.stringify(results, null, 2) + '\n')
 } else {
-  const unit = (k: string) => (k === 'wallSeconds' ? ' s' : k === 'stealCores' ? ' cores' : ' ms')
+  const units: Record<string, string> = {wallSeconds: ' s', stealCores: ' cores'}
+  const unit = (k: string) => units[k] ?? ' ms'
   for (const [label, s] of Object.entries(results)) {
     const t = createTable([`${label}: ${s.runs} runs, exits ${s.exitCodes.join(' ')}`, 'median', 'worst', 'goal'])
     for (const [k, v] of Object.entries(s.figures)) t.push([k, v.median.toFixed(1) + unit(k), v.worst.toFixed(1) + unit(k), v.goal === null ? '' : `≤ ${v.goal}${unit(k)}`])

@@ -1,6 +1,6 @@
 import {Faker, en} from '@faker-js/faker'
 import {createHash} from 'node:crypto'
-import {checkWholeNumber, NotEmptyError, throwUsageErrors, TooLargeError, UsageError} from '../errors.js'
+import {checkWholeNumber, NotEmptyError, sqlState, throwUsageErrors, TooLargeError, UsageError} from '../errors.js'
 import {createRandom, randomInt} from '../random.js'
 import {holdsData, resetSchema} from '../db/migrate.js'
 import type {CopyColumn, CopyValue, Db, Queryable} from '../db/types.js'
@@ -157,7 +157,7 @@ async function checkpoint(db: Db): Promise<void> {
   try {
     await db.exec('CHECKPOINT')
   } catch (err) {
-    if ((err as {code?: string}).code !== '42501') throw err
+    if (sqlState(err) !== '42501') throw err
   }
 }
 

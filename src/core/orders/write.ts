@@ -2,6 +2,7 @@ import {DropNotLiveError, isUniqueViolation} from '../errors.js'
 import type {Queryable, Sql} from '../db/types.js'
 import type {DropStatus} from '../events.js'
 import type {EngineDeps} from './deps.js'
+import type {FreshOrder} from '../stock/types.js'
 import type {DropInfo, StoredResponse} from './types.js'
 
 /**
@@ -56,10 +57,16 @@ export const PRIOR_CTE = `prior AS (
       UNION ALL SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM users WHERE id = $1::bigint))`
 
 /**
- * The parameters of a warm-up run of a fresh-key statement (StockStrategy.warmFresh): user 0 is
- * never a user, so PRIOR_CTE hands the order to the claim path and the statement writes nothing.
+ * The order a warm-up run of a fresh-key statement places (StockStrategy.warmFresh): user 0 is
+ * never a user, so PRIOR_CTE hands it to the claim path and the statement writes nothing.
  */
-export const WARM_UP = {userId: 0, dropId: 0, key: 'livedrop-warm-up', day: '1970-01-01', now: new Date(0)} as const
+export const WARM_UP_ORDER: FreshOrder = {
+  input: {userId: 0, dropId: 0, qty: 1, idempotencyKey: 'livedrop-warm-up'},
+  fingerprint: '',
+  now: new Date(0),
+  soldOut: {status: 409, body: {}},
+  info: {bucketCount: 1},
+}
 
 /**
  * After CTEs `body` (the order's answer) and `sold` (column b: the sold-out answer, one row when

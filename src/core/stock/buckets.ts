@@ -18,10 +18,10 @@ import {
   notLive,
   queryFresh,
   utcDay,
-  WARM_UP,
+  WARM_UP_ORDER,
   type FreshRow,
 } from '../orders/write.js'
-import type {ClaimedOrder, OrderContext, StockStrategy} from './types.js'
+import type {ClaimedOrder, FreshOrder, OrderContext, StockStrategy} from './types.js'
 
 /**
  * The `buckets` strategy: a drop's stock split over N rows of drop_stock_buckets so concurrent
@@ -206,6 +206,12 @@ const FRESH = {
     FROM (SELECT 1) one LEFT JOIN snap ON true LEFT JOIN answer ON true LEFT JOIN took ON true LEFT JOIN total ON true`,
 }
 
+/** FRESH's parameters for an order (listed above FRESH). */
+function freshParams({input, fingerprint, now, soldOut, info}: FreshOrder): unknown[] {
+  const start = startBucket(input.userId, input.idempotencyKey, info.bucketCount)
+  return [input.userId, input.dropId, input.qty, input.idempotencyKey, utcDay(now), fingerprint, start, info.bucketCount, now, JSON.stringify(soldOut.body)]
+}
+
 /**
  * A claimed key, in its transaction: lock and take from a bucket, then write the order. The
  * bucket's `open` flag (cleared by an end, re-checked on the locked row) stands for "live".
@@ -255,9 +261,7 @@ export const buckets: StockStrategy = {
 
   async placeFresh(order: OrderContext): Promise<Placed | null> {
     const {deps, input, info} = order
-    const start = startBucket(input.userId, input.idempotencyKey, info.bucketCount)
-    const params = [input.userId, input.dropId, input.qty, input.idempotencyKey, utcDay(order.now), order.fingerprint, start, info.bucketCount, order.now, JSON.stringify(order.soldOut.body)]
-    const r = await queryFresh<FreshRow & {bucket_left: number | null; total: number | null}>(deps.db, FRESH, params)
+    const r = await queryFresh<FreshRow & {bucket_left: number | null; total: number | null}>(deps.db, FRESH, freshParams(order))
     const response = r && freshResponse(r, input.dropId)
     if (!r || !response) return null
     const confirmed = response.status === 201
@@ -267,7 +271,7 @@ export const buckets: StockStrategy = {
   },
 
   async warmFresh(q: Queryable): Promise<void> {
-    await q.query(FRESH, [WARM_UP.userId, WARM_UP.dropId, 1, WARM_UP.key, WARM_UP.day, '', 0, 1, WARM_UP.now, '{}'])
+    await q.query(FRESH, freshParams(WARM_UP_ORDER))
   },
 
   async placeClaimed(order: ClaimedOrder): Promise<Placed> {

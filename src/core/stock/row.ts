@@ -14,12 +14,12 @@ import {
   notLive,
   queryFresh,
   utcDay,
-  WARM_UP,
+  WARM_UP_ORDER,
   type FreshRow,
 } from '../orders/write.js'
 import type {DropStatus} from '../events.js'
 import type {Placed} from '../orders/types.js'
-import type {ClaimedOrder, OrderContext, StockStrategy} from './types.js'
+import type {ClaimedOrder, FreshOrder, OrderContext, StockStrategy} from './types.js'
 
 /**
  * The `row` strategy: one conditional UPDATE of the drop's row takes the units, in the same
@@ -96,6 +96,11 @@ function emitTake(order: OrderContext, took: Took): void {
   if (took.new_status === 'sold_out') emitDrop(order.deps, order.info, 'sold_out', 'sold_out')
 }
 
+/** The fresh-key statement's parameters for an order (listed above `fresh`). */
+function freshParams({input, fingerprint, now, soldOut}: FreshOrder): unknown[] {
+  return [input.userId, input.dropId, input.qty, input.idempotencyKey, utcDay(now), fingerprint, now, JSON.stringify(soldOut.body)]
+}
+
 /** The stock and order hooks of a strategy that takes stock from the drop's row (`row`, and `redis-gate` behind its gate). */
 export function rowTaking(strategy: string): Pick<StockStrategy, 'bucketCount' | 'available' | 'placeFresh' | 'warmFresh' | 'placeClaimed'> {
   const sql = statements(strategy)
@@ -105,8 +110,7 @@ export function rowTaking(strategy: string): Pick<StockStrategy, 'bucketCount' |
 
     async placeFresh(order: OrderContext): Promise<Placed | null> {
       const {input} = order
-      const params = [input.userId, input.dropId, input.qty, input.idempotencyKey, utcDay(order.now), order.fingerprint, order.now, JSON.stringify(order.soldOut.body)]
-      const r = await queryFresh<FreshRow & Took>(order.deps.db, sql.fresh, params)
+      const r = await queryFresh<FreshRow & Took>(order.deps.db, sql.fresh, freshParams(order))
       const response = r && freshResponse(r, input.dropId)
       if (!r || !response) return null
       emitTake(order, r)
@@ -114,7 +118,7 @@ export function rowTaking(strategy: string): Pick<StockStrategy, 'bucketCount' |
     },
 
     async warmFresh(q: Queryable): Promise<void> {
-      await q.query(sql.fresh, [WARM_UP.userId, WARM_UP.dropId, 1, WARM_UP.key, WARM_UP.day, '', WARM_UP.now, '{}'])
+      await q.query(sql.fresh, freshParams(WARM_UP_ORDER))
     },
 
     async placeClaimed(order: ClaimedOrder): Promise<Placed> {

@@ -85,6 +85,9 @@ export interface OrderContext {
   keyReused(): Error
 }
 
+/** What a fresh-key statement's parameters are made of: the part of an OrderContext placeFresh reads. */
+export type FreshOrder = Pick<OrderContext, 'input' | 'fingerprint' | 'now' | 'soldOut'> & {info: Pick<DropInfo, 'bucketCount'>}
+
 /** An order whose key this request has claimed. */
 export interface ClaimedOrder extends OrderContext {
   owned: OwnedKey

@@ -117,7 +117,9 @@ export async function findCapacity<T>(judge: (scale: number) => Promise<StepOutc
   if (!(tolerance > 0)) throw new RangeError(`tolerance must be > 0, got ${tolerance}`)
   if (!(start0 > 0) || !(minScale > 0)) throw new RangeError('start and minScale must be > 0')
   if (!(maxScale >= minScale)) throw new RangeError(`maxScale (${maxScale}) must be ≥ minScale (${minScale})`)
-  const start = Math.min(maxScale, Math.max(start0, minScale))
+  /** Every scale a step runs at: 3 significant digits (a hint is a quotient, ×3.036963696369637), within the bounds. */
+  const pick = (v: number) => Math.min(maxScale, Math.max(minScale, roundScale(v)))
+  const start = pick(start0)
   const maxSteps = opts.maxSteps ?? DEFAULT_MAX_STEPS
 
   const steps: Array<SearchStep<T>> = []
@@ -163,8 +165,7 @@ export async function findCapacity<T>(judge: (scale: number) => Promise<StepOutc
     let i = 1
     // the hint: tried right after the start, when it is meaningfully above it
     if (hint && hint.scale > start * (1 + tolerance)) {
-      // three significant digits, like every step: a hint is a quotient (×3.036963696369637)
-      const h = roundScale(Math.min(hint.scale, maxScale))
+      const h = pick(hint.scale)
       v = await step(h, 'hint')
       if (typeof v === 'object') return v
       hint = {...hint, effect: v === 'pass' ? 'passed' : 'bracketed'}
@@ -174,7 +175,7 @@ export async function findCapacity<T>(judge: (scale: number) => Promise<StepOutc
       } else {
         // descend the ladder from the failing hint until a pass or the bracket is narrow
         for (let j = -1; !narrow(lo!, hi!); j--) {
-          const s = roundScale(h * rung(j))
+          const s = pick(h * rung(j))
           if (s <= lo! * (1 + tolerance)) break
           v = await step(s, 'descend')
           if (typeof v === 'object') return v
@@ -184,9 +185,8 @@ export async function findCapacity<T>(judge: (scale: number) => Promise<StepOutc
     }
     // climb (unless the hint already bracketed a fail)
     while (hi === null) {
-      let s = start * rung(i++)
+      const s = pick(start * rung(i++))
       if (s <= from) continue
-      s = Math.min(s, maxScale)
       v = await step(s, 'climb')
       if (typeof v === 'object') return v
       if (v === 'pass' && s >= maxScale) return done('max-scale')
@@ -196,7 +196,7 @@ export async function findCapacity<T>(judge: (scale: number) => Promise<StepOutc
   } else {
     // the start failed: descend until a pass, or a fail at minScale
     for (let j = -1; lo === null; j--) {
-      const s = Math.max(start * rung(j), minScale)
+      const s = pick(start * rung(j))
       v = await step(s, 'descend')
       if (typeof v === 'object') return v
       if (v === 'fail' && s <= minScale) return done('target')
@@ -205,7 +205,7 @@ export async function findCapacity<T>(judge: (scale: number) => Promise<StepOutc
 
   // bisection between the last pass and the first fail
   while (!narrow(lo!, hi!)) {
-    const m = roundScale(Math.sqrt(lo! * hi!))
+    const m = pick(Math.sqrt(lo! * hi!))
     // rounding can land on an end when the bracket is already nearly narrow enough
     if (m <= lo! || m >= hi!) break
     v = await step(m, 'bisect')
