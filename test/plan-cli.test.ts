@@ -52,6 +52,30 @@ describe('livedrop plan (end to end)', () => {
     expect(r.stdout).toContain('Targets: 60,000 reads/s, 1,000 order attempts/s')
     expect(r.stdout).toMatch(/serve processes/)
     expect(r.stdout).toMatch(/Breaks first: /)
+    expect(r.stdout).toMatch(/CPU costs: the run's own, not calibrated\. .*--calibrate CAP\.json/)
+  })
+
+  it('--calibrate scales every cost by 0.8 ÷ the ceiling a measured capacity implies, and says so', async () => {
+    const plain = JSON.parse((await runCli(['plan', '--from', FIXTURE, '--json'])).stdout)
+    // a capacity of ×3 for 1,000 reads/s + 100 orders/s + 20 writes/s, measured on 2 cores
+    const cap = path.join(dir, 'cap.json')
+    writeFileSync(cap, JSON.stringify({kind: 'livedrop-capacity', capacity: 3, atLeast: false, base: {phase: 'burst', total: 1120, read: 1000, order: 100}, steps: [{scale: 3, data: {cpu: {machine: {cores: 2}}}}]}))
+    const r = await runCli(['plan', '--from', FIXTURE, '--calibrate', cap, '--json'])
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    const plan = JSON.parse(r.stdout)
+    // the ceiling by hand: the run's costs at ×3 of that mix, the higher of Σ cores ÷ 2 and serve's cores ÷ 1
+    const c = plain.measured.cpu.components
+    const cores = (part: string) => 3 * (c[part].read * 1000 + c[part].order * 100 + ((c[part].read + c[part].order) / 2) * 20) / 1000
+    const ceiling = Math.max((cores('serve') + cores('postgres') + cores('generator')) / 2, cores('serve'))
+    expect(plan.calibration).toMatchObject({file: cap, scale: 3, atLeast: false, ceiling: expect.closeTo(ceiling, 2), factor: expect.closeTo(0.8 / ceiling, 2)})
+    for (const part of ['serve', 'postgres', 'generator']) expect(plan.costs[part].read).toBeCloseTo(c[part].read * plan.calibration.factor, 3)
+    // the raw costs stay in measured; the answers use the calibrated ones
+    expect(plan.measured.cpu.components).toEqual(c)
+    const serve = (p: {answers: Array<{id: string; data: {coresNeeded: number}}>}) => p.answers.find((a) => a.id === 'serve')!.data.coresNeeded
+    expect(serve(plan)).toBeCloseTo(serve(plain) * plan.calibration.factor, 2)
+    const text = await runCli(['plan', '--from', FIXTURE, '--calibrate', cap])
+    expect(text.stdout).toContain(`CPU costs: the run's × ${plan.calibration.factor}, calibrated by the measured capacity ×3 of ${cap}`)
   })
 
   it('a bad targets file exits 4 naming file:line:column and the field', async () => {

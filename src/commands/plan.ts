@@ -20,6 +20,8 @@ serve processes and machines, Postgres primary cores, stock buckets, Redis cache
 key's replicas and the domino check (the cache ring simulator), push fan-out workers vs pull, storage per
 day and the idempotency-key purge cadence, and the first component to reach 100% as load grows.
 Every answer shows its formula and where each input came from (measured, target, or assumed).
+CPU per request falls as the load rises, so a light run's costs overstate it at the targets:
+--calibrate CAP.json (a capacity run of this machine) scales them to what they are at capacity.
 Targets come from --targets (YAML; \`livedrop plan --help\` lists the fields: readsPerSecond,
 orderAttemptsPerSecond, users, creators, celebrityFollowers, dropsPerDay, stockPerDrop, strategy,
 notificationDeadline, idempotencyRetention, headroom, coresPerServer, …) and the flags, which win;
@@ -36,6 +38,7 @@ utilisation ceiling, not at 100% CPU: 80% by default (latency fails before the C
     '<%= config.bin %> plan --from run.json',
     '<%= config.bin %> plan --from run.json --targets plan.yaml --md plan.md --html plan.html',
     '<%= config.bin %> plan --from run.json --reads 50000 --orders 2000 --followers 50,000,000 --headroom 40%',
+    '<%= config.bin %> plan --from run.json --calibrate cap.json',
     '<%= config.bin %> plan --check run.json --scenario order-heavy.yaml --json > check.json',
     '<%= config.bin %> plan --check run.json --scenario read-heavy.yaml --calibrate check.json',
   ]
@@ -43,7 +46,7 @@ utilisation ceiling, not at 100% CPU: 80% by default (latency fails before the C
     from: Flags.string({description: 'run file (JSON) from `livedrop scenario run --out` with CPU accounting', exactlyOne: ['from', 'check']}),
     check: Flags.string({description: 'run file (JSON) with CPU accounting: predict the capacity of --scenario from its costs, measure it, compare', helpGroup: 'CHECK'}),
     scenario: Flags.string({description: "with --check: the scenario whose mix to predict and measure [default: the run's own scenario file]", dependsOn: ['check'], helpGroup: 'CHECK'}),
-    calibrate: Flags.string({description: 'with --check: a capacity result (`scenario run --mode capacity --out`) or check (--json) whose measured capacity sets the ceiling [default: 80%]', dependsOn: ['check'], helpGroup: 'CHECK'}),
+    calibrate: Flags.string({description: "a capacity result (`scenario run --mode capacity --out`) or check (--json): with --from, its measured capacity scales the run's costs to what they are at capacity; with --check, it sets the ceiling [default: 80%]"}),
     scale: Flags.string({description: "with --check: multiply the scenario's rates and dataset sizes [default: the run's scale]", dependsOn: ['check'], helpGroup: 'CHECK'}),
     'step-seconds': Flags.integer({description: 'with --check: seconds per capacity step [default: 20]', min: 1, dependsOn: ['check'], helpGroup: 'CHECK'}),
     'max-scale': Flags.string({description: 'with --check: the highest multiple of the rates to measure [default: unbounded]', dependsOn: ['check'], helpGroup: 'CHECK'}),
@@ -73,7 +76,8 @@ utilisation ceiling, not at 100% CPU: 80% by default (latency fails before the C
     const fromFlags = targetsFromFlags(flags)
     const fromFile = flags.targets ? await loadTargets(flags.targets) : {}
     const run = await readRunFile(flags.from!)
-    const plan = buildPlan(run, resolveTargets(fromFile, fromFlags))
+    const calibration = flags.calibrate ? calibrationFrom(await readJson(flags.calibrate), flags.calibrate) : null
+    const plan = buildPlan(run, resolveTargets(fromFile, fromFlags), calibration)
     if (flags.md) await writeFile(flags.md, renderPlanMarkdown(plan) + '\n')
     if (flags.html) await writeFile(flags.html, renderPlanHtml(plan))
 

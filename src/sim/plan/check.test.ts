@@ -3,7 +3,7 @@ import {UsageError} from '../../core/errors.js'
 import type {CapacityStep} from '../capacity/result.js'
 import type {CpuReport} from '../metrics/cpu.js'
 import {parseScenario} from '../scenario/loader.js'
-import {calibrateCeiling, calibrationFrom, chooseCeiling, completeCosts, DEFAULT_CEILING, errorPct, otherCores, peakMix, predictAtCeiling} from './check.js'
+import {calibrateCeiling, calibratedCosts, calibrationFrom, chooseCeiling, completeCosts, DEFAULT_CEILING, errorPct, otherCores, peakMix, predictAtCeiling} from './check.js'
 
 const COSTS = {serve: {read: 1, order: 4, write: null}, postgres: {read: 0.5, order: 2, write: null}}
 const MIX = {read: 100, order: 50, write: 0}
@@ -65,16 +65,37 @@ describe('plan --check: the ceiling calibration', () => {
 
   it('chooseCeiling: the documented default without a calibration, else the calibrated one with its source', () => {
     expect(chooseCeiling(COSTS, TWO_CORES, null)).toMatchObject({value: DEFAULT_CEILING, source: 'default'})
-    const c = chooseCeiling(COSTS, TWO_CORES, {file: 'cap.json', scale: 2, mix: MIX, atLeast: true, serveProcesses: 1})
+    const c = chooseCeiling(COSTS, TWO_CORES, {file: 'cap.json', scale: 2, mix: MIX, atLeast: true, serveProcesses: 1, cores: null})
     expect(c).toMatchObject({value: expect.closeTo(0.6, 10), source: 'calibrated', calibration: {scale: 2, atLeast: true}})
     expect(c.from).toMatch(/×2 \(a lower bound\) of cap\.json/)
   })
 
+  it("the calibration mix's cores, when its file names them, decide its ceiling", () => {
+    // 4 serve processes so the machine binds: at ×3, 1.35 cores of 4 instead of 2
+    const c = chooseCeiling(COSTS, TWO_CORES, {file: 'cap.json', scale: 3, mix: MIX, atLeast: false, serveProcesses: 4, cores: 4})
+    expect(c.value).toBeCloseTo(1.35 / 4, 10)
+  })
+
+  it("calibratedCosts: every cost × 0.8 ÷ the implied ceiling, so the default ceiling gives the measured capacity back", () => {
+    const run = {components: {...COSTS, generator: {read: 0.2, order: null, write: null}, redis: null}, method: 'fit' as const, intervals: 9, notes: {}}
+    // serve binds; with the generator's 0.02 cores the machine does not: at ×2 serve spends 0.6 of its core
+    const {costs, calibration} = calibratedCosts(run, {file: 'cap.json', scale: 2, mix: MIX, atLeast: false, serveProcesses: 1, cores: 2}, 8)
+    expect(calibration).toEqual({file: 'cap.json', scale: 2, atLeast: false, ceiling: 0.6, factor: expect.closeTo(0.8 / 0.6, 3)})
+    expect(costs.components.serve).toEqual({read: expect.closeTo(4 / 3, 3), order: expect.closeTo(16 / 3, 3), write: null})
+    expect(costs.components.redis).toBeNull()
+    expect(costs).toMatchObject({method: 'fit', intervals: 9})
+    const k = predictAtCeiling(completeCosts(costs, MIX, []), MIX, DEFAULT_CEILING, TWO_CORES).scale
+    expect(k).toBeCloseTo(2, 3)
+  })
+
   it('calibrationFrom reads a capacity result (write = total − read − order) or a check, and refuses the rest', () => {
     const cap = {kind: 'livedrop-capacity', capacity: 1.5, atLeast: false, base: {phase: 'burst', total: 1685, read: 1500, order: 150}}
-    expect(calibrationFrom(cap, 'cap.json')).toEqual({file: 'cap.json', scale: 1.5, mix: {read: 1500, order: 150, write: 35}, atLeast: false, serveProcesses: 1})
+    expect(calibrationFrom(cap, 'cap.json')).toEqual({file: 'cap.json', scale: 1.5, mix: {read: 1500, order: 150, write: 35}, atLeast: false, serveProcesses: 1, cores: null})
+    // the machine's cores come from the first step that measured them
+    const steps = [{scale: 1, data: {cpu: null}}, {scale: 2, data: {cpu: {machine: {cores: 4}}}}]
+    expect(calibrationFrom({...cap, steps}, 'cap.json').cores).toBe(4)
     const check = {kind: 'livedrop-plan-check', measured: {scale: 0.75, atLeast: false}, mix: {phase: 'p', read: 10, order: 5, write: 1, total: 16}, limits: {cores: 2, serveProcesses: 3}}
-    expect(calibrationFrom(check, 'c.json')).toEqual({file: 'c.json', scale: 0.75, mix: {read: 10, order: 5, write: 1}, atLeast: false, serveProcesses: 3})
+    expect(calibrationFrom(check, 'c.json')).toEqual({file: 'c.json', scale: 0.75, mix: {read: 10, order: 5, write: 1}, atLeast: false, serveProcesses: 3, cores: 2})
     expect(() => calibrationFrom({...cap, capacity: null}, 'cap.json')).toThrow(UsageError)
     expect(() => calibrationFrom({kind: 'livedrop-run'}, 'run.json')).toThrow(/neither a capacity result nor a plan check/)
   })

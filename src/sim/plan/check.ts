@@ -123,6 +123,8 @@ export interface CalibrationSource {
   mix: GroupRates
   atLeast: boolean
   serveProcesses: number
+  /** The cores of the machine the capacity was measured on; null when the file does not say (this machine's are used). */
+  cores: number | null
 }
 
 /**
@@ -135,12 +137,13 @@ export function calibrationFrom(data: unknown, file: string): CalibrationSource 
   if (d?.kind === 'livedrop-capacity') {
     const c = d as CapacityResult
     if (c.capacity === null) throw new UsageError('--calibrate', `${file}: the capacity run found no passing scale, so it implies no ceiling`, {hint})
-    return {file, scale: c.capacity, mix: {read: c.base.read, order: c.base.order, write: Math.max(0, c.base.total - c.base.read - c.base.order)}, atLeast: c.atLeast, serveProcesses: 1}
+    const cores = c.steps?.find((s) => s.data.cpu?.machine)?.data.cpu?.machine?.cores ?? null
+    return {file, scale: c.capacity, mix: {read: c.base.read, order: c.base.order, write: Math.max(0, c.base.total - c.base.read - c.base.order)}, atLeast: c.atLeast, serveProcesses: 1, cores}
   }
   if (d?.kind === 'livedrop-plan-check') {
     const c = d as PlanCheck
     if (c.measured.scale === null) throw new UsageError('--calibrate', `${file}: that check measured no passing scale, so it implies no ceiling`, {hint})
-    return {file, scale: c.measured.scale, mix: {read: c.mix.read, order: c.mix.order, write: c.mix.write}, atLeast: c.measured.atLeast, serveProcesses: c.limits.serveProcesses}
+    return {file, scale: c.measured.scale, mix: {read: c.mix.read, order: c.mix.order, write: c.mix.write}, atLeast: c.measured.atLeast, serveProcesses: c.limits.serveProcesses, cores: c.limits.cores}
   }
   throw new UsageError('--calibrate', `${file} is neither a capacity result nor a plan check (kind ${JSON.stringify(d?.kind ?? null)})`, {hint})
 }
@@ -150,7 +153,7 @@ export function chooseCeiling(costs: ComponentCosts, limits: CheckLimits, calibr
   if (!calibration) {
     return {value: DEFAULT_CEILING, source: 'default', from: `the documented default ${DEFAULT_CEILING * 100}%: an open-model queue waits u ÷ (1 − u) service times (4 at 80%, 9 at 90%), so p95 latency fails before 100% CPU`}
   }
-  const value = calibrateCeiling(costs, calibration.mix, calibration.scale, {...limits, serveProcesses: calibration.serveProcesses})
+  const value = calibrateCeiling(costs, calibration.mix, calibration.scale, {cores: calibration.cores ?? limits.cores, serveProcesses: calibration.serveProcesses})
   return {
     value,
     source: 'calibrated',
@@ -158,6 +161,38 @@ export function chooseCeiling(costs: ComponentCosts, limits: CheckLimits, calibr
     calibration: {file: calibration.file, scale: calibration.scale, mix: calibration.mix, atLeast: calibration.atLeast},
   }
 }
+
+/** A plan's costs scaled by a measured capacity (calibratedCosts). */
+export interface CostCalibration {
+  file: string
+  /** The measured capacity (× its mix's rates) and whether it was only a lower bound. */
+  scale: number
+  atLeast: boolean
+  /** The ceiling that capacity implies with the run's own costs (chooseCeiling). */
+  ceiling: number
+  /** What every cost is multiplied by: DEFAULT_CEILING ÷ ceiling. */
+  factor: number
+}
+
+/**
+ * The run's costs as they are at capacity. CPU per request falls as the load rises (fixed costs
+ * spread over more requests, more work per wakeup), so costs from a light run overstate it; a
+ * measured capacity says by how much. Every cost is multiplied by DEFAULT_CEILING ÷ the ceiling that
+ * capacity implies, so that at the measured capacity the binding limit sits at the default ceiling:
+ * a check at the default with these costs predicts what the calibrated check predicts.
+ * @example a capacity implying a 240% ceiling → factor 0.8 ÷ 2.4 = 1/3: every cost a third
+ */
+export function calibratedCosts(costs: CpuCosts, calibration: CalibrationSource, cores: number): {costs: CpuCosts; calibration: CostCalibration} {
+  const ceiling = chooseCeiling(completeCosts(costs, calibration.mix, []), {cores, serveProcesses: calibration.serveProcesses}, calibration).value
+  const factor = DEFAULT_CEILING / ceiling
+  const components: CpuCosts['components'] = {}
+  for (const [part, c] of Object.entries(costs.components) as Array<[keyof CpuCosts['components'], GroupCosts | null]>) {
+    components[part] = c && {read: scaled(c.read, factor), order: scaled(c.order, factor), write: scaled(c.write, factor)}
+  }
+  return {costs: {...costs, components}, calibration: {file: calibration.file, scale: calibration.scale, atLeast: calibration.atLeast, ceiling: round3(ceiling), factor: round3(factor)}}
+}
+
+const scaled = (cost: number | null, factor: number) => (cost === null ? null : Number((cost * factor).toPrecision(4)))
 
 /** (predicted − measured) ÷ measured, in %; null when measured is not a positive number. */
 export function errorPct(predicted: number, measured: number | null): number | null {

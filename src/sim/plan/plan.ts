@@ -3,6 +3,7 @@
  * Every answer carries its formula with the numbers put in, and each input says whether it was
  * measured in the run, set as a target, or assumed (a documented default the run cannot give).
  */
+import {availableParallelism} from 'node:os'
 import {UsageError} from '../../core/errors.js'
 import {simulateRing, type RingSimResult} from '../../core/cache/simulate.js'
 import type {RunResult} from '../metrics/result.js'
@@ -20,7 +21,8 @@ import {
   zipfForHottestShare,
   type GroupRates,
 } from './formulas.js'
-import {GROUP_NAMES, measuredInputs, type Component, type GroupCosts, type Measured} from './inputs.js'
+import {calibratedCosts, type CalibrationSource, type CostCalibration} from './check.js'
+import {GROUP_NAMES, measuredInputs, type Component, type CpuCosts, type GroupCosts, type Measured} from './inputs.js'
 import type {Targets} from './targets.js'
 
 /** Where an input came from. */
@@ -60,6 +62,10 @@ export interface Plan {
   run: Measured['run']
   targets: Targets
   measured: Measured
+  /** The CPU costs the plan used: the measured ones, or those × calibration.factor. */
+  costs: CpuCosts['components']
+  /** The measured capacity the costs were calibrated by (--calibrate); null: the run's own costs. */
+  calibration: CostCalibration | null
   answers: Answer[]
   /** Utilisation at the targets (×1) of each sized component. */
   utilisation: Record<string, number>
@@ -130,27 +136,29 @@ function completeCosts(costs: GroupCosts, rates: GroupRates, part: string, assum
 }
 
 /** The plan for `targets` from the figures measured in `run`. Refuses (UsageError) a run without CPU accounting. */
-export function buildPlan(run: RunResult, targets: Targets): Plan {
+export function buildPlan(run: RunResult, targets: Targets, calibrateFrom: CalibrationSource | null = null): Plan {
   const m = measuredInputs(run)
   if (!m.cpu) {
     throw new UsageError('--from', `${m.cpuMissing}: the plan needs the CPU each component spent per request`, {
       hint: 'Record a run with CPU accounting (`livedrop scenario run FILE --out run.json`, embedded database) and pass that file.',
     })
   }
+  const calibrated = calibrateFrom ? calibratedCosts(m.cpu, calibrateFrom, availableParallelism()) : null
+  const cpu = calibrated?.costs ?? m.cpu
   const t = targets
   const assumed: string[] = []
   const notMeasured: string[] = []
   const rates: GroupRates = {read: t.readsPerSecond, order: t.orderAttemptsPerSecond, write: t.writesPerSecond}
   const answers: Answer[] = []
   const utilisation: Record<string, number> = {}
-  const cpuFrom = `stats.cpu (${m.cpu.method === 'fit' ? `fitted per group over ${m.cpu.intervals} intervals` : "the run's mix average: its mix did not vary enough to separate groups"})`
+  const cpuFrom = `stats.cpu (${cpu.method === 'fit' ? `fitted per group over ${cpu.intervals} intervals` : "the run's mix average: its mix did not vary enough to separate groups"})${calibrated ? ` × ${calibrated.calibration.factor} (calibrated by ${calibrated.calibration.file})` : ''}`
   const rateInputs: PlanInput[] = GROUP_NAMES.filter((g) => rates[g] > 0).map((g) => ({name: `${g}/s`, value: rates[g], source: 'target', from: `targets.${g === 'read' ? 'readsPerSecond' : g === 'order' ? 'orderAttemptsPerSecond' : 'writesPerSecond'}`}))
   const costInputs = (part: Component, costs: GroupCosts): PlanInput[] =>
-    GROUP_NAMES.filter((g) => rates[g] > 0).map((g) => ({name: `${part} CPU-s per 1,000 ${g}`, value: costs[g], source: m.cpu!.components[part]?.[g] === null ? 'assumed' : 'measured', from: cpuFrom}))
+    GROUP_NAMES.filter((g) => rates[g] > 0).map((g) => ({name: `${part} CPU-s per 1,000 ${g}`, value: costs[g], source: cpu.components[part]?.[g] === null ? 'assumed' : 'measured', from: cpuFrom}))
   const componentCosts = (part: Component): GroupCosts | null => {
-    const c = m.cpu!.components[part]
+    const c = cpu.components[part]
     if (!c) {
-      notMeasured.push(`${part} CPU (${m.cpu!.notes[part] ?? 'not in stats.cpu'})`)
+      notMeasured.push(`${part} CPU (${cpu.notes[part] ?? 'not in stats.cpu'})`)
       return null
     }
     return completeCosts(c, rates, part, assumed)
@@ -220,7 +228,7 @@ export function buildPlan(run: RunResult, targets: Targets): Plan {
   }
 
   // ---- cache nodes, hottest key, domino ----
-  answers.push(...cacheAnswers(t, m, rates, assumed, notMeasured, utilisation))
+  answers.push(...cacheAnswers(t, m, cpu.components.redis ?? null, rates, assumed, notMeasured, utilisation))
 
   // ---- fan-out ----
   const rowsPerWorker = t.fanoutRowsPerWorker ?? ASSUMED.fanoutRowsPerWorker
@@ -259,7 +267,7 @@ export function buildPlan(run: RunResult, targets: Targets): Plan {
     data: {utilisation, breaksFirst},
   })
 
-  return {kind: 'livedrop-plan', version: 1, run: m.run, targets: t, measured: m, answers, utilisation, breaksFirst, growth, assumed, notMeasured}
+  return {kind: 'livedrop-plan', version: 1, run: m.run, targets: t, measured: m, costs: cpu.components, calibration: calibrated?.calibration ?? null, answers, utilisation, breaksFirst, growth, assumed, notMeasured}
 }
 
 function notMeasuredAnswer(id: Answer['id'], title: string, what: string, measure: string): Answer {
@@ -275,8 +283,7 @@ export function growthSeries(utilisation: Record<string, number>, firstBreak: nu
   return {load, components}
 }
 
-function cacheAnswers(t: Targets, m: Measured, rates: GroupRates, assumed: string[], notMeasured: string[], utilisation: Record<string, number>): Answer[] {
-  const redisCosts = m.cpu?.components.redis
+function cacheAnswers(t: Targets, m: Measured, redisCosts: GroupCosts | null, rates: GroupRates, assumed: string[], notMeasured: string[], utilisation: Record<string, number>): Answer[] {
   // a Redis node has one core for commands: what one read cost in Redis CPU gives its ops/s
   const measuredOps = redisCosts?.read ? Math.round(1000 / redisCosts.read) : null
   const nodeOps = t.cacheNodeOpsPerSecond ?? measuredOps ?? ASSUMED.cacheNodeOpsPerSecond

@@ -3,6 +3,7 @@
  * doc's back-of-the-envelope section, and a small HTML page with the utilisation chart.
  */
 import {inlineScript, scriptJson, uplotAssets} from '../report/overview-script.js'
+import {DEFAULT_CEILING} from './check.js'
 import type {Answer, Plan, PlanInput} from './plan.js'
 
 const STATUS = {ok: 'ok', warning: 'WARN', 'not measured': 'not measured'} as const
@@ -38,14 +39,21 @@ export function planHeader(plan: Plan): string[] {
   return [
     `Plan from run "${m.run.name}" ×${m.run.scale} (${m.run.startedAt}, ${m.run.durationS} s); CPU split by ${m.cpu?.method === 'fit' ? `a least-squares fit over ${m.cpu.intervals} intervals` : "the run's mix average"}.`,
     `Targets: ${t.readsPerSecond.toLocaleString('en-US')} reads/s, ${t.orderAttemptsPerSecond.toLocaleString('en-US')} order attempts/s, ${t.writesPerSecond.toLocaleString('en-US')} writes/s; ${t.users.toLocaleString('en-US')} users, ${t.creators.toLocaleString('en-US')} creators, a celebrity with ${t.celebrityFollowers.toLocaleString('en-US')} followers; headroom ${Math.round(t.headroom * 100)}%, ${t.coresPerServer} cores per server.`,
+    calibrationLine(plan),
   ]
 }
 
-/** The measured CPU costs as rows: component, CPU-seconds per 1,000 read / order / write requests. */
+/** Where the plan's CPU costs stand: calibrated by a measured capacity, or the run's own (and what that means). */
+export function calibrationLine(plan: Plan): string {
+  const c = plan.calibration
+  if (!c) return "CPU costs: the run's own, not calibrated. CPU per request falls as the load rises, so costs from a light run overstate it at the targets; --calibrate CAP.json (a capacity run, `scenario run FILE --mode capacity --out CAP.json`) scales them to what they are at capacity."
+  return `CPU costs: the run's × ${c.factor}, calibrated by the measured capacity ×${c.scale}${c.atLeast ? ' (a lower bound)' : ''} of ${c.file} (with the run's own costs it implies a ${(c.ceiling * 100).toFixed(0)}% ceiling; scaled, the default ${DEFAULT_CEILING * 100}%).`
+}
+
+/** The CPU costs the plan used as rows: component, CPU-seconds per 1,000 read / order / write requests. */
 export function costRows(plan: Plan): string[][] {
-  const c = plan.measured.cpu
-  if (!c) return []
-  return Object.entries(c.components).map(([part, g]) => [part, ...(['read', 'order', 'write'] as const).map((k) => (g ? (g[k] === null ? '-' : String(g[k])) : `not measured${c.notes[part] ? ` (${c.notes[part]})` : ''}`))])
+  const notes = plan.measured.cpu?.notes ?? {}
+  return Object.entries(plan.costs).map(([part, g]) => [part, ...(['read', 'order', 'write'] as const).map((k) => (g ? (g[k] === null ? '-' : String(g[k])) : `not measured${notes[part] ? ` (${notes[part]})` : ''}`))])
 }
 
 const mdCell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ')
