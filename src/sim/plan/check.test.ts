@@ -3,7 +3,7 @@ import {UsageError} from '../../core/errors.js'
 import type {CapacityStep} from '../capacity/result.js'
 import type {CpuReport} from '../metrics/cpu.js'
 import {parseScenario} from '../scenario/loader.js'
-import {calibrateCeiling, calibratedCosts, calibrationFrom, chooseCeiling, completeCosts, DEFAULT_CEILING, errorPct, otherCores, peakMix, predictAtCeiling} from './check.js'
+import {calibrateCeiling, calibratedCosts, calibrationFrom, checkLines, chooseCeiling, completeCosts, DEFAULT_CEILING, errorPct, otherCores, peakMix, predictAtCeiling, type PlanCheck} from './check.js'
 
 const COSTS = {serve: {read: 1, order: 4, write: null}, postgres: {read: 0.5, order: 2, write: null}}
 const MIX = {read: 100, order: 50, write: 0}
@@ -86,6 +86,28 @@ describe('plan --check: the ceiling calibration', () => {
     expect(costs).toMatchObject({method: 'fit', intervals: 9})
     const k = predictAtCeiling(completeCosts(costs, MIX, []), MIX, DEFAULT_CEILING, TWO_CORES).scale
     expect(k).toBeCloseTo(2, 3)
+  })
+
+  it('checkLines says when a check is not calibrated, and what the default would have said when it is', () => {
+    const check = {
+      run: {name: 'costs', scale: 0.3},
+      costs: {method: 'fit', intervals: 40},
+      scenario: {name: 'mix', scale: 0.3},
+      mix: {phase: 'burst', read: 100, order: 50, write: 0, total: 150},
+      limits: TWO_CORES,
+      ceiling: chooseCeiling(COSTS, TWO_CORES, null),
+      predicted: {...predictAtCeiling(COSTS, MIX, DEFAULT_CEILING, TWO_CORES), atDefaultCeiling: {scale: 2.67, reqPerSec: 400}},
+      measured: {scale: 8, reqPerSec: 1200, atLeast: false, limitedBy: 'read.p95'},
+      errorPct: -66.7,
+      withinGoal: false,
+      machine: {loadBefore: [1, 1, 1], loadAfter: [1, 1, 1], otherCores: 0},
+      assumed: [],
+    } as unknown as PlanCheck
+    expect(checkLines(check).join('\n')).toMatch(/^Not calibrated: .*--calibrate CAP\.json/m)
+    const calibrated = {...check, ceiling: chooseCeiling(COSTS, TWO_CORES, {file: 'cap.json', scale: 8, mix: MIX, atLeast: false, serveProcesses: 1, cores: 2})}
+    const text = checkLines(calibrated).join('\n')
+    expect(text).not.toMatch(/Not calibrated/)
+    expect(text).toMatch(/^At the default 80% ceiling it would have predicted ×2\.67\./m)
   })
 
   it('calibrationFrom reads a capacity result (write = total − read − order) or a check, and refuses the rest', () => {

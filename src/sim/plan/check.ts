@@ -375,6 +375,7 @@ export function checkLines(c: PlanCheck): string[] {
     `Ceiling: ${c.ceiling.from}.`,
   ]
   if (c.ceiling.source === 'calibrated') lines.push(`At the default ${DEFAULT_CEILING * 100}% ceiling it would have predicted ${sc(c.predicted.atDefaultCeiling.scale)}.`)
+  else lines.push(`Not calibrated: CPU per request falls as the load rises, so costs from a light run under-predict the capacity; --calibrate CAP.json (a capacity run of another mix on this machine) corrects it.`)
   lines.push(`Machine: load average ${c.machine.loadBefore.join(' ')} before, ${c.machine.loadAfter.join(' ')} after; other processes used ${c.machine.otherCores ?? '?'} cores during the steps.`)
   for (const a of c.assumed) lines.push(`Assumed: ${a}.`)
   return lines
