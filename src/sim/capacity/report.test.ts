@@ -33,15 +33,18 @@ function stepRun(k: number): RunResult {
   return buildRun(spec, generateRequests(spec, 3, ({type, random}) => ({ms: (type === 'order' ? 15 : 10) * k ** 2.5 * (0.8 + random() * 0.4)})))
 }
 
+/** The step's CPU: steady in the warm phase's 2 s, half as much again in the drop-opens phase's 3 s. */
 function cpuFor(k: number): CpuReport {
-  const c = (cores: number) => ({cpuSeconds: cores * 5, meanCores: cores, peakCores: cores * 1.2, series: [cores, cores, cores, cores, cores]})
+  const shape = [0.75, 0.75, 1.125, 1.125, 1.125]
+  const c = (cores: number) => ({cpuSeconds: cores * 5, meanCores: cores, peakCores: cores * 1.125, series: shape.map((f) => cores * f)})
+  const busy = shape.map((f) => Math.min(2, 0.45 * k * f))
   return {
     intervalMs: 1000,
     startedAt: '2025-01-01T00:00:00.000Z',
     durationS: 5,
     t: [1, 2, 3, 4, 5],
     components: {generator: c(0.1 * k), server: c(0.3 * k), database: {cpuSeconds: null, meanCores: null, peakCores: null, series: null, note: 'external database: not measured'}},
-    machine: {cores: 2, meanBusyCores: Math.min(2, 0.45 * k), idleShare: Math.max(0, 1 - 0.225 * k), busySeries: [], idleShareSeries: []},
+    machine: {cores: 2, meanBusyCores: Math.min(2, 0.45 * k), idleShare: Math.max(0, 1 - 0.225 * k), busySeries: busy, idleShareSeries: busy.map((b) => 1 - b / 2)},
   }
 }
 
@@ -76,6 +79,9 @@ describe('summarizeStep', () => {
     // server 0.6 cores × 5 s over 1,520 requests
     expect(d.cpuPer1000!.server).toBeCloseTo((3 / 1520) * 1000, 2)
     expect(d.cpuPer1000!.database).toBeNull()
+    // the drop-opens phase's 3 s alone: the server at 1.125 × 0.6 cores
+    expect(d.peakCpu!.t).toEqual([3, 4, 5])
+    expect(d.peakCpu!.components.server.meanCores).toBeCloseTo(0.675, 3)
     expect(d.exitCode).toBe(0)
   })
 })
@@ -92,7 +98,10 @@ describe('a capacity result', () => {
     expect(r.firstFail! / r.capacity!).toBeLessThanOrEqual(1.1)
     expect(r.answer).toEqual({scale: r.capacity, total: Math.round(220 * r.capacity! * 10) / 10, read: Math.round(200 * r.capacity! * 10) / 10, order: Math.round(20 * r.capacity! * 10) / 10})
     expect(r.limitedBy).toMatch(/^the target's thresholds: read\.p95 < 200ms \[run\]/)
-    expect(r.limitedBy).toMatch(/\(server \d\.\d\d, generator \d\.\d\d cores, database not measured; machine idle \d+% of 2 cores\)$/)
+    // the CPU of the busiest phase of the first failing step, not the step's mean
+    const fail = r.steps.find((s) => s.scale === r.firstFail)!
+    const server = (1.125 * 0.3 * fail.scale).toFixed(2)
+    expect(r.limitedBy).toMatch(new RegExp(`\\(in drop-opens: server ${server}, generator \\d\\.\\d\\d cores, database not measured; machine idle \\d+% of 2 cores\\)$`))
     expect(r.exitCode).toBe(0)
     // what --json prints survives JSON unchanged
     expect(JSON.parse(JSON.stringify(r))).toEqual(r)
@@ -121,7 +130,7 @@ describe('a capacity result', () => {
   it("a void step ends the search as the generator's limit: at least the last pass", async () => {
     const r = await search({voidAt: 1.5})
     expect(r).toMatchObject({capacity: 1, limit: 'generator', atLeast: true, exitCode: 0})
-    expect(capacityAnswerLine(r)).toMatch(/^capacity: at least ×1 = 220 req\/s .*limited by the generator's limit, not the target's: the step at ×1\.5 was void \(the generator sent nothing for 812 ms\) \(server/)
+    expect(capacityAnswerLine(r)).toMatch(/^capacity: at least ×1 = 220 req\/s .*limited by the generator's limit, not the target's: the step at ×1\.5 was void \(the generator sent nothing for 812 ms\) \(in drop-opens: server/)
     expect(renderCapacityTable(r)).toMatch(/VOID$/m)
   })
 

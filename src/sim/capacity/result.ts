@@ -4,7 +4,7 @@
  * a run file can hold it.
  */
 import {ExitCode, InvariantViolatedError, ThresholdFailedError, VoidRunError, type LivedropError} from '../../core/errors.js'
-import {cpuPer1000Requests, cpuSentence, type CpuReport} from '../metrics/cpu.js'
+import {cpuPer1000Requests, cpuSentence, cpuWindow, type CpuReport} from '../metrics/cpu.js'
 import {mergedHistogram, type RunResult} from '../metrics/result.js'
 import {NO_SAMPLES} from '../metrics/thresholds.js'
 import {REQUEST_GROUPS, type Scenario} from '../scenario/schema.js'
@@ -38,6 +38,8 @@ export interface CapacityStepData {
   durationMs: number
   /** The step's CPU per component; null when not sampled. */
   cpu: CpuReport | null
+  /** The same over the busiest phase alone (where a burst saturates what the step's mean hides); null when not sampled. */
+  peakCpu: CpuReport | null
   /** CPU-seconds per 1,000 completed requests per component, plus `machine`. */
   cpuPer1000: Record<string, number | null> | null
 }
@@ -87,6 +89,7 @@ export function summarizeStep(scale: number, result: RunResult, cpu: CpuReport |
   let achieved = 0
   let requests = 0
   let peak = {phase: '', target: -1, achieved: 0}
+  let peakWindowMs = {from: 0, to: 0}
   let orders = {target: 0, achieved: 0}
   for (const p of result.phases) {
     const stats = Object.values(p.requests)
@@ -97,6 +100,7 @@ export function summarizeStep(scale: number, result: RunResult, cpu: CpuReport |
     requests += stats.reduce((s, r) => s + r.completed, 0)
     if (t > peak.target) {
       peak = {phase: p.name, target: t, achieved: a}
+      peakWindowMs = {from: p.startMs, to: p.startMs + p.durationMs}
       orders = {target: p.requests.order?.targetRate ?? 0, achieved: p.requests.order?.achievedRate ?? 0}
     }
   }
@@ -110,6 +114,8 @@ export function summarizeStep(scale: number, result: RunResult, cpu: CpuReport |
     ...result.thresholds.filter((t) => !t.pass).map((t) => `${t.expression} [${t.scope}]${t.noData ? ` (${NO_SAMPLES})` : ''}`),
   ]
   const notify = result.metrics.notify?.summary
+  // the sampler's clock starts at cpu.startedAt, the phases' at result.startedAt
+  const offsetS = cpu ? (Date.parse(result.startedAt) - Date.parse(cpu.startedAt)) / 1000 : 0
   return {
     scale,
     peak: {phase: peak.phase, target: round1(peak.target), achieved: round1(peak.achieved)},
@@ -122,6 +128,7 @@ export function summarizeStep(scale: number, result: RunResult, cpu: CpuReport |
     failures,
     durationMs: result.durationMs,
     cpu,
+    peakCpu: cpu ? cpuWindow(cpu, offsetS + peakWindowMs.from / 1000, offsetS + peakWindowMs.to / 1000) : null,
     cpuPer1000: cpu ? cpuPer1000Requests(cpu, requests) : null,
   }
 }
@@ -154,7 +161,10 @@ const fmtScale = (k: number) => `×${k}`
 export function limitSentence(search: CapacitySearch<CapacityStepData>): string {
   const last = search.steps.at(-1)
   const failStep = search.steps.find((s) => s.verdict === 'fail' && s.scale === search.firstFail)
+  // the busiest phase's CPU: over the whole step a burst's saturation averages out
   const at = (s: CapacityStep | undefined) => {
+    const peak = s?.data.peakCpu ? cpuSentence(s.data.peakCpu) : null
+    if (peak) return ` (in ${s!.data.peak.phase}: ${peak})`
     const cpu = s && cpuSentence(s.data.cpu)
     return cpu ? ` (${cpu})` : ''
   }

@@ -2,7 +2,7 @@ import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
-import {cpuCounter, cpuPer1000Requests, cpuSentence, stackCpuSources, parseMachineStat, parseProcStat, startCpuSampler, type CpuReport} from './cpu.js'
+import {cpuCounter, cpuPer1000Requests, cpuSentence, cpuWindow, stackCpuSources, parseMachineStat, parseProcStat, startCpuSampler, type CpuReport} from './cpu.js'
 
 /** A /proc/<pid>/stat line: utime, stime, cutime, cstime in ticks. */
 function statLine(pid: number, comm: string, ppid: number, t: {u: number; s?: number; cu?: number; cs?: number; start?: number}): string {
@@ -161,5 +161,36 @@ describe('stackCpuSources', () => {
     const s = stackCpuSources({generatorTid: null, server: null, postmasterPid: null})
     expect(Object.values(s).map((x) => x.kind)).toEqual(['unmeasured', 'unmeasured', 'unmeasured'])
     expect(stackCpuSources({generatorTid: 1, server: [10, 11], postmasterPid: null}).server).toEqual({kind: 'processes', pids: [10, 11], tree: true})
+  })
+})
+
+describe('cpuWindow', () => {
+  // 6 one-second intervals: a quiet start, a 3 s burst (intervals ending at 3, 4, 5), a quiet end
+  const report: CpuReport = {
+    intervalMs: 1000,
+    startedAt: '2025-01-01T00:00:00.000Z',
+    durationS: 6,
+    t: [1, 2, 3, 4, 5, 6],
+    components: {
+      server: {cpuSeconds: 2.7, meanCores: 0.45, peakCores: 0.8, series: [0.2, 0.2, 0.8, 0.7, 0.6, 0.2]},
+      database: {cpuSeconds: null, meanCores: null, peakCores: null, series: null, note: 'external'},
+    },
+    machine: {cores: 2, meanBusyCores: 1, idleShare: 0.5, busySeries: [0.5, 0.5, 1.8, 1.6, 1.6, 0.5], idleShareSeries: [0.75, 0.75, 0.1, 0.2, 0.2, 0.75], meanStealCores: 0, stealSeries: [0, 0, 0, 0, 0, 0]},
+  }
+
+  it("takes the intervals whose middle is inside the window and averages them: a burst's saturation the whole mean hides", () => {
+    const w = cpuWindow(report, 2, 5)!
+    expect(w.t).toEqual([3, 4, 5])
+    expect(w.durationS).toBe(3)
+    expect(w.components.server).toEqual({cpuSeconds: 2.1, meanCores: 0.7, peakCores: 0.8, series: [0.8, 0.7, 0.6]})
+    expect(w.components.database).toMatchObject({meanCores: null, series: null, note: 'external'})
+    expect(w.machine).toMatchObject({cores: 2, meanBusyCores: expect.closeTo(5 / 3, 3), idleShare: expect.closeTo(0.5 / 3, 3), meanStealCores: 0})
+    expect(cpuSentence(w)).toBe('server 0.70 cores, database not measured; machine idle 17% of 2 cores')
+    // half an interval is not in: its middle decides
+    expect(cpuWindow(report, 2.4, 5.4)!.t).toEqual([3, 4, 5])
+  })
+
+  it('is null when no interval falls inside', () => {
+    expect(cpuWindow(report, 7, 9)).toBeNull()
   })
 })

@@ -428,6 +428,42 @@ export function parentPid(pid: number, proc = '/proc'): number | null {
 }
 
 /**
+ * The report cut to the intervals whose middle falls within [fromS, toS) seconds of the sampler's
+ * start (one phase of a run, say): every series sliced, every mean taken over the slice. A burst of
+ * a few seconds can have the machine saturated while the whole run's mean shows cores to spare.
+ * null when no interval falls inside.
+ */
+export function cpuWindow(cpu: CpuReport, fromS: number, toS: number): CpuReport | null {
+  const seconds = cpu.t.map((end, i) => end - (i === 0 ? Math.max(0, end - cpu.intervalMs / 1000) : cpu.t[i - 1]))
+  const inside = cpu.t.map((end, i) => end - seconds[i] / 2).map((mid) => mid >= fromS && mid < toS)
+  const pick = <T>(series: T[]) => series.filter((_, i) => inside[i])
+  const spans = pick(seconds)
+  const durationS = spans.reduce((a, b) => a + b, 0)
+  if (durationS <= 0) return null
+  const weighted = (series: number[]) => round(pick(series).reduce((a, v, i) => a + v * spans[i], 0) / durationS)
+  const components: Record<string, ComponentCpu> = {}
+  for (const [name, c] of Object.entries(cpu.components)) {
+    if (c.series === null) {
+      components[name] = {...c, cpuSeconds: null, meanCores: null, peakCores: null}
+      continue
+    }
+    const series = pick(c.series)
+    const meanCores = weighted(c.series)
+    components[name] = {cpuSeconds: round(meanCores * durationS), meanCores, peakCores: Math.max(...series), series, ...(c.note ? {note: c.note} : {})}
+  }
+  const m = cpu.machine
+  const machine: MachineCpu | null = m && {
+    cores: m.cores,
+    meanBusyCores: weighted(m.busySeries),
+    idleShare: weighted(m.idleShareSeries),
+    busySeries: pick(m.busySeries),
+    idleShareSeries: pick(m.idleShareSeries),
+    ...(m.stealSeries ? {meanStealCores: weighted(m.stealSeries), stealSeries: pick(m.stealSeries)} : {}),
+  }
+  return {intervalMs: cpu.intervalMs, startedAt: cpu.startedAt, durationS: round(durationS), t: pick(cpu.t), components, machine}
+}
+
+/**
  * The components of a step's CPU report, busiest first: "database 0.95, server 0.80 cores, generator
  * not measured; machine idle 2% of 2 cores", and what the host took when it took anything: "…; the
  * host took 0.31 cores (steal)".
