@@ -24,7 +24,7 @@ import type {RunResult} from '../metrics/result.js'
 import {runScenario} from '../run/index.js'
 import {REQUEST_GROUPS, type Scenario} from '../scenario/schema.js'
 import {predictCapacity, type ComponentCosts, type GroupRates} from './formulas.js'
-import {GROUP_NAMES, measuredInputs, type CpuCosts, type GroupCosts, type Measured} from './inputs.js'
+import {completeGroupCosts, measuredInputs, type CpuCosts, type GroupCosts, type Measured} from './inputs.js'
 
 /**
  * The documented default ceiling (used without --calibrate): 80% busy. An open-model queue waits
@@ -216,24 +216,10 @@ export function otherCores(steps: CapacityStep[]): number | null {
   return seconds > 0 ? round3(cores / seconds) : null
 }
 
-/**
- * Fills a group the mix sends but the run did not cost with the mean of the component's costed
- * groups (noted as assumed), so such requests are never priced at zero.
- */
+/** Every measured component's costs, completed for `mix` (completeGroupCosts). */
 export function completeCosts(costs: CpuCosts, mix: GroupRates, assumed: string[]): ComponentCosts {
   const out: ComponentCosts = {}
-  for (const [part, c] of Object.entries(costs.components)) {
-    if (!c) continue
-    const known = GROUP_NAMES.filter((g) => c[g] !== null).map((g) => c[g]!)
-    const filled: GroupCosts = {...c}
-    for (const g of GROUP_NAMES) {
-      if (mix[g] > 0 && c[g] === null && known.length) {
-        filled[g] = round4(known.reduce((a, b) => a + b, 0) / known.length)
-        assumed.push(`${part} CPU per 1,000 ${g} requests: the measured run sent too few; the mean of its other groups (${filled[g]} CPU-s) is used`)
-      }
-    }
-    out[part] = filled
-  }
+  for (const [part, c] of Object.entries(costs.components)) if (c) out[part] = completeGroupCosts(part, c, mix, assumed)
   return out
 }
 

@@ -36,6 +36,22 @@ export interface CpuCosts {
   notes: Record<string, string>
 }
 
+/**
+ * A component's costs with every group `rates` sends but the run did not cost filled with the mean
+ * of its costed groups (noted in `assumed`), so such requests are never priced at zero.
+ */
+export function completeGroupCosts(part: string, costs: GroupCosts, rates: Record<PlanGroup, number>, assumed: string[]): GroupCosts {
+  const known = GROUP_NAMES.filter((g) => costs[g] !== null).map((g) => costs[g]!)
+  const out = {...costs}
+  for (const g of GROUP_NAMES) {
+    if (rates[g] > 0 && costs[g] === null && known.length) {
+      out[g] = round4(known.reduce((a, b) => a + b, 0) / known.length)
+      assumed.push(`${part} CPU per 1,000 ${g} requests: the measured run sent too few; the mean of its other groups (${out[g]} CPU-s) is used`)
+    }
+  }
+  return out
+}
+
 /** Requests (completed) per group over the run. */
 export type GroupCounts = Record<PlanGroup, number>
 

@@ -22,7 +22,7 @@ import {
   type GroupRates,
 } from './formulas.js'
 import {calibratedCosts, type CalibrationSource, type CostCalibration} from './check.js'
-import {GROUP_NAMES, measuredInputs, type Component, type CpuCosts, type GroupCosts, type Measured} from './inputs.js'
+import {completeGroupCosts, GROUP_NAMES, measuredInputs, type Component, type CpuCosts, type GroupCosts, type Measured} from './inputs.js'
 import type {Targets} from './targets.js'
 
 /** Where an input came from. */
@@ -119,22 +119,6 @@ function costLine(costs: GroupCosts, rates: GroupRates): string {
   return terms.length ? `(${terms.join(' + ')}) ÷ 1000` : '0'
 }
 
-/**
- * Fills costs the run did not measure for a group the targets need with the mean of the measured
- * groups of that component (assumed), so the plan never prices such requests at zero.
- */
-function completeCosts(costs: GroupCosts, rates: GroupRates, part: string, assumed: string[]): GroupCosts {
-  const known = GROUP_NAMES.filter((g) => costs[g] !== null).map((g) => costs[g]!)
-  const out = {...costs}
-  for (const g of GROUP_NAMES) {
-    if (rates[g] > 0 && costs[g] === null && known.length) {
-      out[g] = Math.round((known.reduce((a, b) => a + b, 0) / known.length) * 10_000) / 10_000
-      assumed.push(`${part} CPU per 1,000 ${g} requests: the run sent too few; the mean of its other groups (${out[g]} CPU-s) is used`)
-    }
-  }
-  return out
-}
-
 /** The plan for `targets` from the figures measured in `run`. Refuses (UsageError) a run without CPU accounting. */
 export function buildPlan(run: RunResult, targets: Targets, calibrateFrom: CalibrationSource | null = null): Plan {
   const m = measuredInputs(run)
@@ -161,7 +145,7 @@ export function buildPlan(run: RunResult, targets: Targets, calibrateFrom: Calib
       notMeasured.push(`${part} CPU (${cpu.notes[part] ?? 'not in stats.cpu'})`)
       return null
     }
-    return completeCosts(c, rates, part, assumed)
+    return completeGroupCosts(part, c, rates, assumed)
   }
 
   // ---- serve ----
