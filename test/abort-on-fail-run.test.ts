@@ -44,7 +44,8 @@ describe('abortOnFail against a slow target', () => {
     target = await startTestTarget({delayMs: () => 150})
     const result = await run(`{threshold: "read.p95 < 100ms", abortOnFail: true, delayAbortEval: ${DELAY_S}s}`)
     expect(result.aborted).toBe(true)
-    expect(result.abort).toEqual({threshold: 'read.p95 < 100ms', scope: 'run', atMs: expect.any(Number), reason: expect.stringMatching(/^1[5-9]\d\.\dms over the run so far$/)})
+    // the target's 150 ms plus whatever the machine adds: a slow second on a busy machine can take p95 past 200 ms
+    expect(result.abort).toEqual({threshold: 'read.p95 < 100ms', scope: 'run', atMs: expect.any(Number), reason: expect.stringMatching(/^(1[5-9]\d|[2-9]\d\d)\.\dms over the run so far$/)})
     // judged at the end of each second from the delay on: the first judged second fails
     expect(result.abort!.atMs).toBeGreaterThanOrEqual(DELAY_S * 1000)
     expect(result.abort!.atMs).toBeLessThanOrEqual((DELAY_S + 2) * 1000)
@@ -60,7 +61,7 @@ describe('abortOnFail against a slow target', () => {
     expect(err.message).toMatch(/^the run was aborted at \d s by read\.p95 < 100ms \[run\]: /)
     const text = renderReport(result)
     expect(text).toMatch(/^FAIL 99: aborted at \d s by read\.p95 < 100ms; /)
-    expect(text).toMatch(/^ABORTED at \d s of 30 s by read\.p95 < 100ms \[run\]: 1\d\d\.\dms over the run so far\./m)
+    expect(text).toMatch(/^ABORTED at \d s of 30 s by read\.p95 < 100ms \[run\]: (1[5-9]\d|[2-9]\d\d)\.\dms over the run so far\./m)
   })
 
   it('the same scenario without abortOnFail runs to its end and fails there', async () => {
