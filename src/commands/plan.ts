@@ -5,7 +5,7 @@ import {createTable} from '../cli/table.js'
 import {datasetFingerprint} from '../core/catalog/seed.js'
 import {UsageError} from '../core/errors.js'
 import {STOCK_STRATEGIES} from '../core/stock/index.js'
-import {buildPlan, calibrationFrom, checkLines, costRows, loadTargets, planHeader, planRows, renderPlanHtml, renderPlanMarkdown, resolveTargets, runCheck, targetsFromFlags, type Plan, type PlanCheck} from '../sim/plan/index.js'
+import {buildPlan, calibrationFrom, checkLines, costRows, loadTargets, planHeader, planRows, renderPlanHtml, renderPlanMarkdown, resolveTargets, runCheck, targetsFromFlags, type CalibrationSource, type Plan, type PlanCheck} from '../sim/plan/index.js'
 import {readRunFile} from '../sim/report/run-file.js'
 import {loadScenario} from '../sim/scenario/loader.js'
 
@@ -72,11 +72,11 @@ utilisation ceiling, not at 100% CPU: 80% by default (latency fails before the C
 
   async run(): Promise<Plan | PlanCheck> {
     const {flags} = await this.parse(PlanCommand)
-    if (flags.check) return this.check(flags.check, flags)
+    const calibration = flags.calibrate ? calibrationFrom(await readJson(flags.calibrate), flags.calibrate) : null
+    if (flags.check) return this.check(flags.check, flags, calibration)
     const fromFlags = targetsFromFlags(flags)
     const fromFile = flags.targets ? await loadTargets(flags.targets) : {}
     const run = await readRunFile(flags.from!)
-    const calibration = flags.calibrate ? calibrationFrom(await readJson(flags.calibrate), flags.calibrate) : null
     const plan = buildPlan(run, resolveTargets(fromFile, fromFlags), calibration)
     if (flags.md) await writeFile(flags.md, renderPlanMarkdown(plan) + '\n')
     if (flags.html) await writeFile(flags.html, renderPlanHtml(plan))
@@ -99,7 +99,7 @@ utilisation ceiling, not at 100% CPU: 80% by default (latency fails before the C
     return plan
   }
 
-  private async check(file: string, flags: {scenario?: string; calibrate?: string; scale?: string; 'step-seconds'?: number; 'max-scale'?: string; db?: string}): Promise<PlanCheck> {
+  private async check(file: string, flags: {scenario?: string; scale?: string; 'step-seconds'?: number; 'max-scale'?: string; db?: string}, calibration: CalibrationSource | null): Promise<PlanCheck> {
     const run = await readRunFile(file)
     const scenarioFile = flags.scenario ?? run.scenario.file
     if (!scenarioFile) throw new UsageError('--scenario', `the run file ${file} names no scenario file`, {hint: 'Pass the scenario whose mix to check: --scenario FILE.'})
@@ -107,7 +107,6 @@ utilisation ceiling, not at 100% CPU: 80% by default (latency fails before the C
     if (!(scale > 0)) throw new UsageError('--scale', `expected a number > 0, got ${flags.scale}`, {hint: 'For example --scale 0.5.'})
     const maxScale = flags['max-scale'] === undefined ? undefined : Number(flags['max-scale'])
     if (maxScale !== undefined && !(maxScale > 0)) throw new UsageError('--max-scale', `expected a multiple of the rates > 0, got ${flags['max-scale']}`, {hint: 'For example --max-scale 4.'})
-    const calibration = flags.calibrate ? calibrationFrom(await readJson(flags.calibrate), flags.calibrate) : null
     const scenario = await loadScenario(scenarioFile, {scale})
     const config = this.config_({db: flags.db}, {cache: scenario.engine.cache})
     // as `scenario run`: on the embedded default the scenario's dataset has a database of its own, seeded once

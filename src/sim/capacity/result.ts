@@ -5,7 +5,7 @@
  */
 import {ExitCode, InvariantViolatedError, ThresholdFailedError, VoidRunError, type LivedropError} from '../../core/errors.js'
 import {cpuPer1000Requests, cpuSentence, cpuWindow, type CpuReport} from '../metrics/cpu.js'
-import {mergedHistogram, type RunResult} from '../metrics/result.js'
+import {mergedHistogram, type PhaseResult, type RunResult} from '../metrics/result.js'
 import {NO_SAMPLES} from '../metrics/thresholds.js'
 import {REQUEST_GROUPS, type Scenario} from '../scenario/schema.js'
 import {peakRates} from './scale.js'
@@ -89,8 +89,7 @@ export function summarizeStep(scale: number, result: RunResult, cpu: CpuReport |
   let achieved = 0
   let requests = 0
   let peak = {phase: '', target: -1, achieved: 0}
-  let peakWindowMs = {from: 0, to: 0}
-  let orders = {target: 0, achieved: 0}
+  let busiest: PhaseResult | undefined
   for (const p of result.phases) {
     const stats = Object.values(p.requests)
     const t = stats.reduce((s, r) => s + r.targetRate, 0)
@@ -100,8 +99,7 @@ export function summarizeStep(scale: number, result: RunResult, cpu: CpuReport |
     requests += stats.reduce((s, r) => s + r.completed, 0)
     if (t > peak.target) {
       peak = {phase: p.name, target: t, achieved: a}
-      peakWindowMs = {from: p.startMs, to: p.startMs + p.durationMs}
-      orders = {target: p.requests.order?.targetRate ?? 0, achieved: p.requests.order?.achievedRate ?? 0}
+      busiest = p
     }
   }
   // as errors.rate counts them: unsent requests failed too
@@ -120,7 +118,7 @@ export function summarizeStep(scale: number, result: RunResult, cpu: CpuReport |
     scale,
     peak: {phase: peak.phase, target: round1(peak.target), achieved: round1(peak.achieved)},
     rate: {target: totalS > 0 ? round1(target / totalS) : 0, achieved: totalS > 0 ? round1(achieved / totalS) : 0},
-    orders: {target: round1(orders.target), achieved: round1(orders.achieved)},
+    orders: {target: round1(busiest?.requests.order?.targetRate ?? 0), achieved: round1(busiest?.requests.order?.achievedRate ?? 0)},
     requests,
     latency: {read: percentiles(result, 'read'), order: percentiles(result, 'order'), notify: notify && notify.count ? {p95: notify.p95, p99: notify.p99} : null},
     errors: {count: failed, share: attempts ? failed / attempts : 0},
@@ -128,7 +126,7 @@ export function summarizeStep(scale: number, result: RunResult, cpu: CpuReport |
     failures,
     durationMs: result.durationMs,
     cpu,
-    peakCpu: cpu ? cpuWindow(cpu, offsetS + peakWindowMs.from / 1000, offsetS + peakWindowMs.to / 1000) : null,
+    peakCpu: cpu && busiest ? cpuWindow(cpu, offsetS + busiest.startMs / 1000, offsetS + (busiest.startMs + busiest.durationMs) / 1000) : null,
     cpuPer1000: cpu ? cpuPer1000Requests(cpu, requests) : null,
   }
 }

@@ -427,6 +427,11 @@ export function parentPid(pid: number, proc = '/proc'): number | null {
   return stat ? stat.ppid : null
 }
 
+/** Where interval i of the report starts, seconds since the sampler started (it ends at cpu.t[i]). */
+export function intervalStartS(cpu: CpuReport, i: number): number {
+  return i === 0 ? Math.max(0, cpu.t[0] - cpu.intervalMs / 1000) : cpu.t[i - 1]
+}
+
 /**
  * The report cut to the intervals whose middle falls within [fromS, toS) seconds of the sampler's
  * start (one phase of a run, say): every series sliced, every mean taken over the slice. A burst of
@@ -434,7 +439,7 @@ export function parentPid(pid: number, proc = '/proc'): number | null {
  * null when no interval falls inside.
  */
 export function cpuWindow(cpu: CpuReport, fromS: number, toS: number): CpuReport | null {
-  const seconds = cpu.t.map((end, i) => end - (i === 0 ? Math.max(0, end - cpu.intervalMs / 1000) : cpu.t[i - 1]))
+  const seconds = cpu.t.map((end, i) => end - intervalStartS(cpu, i))
   const inside = cpu.t.map((end, i) => end - seconds[i] / 2).map((mid) => mid >= fromS && mid < toS)
   const pick = <T>(series: T[]) => series.filter((_, i) => inside[i])
   const spans = pick(seconds)

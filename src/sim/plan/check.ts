@@ -148,14 +148,18 @@ export function calibrationFrom(data: unknown, file: string): CalibrationSource 
   throw new UsageError('--calibrate', `${file} is neither a capacity result nor a plan check (kind ${JSON.stringify(d?.kind ?? null)})`, {hint})
 }
 
+/** The ceiling a measured capacity implies with these costs, on the cores its file names (else `cores`) and its serve processes. */
+function impliedCeiling(costs: ComponentCosts, calibration: CalibrationSource, cores: number): number {
+  return calibrateCeiling(costs, calibration.mix, calibration.scale, {cores: calibration.cores ?? cores, serveProcesses: calibration.serveProcesses})
+}
+
 /** The ceiling for a check: calibrated from a measured capacity with this run's costs, else the default. */
 export function chooseCeiling(costs: ComponentCosts, limits: CheckLimits, calibration: CalibrationSource | null): Ceiling {
   if (!calibration) {
     return {value: DEFAULT_CEILING, source: 'default', from: `the documented default ${DEFAULT_CEILING * 100}%: an open-model queue waits u ÷ (1 − u) service times (4 at 80%, 9 at 90%), so p95 latency fails before 100% CPU`}
   }
-  const value = calibrateCeiling(costs, calibration.mix, calibration.scale, {cores: calibration.cores ?? limits.cores, serveProcesses: calibration.serveProcesses})
   return {
-    value,
+    value: impliedCeiling(costs, calibration, limits.cores),
     source: 'calibrated',
     from: `the measured capacity ×${calibration.scale}${calibration.atLeast ? ' (a lower bound)' : ''} of ${calibration.file}: the binding limit's utilisation there by this run's costs`,
     calibration: {file: calibration.file, scale: calibration.scale, mix: calibration.mix, atLeast: calibration.atLeast},
@@ -168,7 +172,7 @@ export interface CostCalibration {
   /** The measured capacity (× its mix's rates) and whether it was only a lower bound. */
   scale: number
   atLeast: boolean
-  /** The ceiling that capacity implies with the run's own costs (chooseCeiling). */
+  /** The ceiling that capacity implies with the run's own costs (impliedCeiling). */
   ceiling: number
   /** What every cost is multiplied by: DEFAULT_CEILING ÷ ceiling. */
   factor: number
@@ -183,7 +187,7 @@ export interface CostCalibration {
  * @example a capacity implying a 240% ceiling → factor 0.8 ÷ 2.4 = 1/3: every cost a third
  */
 export function calibratedCosts(costs: CpuCosts, calibration: CalibrationSource, cores: number): {costs: CpuCosts; calibration: CostCalibration} {
-  const ceiling = chooseCeiling(completeCosts(costs, calibration.mix, []), {cores, serveProcesses: calibration.serveProcesses}, calibration).value
+  const ceiling = impliedCeiling(completeCosts(costs, calibration.mix, []), calibration, cores)
   const factor = DEFAULT_CEILING / ceiling
   const components: CpuCosts['components'] = {}
   for (const [part, c] of Object.entries(costs.components) as Array<[keyof CpuCosts['components'], GroupCosts | null]>) {

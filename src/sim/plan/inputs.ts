@@ -5,7 +5,7 @@
  * run does not hold is null ("not measured"), never made up.
  */
 import type {StorageReport} from '../../core/audit/storage.js'
-import type {CpuReport} from '../metrics/cpu.js'
+import {intervalStartS, type CpuReport} from '../metrics/cpu.js'
 import type {RunResult} from '../metrics/result.js'
 import {REQUEST_GROUPS} from '../scenario/schema.js'
 
@@ -78,7 +78,7 @@ export function requestsPerInterval(run: RunResult, cpu: CpuReport): GroupCounts
   const offsetS = (Date.parse(cpu.startedAt) - Date.parse(run.startedAt)) / 1000
   const seconds = perSecond(run)
   return cpu.t.map((end, i) => {
-    const from = (i === 0 ? Math.max(0, end - cpu.intervalMs / 1000) : cpu.t[i - 1]) + offsetS
+    const from = intervalStartS(cpu, i) + offsetS
     const to = end + offsetS
     const out: GroupCounts = {read: 0, order: 0, write: 0}
     for (const s of seconds) {
@@ -152,7 +152,7 @@ export function cpuCosts(run: RunResult, cpu: CpuReport): CpuCosts {
       notes[part] = c.note ?? 'not measured'
       continue
     }
-    const y = c.series.map((cores, i) => cores * ((cpu.t[i] - (i === 0 ? Math.max(0, cpu.t[0] - cpu.intervalMs / 1000) : cpu.t[i - 1])) || cpu.intervalMs / 1000))
+    const y = c.series.map((cores, i) => cores * ((cpu.t[i] - intervalStartS(cpu, i)) || cpu.intervalMs / 1000))
     fits.set(part, groups.length ? fitCosts(counts.map((r) => groups.map((g) => r[g])), y) : null)
   }
   // one method for every component, so their costs add up over the same split
