@@ -7,7 +7,7 @@ import {AddressInUseError, AddressNotAvailableError, UsageError} from '../core/e
 import {verifyToken} from '../core/tokens.js'
 import {signCursors} from './cursors.js'
 import {clientErrorHandler, errorHandler, sendError} from './errors.js'
-import {ServerMetrics} from './metrics.js'
+import {ServerMetrics, type RequestTally} from './metrics.js'
 import {RateLimiter, RedisRateLimiter, type Limiter} from './rate-limit.js'
 import {registerRoutes} from './routes/index.js'
 import {JSON_TYPE, noQuery} from './routes/schemas.js'
@@ -125,22 +125,8 @@ export async function buildServer(engine: Engine, options: ServerOptions): Promi
     if (typeof wait === 'number') return limited(wait, reply, done)
     wait.then((w) => limited(w, reply, done), done)
   })
-  // one prom-client child per route, method and status: no label object per request
-  const recorders = new Map<string, {inc: () => void; observe: (seconds: number) => void}>()
-  const recordRequest = (route: string, method: string, status: number, seconds: number) => {
-    const key = `${method} ${status} ${route}`
-    let r = recorders.get(key)
-    if (!r) {
-      const counter = metrics.requests.labels({route, method, status: String(status)})
-      const histogram = metrics.latency.labels({route, method})
-      r = {inc: () => counter.inc(), observe: (s) => histogram.observe(s)}
-      recorders.set(key, r)
-    }
-    r.inc()
-    r.observe(seconds)
-  }
   app.addHook('onResponse', (request, reply, done) => {
-    recordRequest(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000)
+    metrics.recordRequest(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000)
     done()
   })
   let closing = false
@@ -149,7 +135,7 @@ export async function buildServer(engine: Engine, options: ServerOptions): Promi
     done()
   })
   // a Redis-shared limit answers later: then every request goes through fastify
-  if (limiter instanceof RateLimiter) fastRead = productFastPath({engine, secret: options.secret, limiter, servedBy, closing: () => closing, record: recordRequest})
+  if (limiter instanceof RateLimiter) fastRead = productFastPath({engine, secret: options.secret, limiter, servedBy, closing: () => closing, tally: metrics.requestTally('/products/:id', 'GET', 200)})
   signCursors(app, options.secret)
 
   const requireUser = async (request: FastifyRequest, reply: FastifyReply) => {
@@ -190,7 +176,8 @@ function productFastPath(o: {
   limiter: RateLimiter
   servedBy: string | null
   closing: () => boolean
-  record: (route: string, method: string, status: number, seconds: number) => void
+  /** Where its answers are counted: the route's own series. */
+  tally: RequestTally
 }): (req: IncomingMessage, res: ServerResponse) => boolean {
   return (req, res) => {
     if (req.method !== 'GET' || o.closing()) return false
@@ -200,15 +187,14 @@ function productFastPath(o: {
     const token = bearerFromHeader(req.headers.authorization)
     const user = token === null ? 0 : (verifyToken(token, o.secret) ?? 0)
     const wait = o.limiter.take(user || req.socket.remoteAddress!)
-    const json = wait > 0 ? undefined : o.engine.catalog.peekProductJson(Number(m[1]))
-    if (json === undefined) {
+    const body = wait > 0 ? undefined : o.engine.catalog.peekProductBody(Number(m[1]))
+    if (body === undefined) {
       ;(req as TakenRequest)[TAKEN] = wait
       return false
     }
-    const length = Buffer.byteLength(json)
-    res.writeHead(200, o.servedBy === null ? {'content-type': JSON_TYPE, 'content-length': length} : {'content-type': JSON_TYPE, 'content-length': length, 'livedrop-worker': o.servedBy})
-    res.end(json)
-    o.record('/products/:id', 'GET', 200, (performance.now() - started) / 1000)
+    res.writeHead(200, o.servedBy === null ? {'content-type': JSON_TYPE, 'content-length': body.length} : {'content-type': JSON_TYPE, 'content-length': body.length, 'livedrop-worker': o.servedBy})
+    res.end(body)
+    o.tally.observe((performance.now() - started) / 1000)
     return true
   }
 }

@@ -56,11 +56,12 @@ export interface CatalogCache {
   /** The product as JSON text (what the API sends), kept beside the cached value: no serialization per read. */
   productJson(id: number): Promise<string | null>
   /**
-   * The product's JSON text when this process's near cache holds it (counted as a hit), else
-   * undefined and nothing counted (not there, being invalidated, or a cached "no such product"):
-   * a synchronous answer for the server's fast path, which sends everything else the long way.
+   * The product's JSON text as UTF-8 bytes when this process's near cache holds it (counted as a
+   * hit), else undefined and nothing counted (not there, being invalidated, or a cached "no such
+   * product"): a synchronous answer for the server's fast path, which sends everything else the
+   * long way. The bytes are made once per entry, not per read.
    */
-  peekProductJson(id: number): string | undefined
+  peekProductBody(id: number): Buffer | undefined
   /** The drop view with its stock from the short-lived stock entry. */
   drop(id: number): Promise<DropView | null>
   dropStock(id: number): Promise<DropStock | null>
@@ -142,6 +143,8 @@ interface Near {
   v: unknown
   /** v as JSON text, made on the first read that wants text (the API answers with it as is). */
   j?: string
+  /** j as UTF-8 bytes, made on the first read that wants bytes (the server's fast path). */
+  b?: Buffer
 }
 
 /** Entries are stored in the nodes as {"v": value}: the value's JSON text is what lies between. */
@@ -301,14 +304,14 @@ export async function createCatalogCache(options: CatalogCacheOptions): Promise<
     return hit ? Promise.resolve(hit.v as T | null) : readFurther(key, ttl, load)
   }
 
-  function peekJson(key: string): string | undefined {
+  function peekBody(key: string): Buffer | undefined {
     if (invalidating.has(key)) return undefined
     const hit = near.get(key)
     if (hit === undefined || hit.v === null) return undefined
     countRead(key, Date.now())
     counters.hits++
     counters.nearHits++
-    return (hit.j ??= JSON.stringify(hit.v))
+    return (hit.b ??= Buffer.from((hit.j ??= JSON.stringify(hit.v))))
   }
 
   /** As read, as JSON text: a near hit serializes once per entry, not once per read. */
@@ -400,7 +403,7 @@ export async function createCatalogCache(options: CatalogCacheOptions): Promise<
   return {
     product: (id) => read(cacheKeys.product(id), ttlMs, () => getProduct(db, id)),
     productJson: (id) => readJson(cacheKeys.product(id), ttlMs, () => getProduct(db, id)),
-    peekProductJson: (id) => peekJson(cacheKeys.product(id)),
+    peekProductBody: (id) => peekBody(cacheKeys.product(id)),
     async drop(id) {
       const view = await read(cacheKeys.drop(id), ttlMs, () => getDropView(db, id))
       if (!view) return null
