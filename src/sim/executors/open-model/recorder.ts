@@ -191,7 +191,7 @@ export class Failures {
 /** What a transport error is called in errorsByClass: timeout, unfinished (the run ended first), or net_<code>. */
 export function errorClass(err: unknown): string {
   const code = (err as {code?: string} | null)?.code
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return 'timeout'
-  if (code === 'UND_ERR_DESTROYED' || code === 'UND_ERR_ABORTED') return 'unfinished'
+  if (code === 'TIMEOUT') return 'timeout'
+  if (code === 'UNFINISHED') return 'unfinished'
   return `net_${code ?? (err as Error)?.name ?? 'error'}`
 }

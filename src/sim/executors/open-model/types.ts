@@ -43,7 +43,7 @@ export interface OpenModelOptions {
   connections?: number
   /** A request the generator sends later than this after its intended time counts as late. Default 10 ms. */
   slackMs?: number
-  /** Per-request timeout (headers and body). Default 10 s. */
+  /** Per-request timeout: the whole answer must be in within it. Default 10 s. */
   timeoutMs?: number
   /**
    * A hard stall: when requests were due and the generator sent none for longer than this, the
