@@ -1,4 +1,9 @@
+import {execFileSync} from 'node:child_process'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {createServer as createHttpsServer} from 'node:https'
 import {createServer, type Server, type Socket} from 'node:net'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
 import {Connections, Exchange} from './sender.js'
 
@@ -130,5 +135,30 @@ describe('the generator’s HTTP/1.1 connections', () => {
     await new Promise((r) => setTimeout(r, 50))
     await wire.close()
     expect((await p.done).error).toBe('UNFINISHED')
+  })
+
+  it('speaks HTTPS to an https:// target, and refuses a certificate it cannot verify', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'sender-tls-'))
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-days', '1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], {stdio: 'ignore'})
+    const tls = createHttpsServer({key: readFileSync(path.join(dir, 'key.pem')), cert: readFileSync(path.join(dir, 'cert.pem'))}, (req, res) => res.end(`tls ${req.url}`))
+    rmSync(dir, {recursive: true})
+    server = tls as unknown as Server
+    await new Promise<void>((r) => tls.listen(0, '127.0.0.1', r))
+    const url = `https://127.0.0.1:${(tls.address() as {port: number}).port}`
+    wire = new Connections(url, {timeoutMs: 2000})
+    const refused = new Probe()
+    wire.dispatch(refused, 'GET', '/x', undefined, undefined)
+    expect((await refused.done).error).toBe('DEPTH_ZERO_SELF_SIGNED_CERT')
+    await wire.close()
+    // trusting it (as NODE_TLS_REJECT_UNAUTHORIZED=0 would for a whole run), the same request is answered over TLS
+    process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'
+    try {
+      wire = new Connections(url, {timeoutMs: 2000})
+      const answered = new Probe()
+      wire.dispatch(answered, 'GET', '/x', undefined, undefined)
+      expect(await answered.done).toEqual({status: 200, body: 'tls /x', error: null})
+    } finally {
+      delete process.env.NODE_TLS_REJECT_UNAUTHORIZED
+    }
   })
 })

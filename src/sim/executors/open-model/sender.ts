@@ -1,4 +1,5 @@
-import {connect, type Socket} from 'node:net'
+import {connect, isIP, type Socket} from 'node:net'
+import {connect as connectTls} from 'node:tls'
 import {performance} from 'node:perf_hooks'
 import {Fifo} from './fifo.js'
 
@@ -72,7 +73,7 @@ const enum Reading {
 }
 
 /**
- * One keep-alive HTTP/1.1 connection on a net.Socket, one request at a time: the request goes out
+ * One keep-alive HTTP/1.1 connection on a net.Socket (a TLS socket for https://), one request at a time: the request goes out
  * as one pre-formatted write and the response is parsed by the little it needs (status line,
  * Content-Length, chunked Transfer-Encoding, Connection: close). undici did the same job with a
  * request object, header validation and a WebAssembly parser per request: three times the
@@ -96,11 +97,12 @@ class Connection {
   private error: Error | null = null
 
   constructor(
-    host: string,
-    port: number,
+    target: {host: string; port: number; tls: boolean},
     private readonly released: (c: Connection) => void,
   ) {
-    this.socket = connect({host, port, noDelay: true})
+    const {host, port} = target
+    this.socket = target.tls ? connectTls({host, port, servername: isIP(host) ? undefined : host}) : connect({host, port})
+    this.socket.setNoDelay(true)
     this.socket.on('data', (buf: Buffer) => this.read(buf))
     // closed as soon as it is known, so dispatch never writes to a connection on its way out
     this.socket.on('end', () => (this.closed = true))
@@ -287,8 +289,7 @@ export class Connections {
   /** The target's base path without its trailing slash ('' for none), put before every request path. */
   readonly prefix: string
   inUse = 0
-  private readonly host: string
-  private readonly port: number
+  private readonly target: {host: string; port: number; tls: boolean}
   /** host[:port] as the Host header sends it. */
   private readonly authority: string
   private readonly all = new Set<Connection>()
@@ -306,9 +307,8 @@ export class Connections {
     private readonly o: ConnectionOptions,
   ) {
     const base = new URL(baseUrl)
-    if (base.protocol !== 'http:') throw new Error(`the generator speaks plain HTTP/1.1: ${base.protocol}// is not supported (${baseUrl})`)
-    this.host = base.hostname.replace(/^\[(.*)\]$/, '$1')
-    this.port = Number(base.port || 80)
+    const tls = base.protocol === 'https:'
+    this.target = {host: base.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(base.port || (tls ? 443 : 80)), tls}
     this.authority = base.host
     this.prefix = base.pathname.replace(/\/$/, '')
     this.sweep = setInterval(() => this.timeOut(), Math.max(5, Math.min(100, o.timeoutMs / 10)))
@@ -316,7 +316,7 @@ export class Connections {
   }
 
   private open(): Connection {
-    const c = new Connection(this.host, this.port, this.release)
+    const c = new Connection(this.target, this.release)
     this.all.add(c)
     return c
   }
