@@ -73,12 +73,12 @@ const enum Reading {
 }
 
 /**
- * One keep-alive HTTP/1.1 connection on a net.Socket (a TLS socket for https://), one request at a time: the request goes out
- * as one pre-formatted write and the response is parsed by the little it needs (status line,
- * Content-Length, chunked Transfer-Encoding, Connection: close). undici did the same job with a
- * request object, header validation and a WebAssembly parser per request: three times the
- * generator's CPU per request of wrk's, which was then the first thing to run out on a 2-core
- * machine (bench:loadgen).
+ * One keep-alive HTTP/1.1 connection on a net.Socket (a TLS socket for https://), one request at a
+ * time: the request goes out as one pre-formatted write and the response is parsed by the little
+ * it needs (status line, Content-Length, chunked Transfer-Encoding, Connection: close). undici did
+ * the same job with a request object, header validation and a WebAssembly parser per request, at
+ * twice this CPU per request (bench:loadgen): on a 2-core machine the generator's CPU is taken
+ * from the target's.
  */
 class Connection {
   private readonly socket: Socket
