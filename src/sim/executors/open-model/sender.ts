@@ -77,8 +77,8 @@ const enum Reading {
  * time: the request goes out as one pre-formatted write and the response is parsed by the little
  * it needs (status line, Content-Length, chunked Transfer-Encoding, Connection: close). undici did
  * the same job with a request object, header validation and a WebAssembly parser per request, at
- * twice this CPU per request (bench:loadgen): on a 2-core machine the generator's CPU is taken
- * from the target's.
+ * about 1.4 times this CPU per request (bench:loadgen): on a 2-core machine the generator's CPU is
+ * taken from the target's.
  */
 class Connection {
   private readonly socket: Socket
