@@ -30,10 +30,12 @@ class Probe extends Exchange {
 /**
  * A raw TCP server: for each request it reads (up to the blank line, plus a Content-Length body),
  * `answer` gives the bytes to send back, as pieces written one by one with a pause between them
- * (so a head or a chunk arrives split), then END to end the connection; or 'close' to drop it.
+ * (so a head or a chunk arrives split), then END to end the connection or RESET to reset it; or
+ * 'close' to drop it.
  */
 const END = Symbol('end')
-async function rawServer(answer: (request: string, n: number) => Array<string | typeof END> | 'close'): Promise<{url: string; server: Server; requests: string[]}> {
+const RESET = Symbol('reset')
+async function rawServer(answer: (request: string, n: number) => Array<string | typeof END | typeof RESET> | 'close'): Promise<{url: string; server: Server; requests: string[]}> {
   const requests: string[] = []
   const server = createServer((socket: Socket) => {
     let buffered = ''
@@ -51,6 +53,7 @@ async function rawServer(answer: (request: string, n: number) => Array<string | 
         if (reply === 'close') return socket.destroy()
         for (const piece of reply) {
           if (piece === END) return socket.end()
+          if (piece === RESET) return socket.resetAndDestroy()
           socket.write(piece, 'latin1')
           await new Promise((r) => setTimeout(r, 5))
         }
@@ -102,11 +105,13 @@ describe('the generator’s HTTP/1.1 connections', () => {
     expect(await second.done).toEqual({status: 204, body: '', error: null})
   })
 
-  it('fails an exchange on a dropped connection, a timeout, a broken response or a control character, naming each', async () => {
+  it('fails an exchange on a dropped connection, a timeout, a broken response, a reset body or a control character, naming each', async () => {
     const raw = await rawServer((req) => {
       if (req.startsWith('GET /base/drop ')) return 'close'
       if (req.startsWith('GET /base/slow ')) return []
       if (req.startsWith('GET /base/junk ')) return ['SSH-2.0-OpenSSH\r\n\r\n']
+      // a body that would end with the connection, cut by a reset instead
+      if (req.startsWith('GET /base/cut ')) return ['HTTP/1.0 200 OK\r\n\r\npart of it', RESET]
       return ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok']
     })
     server = raw.server
@@ -121,6 +126,7 @@ describe('the generator’s HTTP/1.1 connections', () => {
     expect(await outcome('/slow')).toBe('TIMEOUT')
     expect(performance.now() - started).toBeGreaterThanOrEqual(300)
     expect(await outcome('/junk')).toBe('BAD_RESPONSE')
+    expect(await outcome('/cut')).toBe('ECONNRESET')
     expect(await outcome('/a b')).toBe('BAD_REQUEST')
     expect(await outcome('/fine')).toBeNull()
     expect(wire.inUse).toBe(0)

@@ -134,8 +134,8 @@ class Connection {
 
   private onClose(): void {
     this.closed = true
-    // a body without length or chunks ends with the connection
-    if (this.exchange !== null && this.reading === Reading.UntilClose) return this.complete()
+    // a body without length or chunks ends with the connection (a reset cuts it short instead)
+    if (this.exchange !== null && this.reading === Reading.UntilClose && this.error === null) return this.complete()
     this.fail(this.error ?? new ExchangeError('SOCKET_CLOSED', 'the server closed the connection before the answer was complete'))
   }
 
