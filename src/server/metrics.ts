@@ -96,23 +96,24 @@ export class ServerMetrics {
       type: 'histogram',
       aggregator: 'sum',
       get() {
-        const byRoute = new Map<string, RequestTally>()
+        // the histogram is per route and method: its statuses' tallies summed
+        const byRoute = new Map<string, {route: string; method: string; count: number; sum: number; buckets: number[]}>()
         for (const t of tallies.values()) {
           const key = `${t.method} ${t.route}`
-          let sum = byRoute.get(key)
-          if (!sum) byRoute.set(key, (sum = new RequestTally(t.route, t.method, 0)))
-          sum.count += t.count
-          sum.sum += t.sum
-          for (let i = 0; i < sum.buckets.length; i++) sum.buckets[i] += t.buckets[i]
+          let r = byRoute.get(key)
+          if (!r) byRoute.set(key, (r = {route: t.route, method: t.method, count: 0, sum: 0, buckets: new Array<number>(t.buckets.length).fill(0)}))
+          r.count += t.count
+          r.sum += t.sum
+          t.buckets.forEach((n, i) => (r.buckets[i] += n))
         }
-        const values = [...byRoute.values()].flatMap((t) => {
-          const sharedLabels = {route: t.route, method: t.method}
+        const values = [...byRoute.values()].flatMap((r) => {
+          const sharedLabels = {route: r.route, method: r.method}
           let below = 0
           return [
-            ...LATENCY_BUCKETS.map((le, i) => ({metricName: `${this.name}_bucket`, labels: {le}, sharedLabels, value: (below += t.buckets[i])})),
-            {metricName: `${this.name}_bucket`, labels: {le: '+Inf'}, sharedLabels, value: t.count},
-            {metricName: `${this.name}_sum`, labels: {}, sharedLabels, value: t.sum},
-            {metricName: `${this.name}_count`, labels: {}, sharedLabels, value: t.count},
+            ...LATENCY_BUCKETS.map((le, i) => ({metricName: `${this.name}_bucket`, labels: {le}, sharedLabels, value: (below += r.buckets[i])})),
+            {metricName: `${this.name}_bucket`, labels: {le: '+Inf'}, sharedLabels, value: r.count},
+            {metricName: `${this.name}_sum`, labels: {}, sharedLabels, value: r.sum},
+            {metricName: `${this.name}_count`, labels: {}, sharedLabels, value: r.count},
           ]
         })
         return {name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values}

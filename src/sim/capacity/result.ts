@@ -4,7 +4,7 @@
  * a run file can hold it.
  */
 import {ExitCode, InvariantViolatedError, ThresholdFailedError, VoidRunError, type LivedropError} from '../../core/errors.js'
-import {cpuPer1000Requests, cpuSentence, cpuWindow, type CpuReport} from '../metrics/cpu.js'
+import {cpuPer1000Requests, cpuSentence, cpuWindow, runStartS, type CpuReport} from '../metrics/cpu.js'
 import {mergedHistogram, type PhaseResult, type RunResult} from '../metrics/result.js'
 import {NO_SAMPLES} from '../metrics/thresholds.js'
 import {REQUEST_GROUPS, type Scenario} from '../scenario/schema.js'
@@ -112,8 +112,8 @@ export function summarizeStep(scale: number, result: RunResult, cpu: CpuReport |
     ...result.thresholds.filter((t) => !t.pass).map((t) => `${t.expression} [${t.scope}]${t.noData ? ` (${NO_SAMPLES})` : ''}`),
   ]
   const notify = result.metrics.notify?.summary
-  // the sampler's clock starts at cpu.startedAt, the phases' at result.startedAt
-  const offsetS = cpu ? (Date.parse(result.startedAt) - Date.parse(cpu.startedAt)) / 1000 : 0
+  // the phases' times are from the run's start, the sampler's from its own
+  const offsetS = cpu ? runStartS(cpu, result.startedAt) : 0
   return {
     scale,
     peak: {phase: peak.phase, target: round1(peak.target), achieved: round1(peak.achieved)},

@@ -427,6 +427,11 @@ export function parentPid(pid: number, proc = '/proc'): number | null {
   return stat ? stat.ppid : null
 }
 
+/** Where a run that started at `startedAt` (ISO time) starts on the report's clock: seconds since the sampler started. */
+export function runStartS(cpu: CpuReport, startedAt: string): number {
+  return (Date.parse(startedAt) - Date.parse(cpu.startedAt)) / 1000
+}
+
 /** Where interval i of the report starts, seconds since the sampler started (it ends at cpu.t[i]). */
 export function intervalStartS(cpu: CpuReport, i: number): number {
   return i === 0 ? Math.max(0, cpu.t[0] - cpu.intervalMs / 1000) : cpu.t[i - 1]

@@ -5,7 +5,7 @@
  * run does not hold is null ("not measured"), never made up.
  */
 import type {StorageReport} from '../../core/audit/storage.js'
-import {intervalStartS, type CpuReport} from '../metrics/cpu.js'
+import {intervalStartS, runStartS, type CpuReport} from '../metrics/cpu.js'
 import type {RunResult} from '../metrics/result.js'
 import {REQUEST_GROUPS} from '../scenario/schema.js'
 
@@ -75,11 +75,11 @@ export function groupTotals(run: RunResult): GroupCounts {
  * overlap. The sampler's clock starts at cpu.startedAt, the run's seconds at run.startedAt.
  */
 export function requestsPerInterval(run: RunResult, cpu: CpuReport): GroupCounts[] {
-  const offsetS = (Date.parse(cpu.startedAt) - Date.parse(run.startedAt)) / 1000
+  const runStart = runStartS(cpu, run.startedAt)
   const seconds = perSecond(run)
   return cpu.t.map((end, i) => {
-    const from = intervalStartS(cpu, i) + offsetS
-    const to = end + offsetS
+    const from = intervalStartS(cpu, i) - runStart
+    const to = end - runStart
     const out: GroupCounts = {read: 0, order: 0, write: 0}
     for (const s of seconds) {
       const overlap = Math.max(0, Math.min(to, s.t + 1) - Math.max(from, s.t))

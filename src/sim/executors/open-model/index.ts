@@ -121,7 +121,7 @@ export async function runOpenModel(o: OpenModelOptions): Promise<OpenModelResult
       return !(this.spec.ok ?? defaultOk)(status) && failures.wanted(this.type)
     }
 
-    protected finished(err: Error | null): void {
+    finished(err: Error | null): void {
       const end = performance.now()
       const b: SecondBucket = series.bucket(end - t0, this.typeIdx)
       const rec = this.rec

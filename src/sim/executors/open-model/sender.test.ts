@@ -22,7 +22,7 @@ class Probe extends Exchange {
     return true
   }
 
-  protected finished(err: Error | null): void {
+  finished(err: Error | null): void {
     this.resolve({status: this.status, body: this.body(), error: err === null ? null : ((err as {code?: string}).code ?? err.message)})
   }
 }

@@ -16,7 +16,7 @@ export abstract class Exchange {
   /** Called once the status is known: should the body be kept? */
   protected abstract wantsBody(status: number): boolean
   /** The answer is complete (err null) or failed; the connection is free again by now. */
-  protected abstract finished(err: Error | null): void
+  abstract finished(err: Error | null): void
 
   /** The body as text ('' when it was not kept). */
   body(): string {
@@ -31,10 +31,6 @@ export abstract class Exchange {
   /** A part of the body; only called while chunks are collected. */
   onData(chunk: Buffer): void {
     this.chunks!.push(chunk)
-  }
-
-  end(err: Error | null): void {
-    this.finished(err)
   }
 }
 
@@ -129,7 +125,7 @@ class Connection {
     if (exchange === null) return
     this.exchange = null
     this.released(this)
-    exchange.end(err)
+    exchange.finished(err)
   }
 
   private onClose(): void {
@@ -147,7 +143,7 @@ class Connection {
       this.socket.destroy()
     }
     this.released(this)
-    exchange.end(null)
+    exchange.finished(null)
   }
 
   private read(buf: Buffer): void {
@@ -221,7 +217,8 @@ class Connection {
       const line = end === -1 ? text.slice(start) : text.slice(start, end)
       start = end + 2
       const colon = line.indexOf(':')
-      const name = line.slice(0, colon).toLowerCase()
+      // only the three names it reads are lower-cased (10, 14 and 17 characters), not every header of every answer
+      const name = colon === 10 || colon === 14 || colon === 17 ? line.slice(0, colon).toLowerCase() : ''
       if (name === 'content-length') length = Number(line.slice(colon + 1).trim())
       else if (name === 'transfer-encoding') chunked = /(^|,)\s*chunked\s*$/i.test(line.slice(colon + 1))
       else if (name === 'connection') {
@@ -349,7 +346,7 @@ export class Connections {
       const free = c
       setImmediate(() => {
         this.release(free)
-        exchange.end(new ExchangeError('BAD_REQUEST', `a control character in the request's method, path or headers: ${JSON.stringify(path)}`))
+        exchange.finished(new ExchangeError('BAD_REQUEST', `a control character in the request's method, path or headers: ${JSON.stringify(path)}`))
       })
       return
     }
@@ -391,7 +388,7 @@ class Warmup extends Exchange {
     return false
   }
 
-  protected finished(): void {
+  finished(): void {
     this.done()
   }
 }
